@@ -1,0 +1,107 @@
+//! Body decoders: bytes of a request body in, Arrow batches of changes out.
+//!
+//! CONTRACT (the connection loop relies on exactly this; keep it):
+//! - Push-based, no I/O, no runtime imports. `decode(chunk)` may be called
+//!   with any split of the body (one byte at a time included) and must give
+//!   identical batches and errors for every split (split invariance).
+//! - `decode` returns how many bytes of `chunk` it consumed. It consumes
+//!   everything unless the current batch became full (`batch_rows` rows or
+//!   `batch_bytes` input bytes); then it stops, the caller takes the batch
+//!   with `flush()` and calls `decode` again with the rest. A partial record
+//!   at the end of a chunk is kept inside the decoder (bounded by
+//!   `record_bytes_max`; longer is a per-record error and the rest of that
+//!   record is skipped).
+//! - `finish()` is called once at end of body; it ends a last record that has
+//!   no trailing newline and returns the last batch.
+//! - A record that fails to parse is not added to the batch; it is counted
+//!   and (up to `ERRORS_LISTED_MAX`) described in `errors()`. Later records
+//!   keep decoding (a malformed JSON stream that cannot be resynchronised
+//!   stops decoding: `errors().fatal` is set, and the rest is ignored).
+//! - Memory is bounded: a batch holds at most `batch_rows` rows and about
+//!   `batch_bytes` input bytes; builders are reused across batches.
+
+mod csv;
+mod error;
+mod json;
+
+pub use error::{ParseError, ParseErrors, ERRORS_LISTED_MAX, INVALID_TEXT_BYTES_MAX};
+
+use std::sync::Arc;
+
+use arrow_array::{Int64Array, RecordBatch};
+
+use crate::table::Table;
+
+/// Body format (`?format=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+/// JSON change-event format (`?update_format=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateFormat {
+    /// `{"insert": {..}}` / `{"delete": {..}}`.
+    InsertDelete,
+    /// A bare row, inserted.
+    Raw,
+}
+
+/// Options of one request's decoder.
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    pub format: Format,
+    pub update_format: UpdateFormat,
+    /// JSON: every top-level value is an array of events.
+    pub array: bool,
+    /// A batch is sealed at this many rows...
+    pub batch_rows: usize,
+    /// ...or once its records span this many input bytes.
+    pub batch_bytes: usize,
+    /// Longest single record (CSV line or JSON value), in bytes.
+    pub record_bytes_max: usize,
+    /// Deepest JSON nesting accepted.
+    pub json_depth_max: usize,
+}
+
+/// A batch of changes to one table: rows plus, per row, a weight
+/// (+1 insert, -1 delete). `weights` is `None` when every row is +1, the
+/// common case, so inserts cost nothing extra.
+#[derive(Debug, Clone)]
+pub struct ChangeBatch {
+    pub data: RecordBatch,
+    pub weights: Option<Int64Array>,
+}
+
+impl ChangeBatch {
+    pub fn num_rows(&self) -> usize {
+        self.data.num_rows()
+    }
+}
+
+/// A decoder of one request body. See the module contract.
+pub trait Decoder {
+    /// Decode from `chunk`; returns bytes consumed (all of it unless the
+    /// batch became full).
+    fn decode(&mut self, chunk: &[u8]) -> usize;
+    /// Is the current batch full (so `decode` will consume nothing)?
+    fn batch_full(&self) -> bool;
+    /// Take the rows decoded so far as a batch (`None` if there are none).
+    fn flush(&mut self) -> Option<ChangeBatch>;
+    /// End of body: end the last record; return the last rows.
+    fn finish(&mut self) -> Option<ChangeBatch>;
+    /// Records seen so far (good and bad), i.e. the last `event_number`.
+    fn records(&self) -> u64;
+    /// Errors so far.
+    fn errors(&self) -> &ParseErrors;
+}
+
+/// Build a decoder for `table`. Called once per request; the decoder
+/// allocates its builders here and reuses them across batches.
+pub fn new_decoder(table: Arc<Table>, opts: DecodeOptions) -> Box<dyn Decoder> {
+    match opts.format {
+        Format::Csv => Box::new(csv::CsvDecoder::new(table, opts)),
+        Format::Json => Box::new(json::JsonDecoder::new(table, opts)),
+    }
+}

@@ -1,0 +1,70 @@
+//! SQL column types supported by this build and their Arrow representation.
+
+use arrow_schema::{DataType, TimeUnit};
+
+/// A SQL column type. Lengths and precisions are kept so decoders can
+/// enforce them; the Arrow type is derived (`arrow_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlType {
+    Boolean,
+    TinyInt,
+    SmallInt,
+    Int,
+    BigInt,
+    Real,
+    Double,
+    /// DECIMAL(precision, scale): Arrow Decimal128, exact.
+    Decimal { precision: u8, scale: i8 },
+    /// CHAR(n): fixed length n characters (n = 1 when omitted).
+    Char(u32),
+    /// VARCHAR(n) / VARCHAR / STRING / TEXT; `None` = unbounded.
+    Varchar(Option<u32>),
+    /// Days since 1970-01-01.
+    Date,
+    /// Microseconds since midnight.
+    Time,
+    /// Microseconds since 1970-01-01T00:00:00, no time zone.
+    Timestamp,
+}
+
+/// Largest DECIMAL precision Arrow's Decimal128 holds.
+pub const DECIMAL_PRECISION_MAX: u8 = 38;
+
+impl SqlType {
+    pub fn arrow_type(self) -> DataType {
+        match self {
+            SqlType::Boolean => DataType::Boolean,
+            SqlType::TinyInt => DataType::Int8,
+            SqlType::SmallInt => DataType::Int16,
+            SqlType::Int => DataType::Int32,
+            SqlType::BigInt => DataType::Int64,
+            SqlType::Real => DataType::Float32,
+            SqlType::Double => DataType::Float64,
+            SqlType::Decimal { precision, scale } => DataType::Decimal128(precision, scale),
+            SqlType::Char(_) | SqlType::Varchar(_) => DataType::Utf8,
+            SqlType::Date => DataType::Date32,
+            SqlType::Time => DataType::Time64(TimeUnit::Microsecond),
+            SqlType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+        }
+    }
+
+    /// The SQL spelling, for messages and the pipeline descriptor.
+    pub fn sql_name(self) -> String {
+        match self {
+            SqlType::Boolean => "BOOLEAN".into(),
+            SqlType::TinyInt => "TINYINT".into(),
+            SqlType::SmallInt => "SMALLINT".into(),
+            SqlType::Int => "INTEGER".into(),
+            SqlType::BigInt => "BIGINT".into(),
+            SqlType::Real => "REAL".into(),
+            SqlType::Double => "DOUBLE".into(),
+            SqlType::Decimal { precision, scale } => format!("DECIMAL({precision}, {scale})"),
+            SqlType::Char(n) => format!("CHAR({n})"),
+            SqlType::Varchar(Some(n)) => format!("VARCHAR({n})"),
+            SqlType::Varchar(None) => "VARCHAR".into(),
+            SqlType::Date => "DATE".into(),
+            SqlType::Time => "TIME".into(),
+            SqlType::Timestamp => "TIMESTAMP".into(),
+        }
+    }
+}
