@@ -98,6 +98,22 @@ pub struct Table {
 }
 
 impl Table {
+    /// Build a table, deriving its Arrow schema from the columns. Field
+    /// names are the column names as written.
+    pub fn new(ident: Ident, columns: Vec<Column>, primary_key: Vec<usize>) -> Table {
+        let fields: Vec<arrow_schema::Field> = columns
+            .iter()
+            .map(|c| arrow_schema::Field::new(&c.ident.name, c.sql_type.arrow_type(), c.nullable))
+            .collect();
+        let schema = std::sync::Arc::new(arrow_schema::Schema::new(fields));
+        Table {
+            ident,
+            columns,
+            primary_key,
+            schema,
+        }
+    }
+
     /// Index of the column a client names (JSON key), if any.
     pub fn column_index(&self, name: &str) -> Option<usize> {
         let (name, quoted) = unquote(name);
