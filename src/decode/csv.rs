@@ -1,14 +1,34 @@
 //! (in progress)
-use std::sync::Arc;
 use super::{ChangeBatch, DecodeOptions, Decoder, ParseErrors};
 use crate::table::Table;
-pub struct CsvDecoder { errors: ParseErrors }
-impl CsvDecoder { pub fn new(_t: Arc<Table>, _o: DecodeOptions) -> Self { CsvDecoder { errors: ParseErrors::default() } } }
+use std::sync::Arc;
+pub struct CsvDecoder {
+    errors: ParseErrors,
+}
+impl CsvDecoder {
+    pub fn new(_t: Arc<Table>, _o: DecodeOptions) -> Self {
+        CsvDecoder {
+            errors: ParseErrors::default(),
+        }
+    }
+}
 impl Decoder for CsvDecoder {
-    fn decode(&mut self, chunk: &[u8]) -> usize { chunk.len() }
-    fn batch_full(&self) -> bool { false }
-    fn flush(&mut self) -> Option<ChangeBatch> { None }
-    fn finish(&mut self) -> Option<ChangeBatch> { None }
-    fn records(&self) -> u64 { 0 }
-    fn errors(&self) -> &ParseErrors { &self.errors }
+    fn decode(&mut self, chunk: &[u8]) -> usize {
+        chunk.len()
+    }
+    fn batch_full(&self) -> bool {
+        false
+    }
+    fn flush(&mut self) -> Option<ChangeBatch> {
+        None
+    }
+    fn finish(&mut self) -> Option<ChangeBatch> {
+        None
+    }
+    fn records(&self) -> u64 {
+        0
+    }
+    fn errors(&self) -> &ParseErrors {
+        &self.errors
+    }
 }

@@ -14,7 +14,10 @@ pub enum SqlType {
     Real,
     Double,
     /// DECIMAL(precision, scale): Arrow Decimal128, exact.
-    Decimal { precision: u8, scale: i8 },
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
     /// CHAR(n): fixed length n characters (n = 1 when omitted).
     Char(u32),
     /// VARCHAR(n) / VARCHAR / STRING / TEXT; `None` = unbounded.
