@@ -8,4 +8,6 @@
 pub mod auth;
 pub mod decode;
 pub mod http;
+pub mod config;
 pub mod table;
+pub mod token;

@@ -1,1 +1,2 @@
 //! (in progress)
+pub const HEADERS_CAP: usize = 256;

@@ -1,0 +1,283 @@
+//! Configuration: one documented, validated struct read from TOML, with
+//! command-line overrides. Every field names its unit last and states its
+//! default; `docs/config.md` repeats them for operators.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::auth::AuthConfig;
+use crate::table::{parse_program, Table};
+
+/// The configuration `cargo run` serves when no `--config` is given: one
+/// pipeline, `demo`, with tables covering every supported type.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("default-config.toml");
+
+/// Compile-time ceilings that runtime knobs are validated against.
+pub const SHARDS_MAX: usize = 256;
+pub const PIPELINES_MAX: usize = 64;
+pub const TABLES_MAX: usize = 1024;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address every shard listens on (SO_REUSEPORT). Default 127.0.0.1:8080.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Number of shards (executors, one per core). Default: usable cores.
+    pub shards: Option<usize>,
+    /// CPU cores to pin shards to, in shard order. Default: 0, 1, 2, ...
+    pub cores: Option<Vec<usize>>,
+    /// Where durable state lives. Default ./sluice-data.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default, rename = "pipeline")]
+    pub pipelines: Vec<PipelineConfig>,
+    pub auth: Option<AuthConfig>,
+}
+
+/// HTTP limits and timeouts, per connection unless stated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Request line plus headers, bytes. Over it: 431. Default 65536.
+    pub head_bytes_max: usize,
+    /// Header fields per request. Over it: 431. Default 100.
+    pub headers_max: usize,
+    /// Request target length, bytes. Over it: 414. Default 8192.
+    pub uri_bytes_max: usize,
+    /// Request body, bytes. Over it: 413 (before reading when
+    /// Content-Length says so). Default 1 GiB.
+    pub body_bytes_max: u64,
+    /// Time to receive a whole request head once its first byte arrived.
+    /// Over it: 408 and close. Default 10000.
+    pub header_timeout_ms: u64,
+    /// Longest silence while a body is being received. Over it: 408 and
+    /// close. Default 30000.
+    pub body_idle_timeout_ms: u64,
+    /// Idle keep-alive connection with no request started: closed.
+    /// Default 60000.
+    pub keepalive_timeout_ms: u64,
+    /// After an error that closes the connection, how long unread input is
+    /// drained so the client sees the response (lingering close). Default 2000.
+    pub linger_ms: u64,
+    /// Per-connection read buffer, bytes; must exceed head_bytes_max.
+    /// Default 262144.
+    pub read_buffer_bytes: usize,
+    /// Open connections per shard; past it new ones get 503 and close.
+    /// Default 10000.
+    pub connections_per_shard_max: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            head_bytes_max: 64 * 1024,
+            headers_max: 100,
+            uri_bytes_max: 8 * 1024,
+            body_bytes_max: 1 << 30,
+            header_timeout_ms: 10_000,
+            body_idle_timeout_ms: 30_000,
+            keepalive_timeout_ms: 60_000,
+            linger_ms: 2_000,
+            read_buffer_bytes: 256 * 1024,
+            connections_per_shard_max: 10_000,
+        }
+    }
+}
+
+/// Decoding and hand-off to owner shards.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// A decoded batch is sealed and sent to the table's owner at this many
+    /// rows... Default 8192.
+    pub batch_rows: usize,
+    /// ...or once it spans this many body bytes. Default 1 MiB.
+    pub batch_bytes: usize,
+    /// Longest single record (CSV line, JSON value), bytes. Default 16 MiB.
+    pub record_bytes_max: usize,
+    /// Deepest JSON nesting. Default 128.
+    pub json_depth_max: usize,
+    /// Batches queued from one shard to one owner shard before the sender
+    /// waits (back-pressure). Default 64.
+    pub channel_batches_max: usize,
+    /// Memory an owner keeps of each table's applied batches, bytes; the
+    /// oldest are dropped past it (the durable log keeps everything).
+    /// Default 64 MiB.
+    pub table_memory_bytes_max: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            batch_rows: 8192,
+            batch_bytes: 1 << 20,
+            record_bytes_max: 16 << 20,
+            json_depth_max: 128,
+            channel_batches_max: 64,
+            table_memory_bytes_max: 64 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Pipeline name as used in URLs: [A-Za-z0-9_-], 1 to 64 bytes.
+    pub name: String,
+    /// A SQL program of CREATE TABLE statements.
+    pub sql: String,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_data_dir() -> PathBuf {
+    "./sluice-data".into()
+}
+
+/// A validated configuration, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub listen: SocketAddr,
+    pub shards: usize,
+    pub cores: Vec<usize>,
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub ingest: IngestConfig,
+    pub pipelines: Vec<(String, Vec<Table>)>,
+    pub auth: Option<AuthConfig>,
+    /// Directory of the config file; relative key paths resolve against it.
+    pub base_dir: PathBuf,
+}
+
+/// Parse TOML text. Errors name the key (toml's messages do).
+pub fn parse(text: &str) -> Result<Config, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}
+
+fn check(ok: bool, key: &str, why: &str) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid value for `{key}`: {why}"))
+    }
+}
+
+impl Config {
+    /// Check every value and parse the SQL programs.
+    pub fn validate(self, base_dir: &Path) -> Result<Validated, String> {
+        let listen: SocketAddr = self
+            .listen
+            .parse()
+            .map_err(|e| format!("invalid value for `listen` ({}): {e}", self.listen))?;
+        let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let shards = self.shards.unwrap_or(usable);
+        check(
+            (1..=SHARDS_MAX).contains(&shards),
+            "shards",
+            &format!("must be 1..={SHARDS_MAX}"),
+        )?;
+        let cores = match self.cores {
+            Some(c) => {
+                check(c.len() == shards, "cores", "must list one core per shard")?;
+                c
+            }
+            None => (0..shards).map(|i| i % usable).collect(),
+        };
+        let h = &self.http;
+        check(h.head_bytes_max >= 1024, "http.head_bytes_max", "must be >= 1024")?;
+        check(
+            (1..=crate::http::head::HEADERS_CAP).contains(&h.headers_max),
+            "http.headers_max",
+            &format!("must be 1..={}", crate::http::head::HEADERS_CAP),
+        )?;
+        check(h.uri_bytes_max >= 64, "http.uri_bytes_max", "must be >= 64")?;
+        check(
+            h.read_buffer_bytes > h.head_bytes_max,
+            "http.read_buffer_bytes",
+            "must exceed http.head_bytes_max",
+        )?;
+        check(
+            h.connections_per_shard_max >= 1,
+            "http.connections_per_shard_max",
+            "must be >= 1",
+        )?;
+        for (key, v) in [
+            ("http.header_timeout_ms", h.header_timeout_ms),
+            ("http.body_idle_timeout_ms", h.body_idle_timeout_ms),
+            ("http.keepalive_timeout_ms", h.keepalive_timeout_ms),
+        ] {
+            check(v >= 1, key, "must be >= 1")?;
+        }
+        let i = &self.ingest;
+        check(i.batch_rows >= 1, "ingest.batch_rows", "must be >= 1")?;
+        check(i.batch_bytes >= 1, "ingest.batch_bytes", "must be >= 1")?;
+        check(i.record_bytes_max >= 64, "ingest.record_bytes_max", "must be >= 64")?;
+        check(
+            (1..=1024).contains(&i.json_depth_max),
+            "ingest.json_depth_max",
+            "must be 1..=1024",
+        )?;
+        check(
+            i.channel_batches_max >= 1,
+            "ingest.channel_batches_max",
+            "must be >= 1",
+        )?;
+        check(
+            (1..=PIPELINES_MAX).contains(&self.pipelines.len()),
+            "pipeline",
+            &format!("declare 1..={PIPELINES_MAX} [[pipeline]] tables"),
+        )?;
+        let mut pipelines: Vec<(String, Vec<Table>)> = Vec::new();
+        for p in self.pipelines {
+            check(
+                !p.name.is_empty()
+                    && p.name.len() <= 64
+                    && p.name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+                "pipeline.name",
+                &format!("{:?}: use 1 to 64 of [A-Za-z0-9_-]", p.name),
+            )?;
+            check(
+                !pipelines.iter().any(|(n, _)| *n == p.name),
+                "pipeline.name",
+                &format!("{:?} is declared twice", p.name),
+            )?;
+            let tables = parse_program(&p.sql)
+                .map_err(|e| format!("pipeline {:?}: SQL error at {e}", p.name))?;
+            check(
+                !tables.is_empty() && tables.len() <= TABLES_MAX,
+                "pipeline.sql",
+                &format!("{:?}: declare 1..={TABLES_MAX} tables", p.name),
+            )?;
+            pipelines.push((p.name, tables));
+        }
+        if let Some(auth) = &self.auth {
+            // Loading keys here makes a bad key file a startup error.
+            crate::auth::Authenticator::new(auth, base_dir)
+                .map_err(|e| format!("invalid [auth]: {e}"))?;
+        }
+        Ok(Validated {
+            listen,
+            shards,
+            cores,
+            data_dir: self.data_dir,
+            http: self.http,
+            ingest: self.ingest,
+            pipelines,
+            auth: self.auth,
+            base_dir: base_dir.to_path_buf(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

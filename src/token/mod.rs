@@ -1,0 +1,132 @@
+//! Completion tokens and the watermarks that resolve them.
+//!
+//! Positions are counted per *lane*: a lane is (table, sending shard). A
+//! shard that decodes a request for a table assigns each batch it sends the
+//! next positions in its own lane, and the owner applies each lane's batches
+//! in the order they were sent (one FIFO channel per shard pair). So the
+//! owner can publish, per lane, "every position below N is applied" as a
+//! single atomic, and a token (lane, N) is complete exactly when that atomic
+//! reaches N. No reply message is needed, and any shard can answer
+//! `completion_status` with one atomic load.
+
+mod watermark;
+
+pub use watermark::{Lanes, PaddedU64};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// Encoded token length: 1 version + 8 run + 4 pipeline + 2 table + 2 lane
+/// + 8 position bytes.
+const TOKEN_BYTES: usize = 25;
+const TOKEN_VERSION: u8 = 1;
+
+/// What a token names. Opaque to clients (URL-safe base64, no padding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    /// Random per server run: a token from another run is recognised (410).
+    pub run_id: u64,
+    /// Hash of the pipeline name: a token from another pipeline is 410.
+    pub pipeline_id: u32,
+    pub table: u16,
+    pub lane: u16,
+    /// Lane position just after the request's last record.
+    pub position: u64,
+}
+
+/// A token that cannot be decoded at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedToken;
+
+impl Token {
+    pub fn encode(&self) -> String {
+        let mut b = [0u8; TOKEN_BYTES];
+        b[0] = TOKEN_VERSION;
+        b[1..9].copy_from_slice(&self.run_id.to_le_bytes());
+        b[9..13].copy_from_slice(&self.pipeline_id.to_le_bytes());
+        b[13..15].copy_from_slice(&self.table.to_le_bytes());
+        b[15..17].copy_from_slice(&self.lane.to_le_bytes());
+        b[17..25].copy_from_slice(&self.position.to_le_bytes());
+        URL_SAFE_NO_PAD.encode(b)
+    }
+
+    pub fn decode(text: &str) -> Result<Token, MalformedToken> {
+        // 25 bytes encode to 34 characters; anything else is not ours.
+        if text.len() != 34 {
+            return Err(MalformedToken);
+        }
+        let mut b = [0u8; TOKEN_BYTES + 2];
+        let n = URL_SAFE_NO_PAD
+            .decode_slice(text.as_bytes(), &mut b)
+            .map_err(|_| MalformedToken)?;
+        if n != TOKEN_BYTES || b[0] != TOKEN_VERSION {
+            return Err(MalformedToken);
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+        let u16_at = |i: usize| u16::from_le_bytes(b[i..i + 2].try_into().unwrap());
+        Ok(Token {
+            run_id: u64_at(1),
+            pipeline_id: u32::from_le_bytes(b[9..13].try_into().unwrap()),
+            table: u16_at(13),
+            lane: u16_at(15),
+            position: u64_at(17),
+        })
+    }
+}
+
+/// FNV-1a of a pipeline name: stable across runs, so a token names its
+/// pipeline without carrying the name.
+pub fn pipeline_id(name: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in name.bytes() {
+        h ^= b as u32;
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_url_safe() {
+        let t = Token {
+            run_id: u64::MAX - 7,
+            pipeline_id: pipeline_id("demo"),
+            table: 3,
+            lane: 1,
+            position: 1 << 40,
+        };
+        let s = t.encode();
+        assert_eq!(s.len(), 34);
+        assert!(s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_eq!(Token::decode(&s), Ok(t));
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        let good = Token {
+            run_id: 1,
+            pipeline_id: 2,
+            table: 0,
+            lane: 0,
+            position: 9,
+        }
+        .encode();
+        let mut wrong_version = good.clone().into_bytes();
+        wrong_version[0] = b'B';
+        for bad in [
+            "",
+            "abc",
+            &good[1..],
+            &format!("{good}A"),
+            &good.replace(&good[..2], "+/"),
+            std::str::from_utf8(&wrong_version).unwrap(),
+        ] {
+            assert_eq!(Token::decode(bad), Err(MalformedToken), "{bad}");
+        }
+    }
+}
