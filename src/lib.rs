@@ -7,7 +7,10 @@
 
 pub mod auth;
 pub mod decode;
+pub mod error;
 pub mod http;
 pub mod config;
 pub mod table;
 pub mod token;
+pub mod server;
+pub mod shard;

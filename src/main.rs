@@ -1,3 +1,123 @@
-fn main() {
-    println!("sluice (in progress)");
+//! `sluice`: args -> config -> validate -> start shards -> join.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use sluice::config::{self, DEFAULT_CONFIG_TOML};
+
+#[derive(Parser)]
+#[command(version, about = "Shard-per-core ingest server for Feldera's REST ingress API")]
+struct Args {
+    /// TOML configuration file (default: the embedded demo configuration).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Listen address, overrides `listen`.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Number of shards, overrides `shards`.
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Data directory, overrides `data_dir`.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a new API key and the SHA-256 digest to put in `[auth] api_key_hashes`.
+    Keygen,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(Command::Keygen) = args.command {
+        let (key, hash) = sluice::auth::keygen();
+        println!("API key (give to the client; it is not stored): {key}");
+        println!("Hash (put in [auth] api_key_hashes):            {hash}");
+        return ExitCode::SUCCESS;
+    }
+    match serve(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(args: Args) -> Result<(), String> {
+    let (text, base_dir) = match &args.config {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        ),
+        None => (DEFAULT_CONFIG_TOML.to_string(), PathBuf::from(".")),
+    };
+    let mut cfg = config::parse(&text).map_err(|e| match &args.config {
+        Some(p) => format!("{}: {e}", p.display()),
+        None => e,
+    })?;
+    if let Some(l) = args.listen {
+        cfg.listen = l;
+    }
+    if args.shards.is_some() {
+        cfg.shards = args.shards;
+        cfg.cores = None;
+    }
+    if let Some(d) = args.data_dir {
+        cfg.data_dir = d;
+    }
+    let cfg = cfg.validate(&base_dir)?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| format!("cannot create data_dir {}: {e}", cfg.data_dir.display()))?;
+    let (shards, cores) = (cfg.shards, cfg.cores.clone());
+    let started = sluice::shard::run(cfg)?;
+    println!("sluice {} listening on http://{}", env!("CARGO_PKG_VERSION"), started.listen);
+    println!("shards: {shards} on cores {cores:?}");
+    let reg = started.registry.clone();
+    for p in &reg.pipelines {
+        for t in &p.tables {
+            println!("  pipeline {} table {} -> shard {}", p.name, t.table.ident.name, t.owner);
+        }
+    }
+    if let Some(p) = reg.pipelines.first() {
+        if let Some(t) = p.tables.first() {
+            println!(
+                "try: curl -s -X POST 'http://{}/v0/pipelines/{}/ingress/{}?format=json&update_format=raw' -d '{}'",
+                started.listen,
+                p.name,
+                t.table.ident.name,
+                example_row(&t.table)
+            );
+        }
+    }
+    started.join()
+}
+
+/// A JSON row for the startup hint, with a plausible value per column.
+fn example_row(t: &sluice::table::Table) -> String {
+    use sluice::table::SqlType as T;
+    let fields: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| {
+            let v = match c.sql_type {
+                T::Boolean => "true".to_string(),
+                T::TinyInt | T::SmallInt | T::Int | T::BigInt => "1".into(),
+                T::Real | T::Double => "1.5".into(),
+                T::Decimal { .. } => "\"12.50\"".into(),
+                T::Char(_) | T::Varchar(_) => "\"x\"".into(),
+                T::Date => "\"2026-11-28\"".into(),
+                T::Time => "\"12:00:00\"".into(),
+                T::Timestamp => "\"2026-11-28 12:00:00\"".into(),
+            };
+            format!("\"{}\": {v}", c.ident.name)
+        })
+        .collect();
+    format!("{{{}}}", fields.join(", "))
 }

@@ -1,0 +1,253 @@
+//! The one place errors become HTTP answers: status, stable `error_code`,
+//! message and `details`, in Feldera's shape
+//! `{"message": ..., "error_code": ..., "details": {...}}`.
+
+use serde_json::{json, Value};
+
+use crate::decode::ParseErrors;
+
+/// An error answered to a client.
+#[derive(Debug, Clone)]
+pub enum ApiError {
+    UnknownPipeline { pipeline: String },
+    UnknownTable { pipeline: String, table: String },
+    UnknownFormat { format: String },
+    /// A query parameter with an invalid value (or given twice).
+    BadParam { name: String, value: String, why: String },
+    UnsupportedUpdateFormat { update_format: String },
+    ParseErrors { errors: ParseErrors, records: u64 },
+    /// completion_status: the token is not one of ours at all.
+    InvalidToken { token: String },
+    /// completion_status: a token of another pipeline or an earlier run.
+    TokenGone { token: String },
+    AuthenticationFailed,
+    NotFound { path: String },
+    MethodNotAllowed { method: String, allow: &'static str },
+    /// Framing and limit errors: the status says which.
+    Http { status: u16, what: String },
+    /// Request body over `body_bytes_max`.
+    BodyTooLarge { limit: u64 },
+    /// The shard is at its connection cap.
+    TooManyConnections,
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::UnknownPipeline { .. } | ApiError::UnknownTable { .. } => 404,
+            ApiError::NotFound { .. } => 404,
+            ApiError::UnknownFormat { .. }
+            | ApiError::BadParam { .. }
+            | ApiError::UnsupportedUpdateFormat { .. }
+            | ApiError::ParseErrors { .. }
+            | ApiError::InvalidToken { .. } => 400,
+            ApiError::TokenGone { .. } => 410,
+            ApiError::AuthenticationFailed => 401,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::Http { status, .. } => *status,
+            ApiError::BodyTooLarge { .. } => 413,
+            ApiError::TooManyConnections => 503,
+        }
+    }
+
+    /// Stable machine-readable code; clients match on it, so never rename.
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            ApiError::UnknownPipeline { .. } => "UnknownPipelineName",
+            ApiError::UnknownTable { .. } => "UnknownInputStream",
+            ApiError::UnknownFormat { .. } => "UnknownInputFormat",
+            ApiError::BadParam { .. } => "ParserConfigParseError",
+            ApiError::UnsupportedUpdateFormat { .. } => "InputFormatNotSupported",
+            ApiError::ParseErrors { .. } => "ParseErrors",
+            ApiError::InvalidToken { .. } => "InvalidParam",
+            ApiError::TokenGone { .. } => "TokenExpired",
+            ApiError::AuthenticationFailed => "AuthenticationFailed",
+            ApiError::NotFound { .. } => "NotFound",
+            ApiError::MethodNotAllowed { .. } => "MethodNotAllowed",
+            ApiError::Http { status: 408, .. } => "RequestTimeout",
+            ApiError::Http { status: 414, .. } => "UriTooLong",
+            ApiError::Http { status: 431, .. } => "RequestHeaderFieldsTooLarge",
+            ApiError::Http { status: 505, .. } => "HttpVersionNotSupported",
+            ApiError::Http { status: 501, .. } => "NotImplemented",
+            ApiError::Http { .. } => "BadRequest",
+            ApiError::BodyTooLarge { .. } => "PayloadTooLarge",
+            ApiError::TooManyConnections => "ApiConnectionLimit",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::UnknownPipeline { pipeline } => {
+                format!("Unknown pipeline name '{pipeline}'")
+            }
+            ApiError::UnknownTable { pipeline, table } => format!(
+                "Pipeline '{pipeline}' has no table '{table}' (unquoted names match \
+                 case-insensitively; quote the name as %22Name%22 to match exactly)"
+            ),
+            ApiError::UnknownFormat { format } => {
+                format!("Unknown input format '{format}': expected 'csv' or 'json'")
+            }
+            ApiError::BadParam { name, value, why } => {
+                format!("Invalid value '{value}' for parameter '{name}': {why}")
+            }
+            ApiError::UnsupportedUpdateFormat { update_format } => format!(
+                "Update format '{update_format}' is not supported for input \
+                 (supported: insert_delete, raw)"
+            ),
+            ApiError::ParseErrors { errors, records } => format!(
+                "Errors parsing input data ({} of {records} records failed{}); \
+                 records that parsed were ingested",
+                errors.total,
+                if errors.fatal {
+                    ", the rest of the body was not parsed"
+                } else {
+                    ""
+                }
+            ),
+            ApiError::InvalidToken { token } => format!("Invalid completion token '{token}'"),
+            ApiError::TokenGone { token } => format!(
+                "Completion token '{token}' was issued by another pipeline or an \
+                 earlier run of this server"
+            ),
+            ApiError::AuthenticationFailed => {
+                "Authentication failed: send a valid 'Authorization: Bearer <API key or JWT>'"
+                    .into()
+            }
+            ApiError::NotFound { path } => format!("No endpoint at '{path}'"),
+            ApiError::MethodNotAllowed { method, allow } => {
+                format!("Method {method} not allowed here (allowed: {allow})")
+            }
+            ApiError::Http { what, .. } => what.clone(),
+            ApiError::BodyTooLarge { limit } => {
+                format!("Request body exceeds the limit of {limit} bytes (http.body_bytes_max)")
+            }
+            ApiError::TooManyConnections => "Too many open connections; retry later".into(),
+        }
+    }
+
+    pub fn details(&self) -> Value {
+        match self {
+            ApiError::UnknownPipeline { pipeline } => json!({ "pipeline_name": pipeline }),
+            ApiError::UnknownTable { pipeline, table } => {
+                json!({ "pipeline_name": pipeline, "endpoint_name": table })
+            }
+            ApiError::UnknownFormat { format } => json!({ "format": format }),
+            ApiError::BadParam { name, value, why } => {
+                json!({ "parameter": name, "value": value, "error": why })
+            }
+            ApiError::UnsupportedUpdateFormat { update_format } => {
+                json!({ "update_format": update_format })
+            }
+            ApiError::ParseErrors { errors, records } => parse_error_details(errors, *records),
+            ApiError::InvalidToken { token } | ApiError::TokenGone { token } => {
+                json!({ "token": token })
+            }
+            ApiError::MethodNotAllowed { allow, .. } => json!({ "allow": allow }),
+            ApiError::BodyTooLarge { limit } => json!({ "body_bytes_max": limit }),
+            _ => json!({}),
+        }
+    }
+
+    /// Extra response headers this error needs.
+    pub fn headers(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            ApiError::AuthenticationFailed => &[("WWW-Authenticate", "Bearer")],
+            ApiError::MethodNotAllowed { allow, .. } => match *allow {
+                "GET" => &[("Allow", "GET")],
+                "POST" => &[("Allow", "POST")],
+                _ => &[],
+            },
+            ApiError::TooManyConnections => &[("Retry-After", "1")],
+            _ => &[],
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Vec<u8> {
+        let v = json!({
+            "message": self.message(),
+            "error_code": self.error_code(),
+            "details": self.details(),
+        });
+        serde_json::to_vec(&v).expect("JSON values always serialize")
+    }
+}
+
+fn parse_error_details(errors: &ParseErrors, records: u64) -> Value {
+    let listed: Vec<Value> = errors
+        .listed
+        .iter()
+        .map(|e| {
+            json!({
+                "event_number": e.event_number,
+                "field": e.field,
+                "description": e.description,
+                "invalid_text": e.invalid_text,
+                "offset": e.offset,
+                "line": e.line,
+            })
+        })
+        .collect();
+    json!({
+        "num_errors": errors.total,
+        "num_records": records,
+        "errors": listed,
+        "fatal": errors.fatal,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::ParseError;
+
+    #[test]
+    fn shapes_and_codes() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (ApiError::UnknownPipeline { pipeline: "x".into() }, 404, "UnknownPipelineName"),
+            (
+                ApiError::UnknownTable { pipeline: "p".into(), table: "t".into() },
+                404,
+                "UnknownInputStream",
+            ),
+            (ApiError::UnknownFormat { format: "xml".into() }, 400, "UnknownInputFormat"),
+            (
+                ApiError::BadParam { name: "force".into(), value: "True".into(), why: "".into() },
+                400,
+                "ParserConfigParseError",
+            ),
+            (ApiError::AuthenticationFailed, 401, "AuthenticationFailed"),
+            (ApiError::TokenGone { token: "t".into() }, 410, "TokenExpired"),
+            (ApiError::InvalidToken { token: "t".into() }, 400, "InvalidParam"),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!(e.status(), status);
+            assert_eq!(e.error_code(), code);
+            let v: Value = serde_json::from_slice(&e.body()).unwrap();
+            assert_eq!(v["error_code"], code);
+            assert!(v["message"].as_str().unwrap().len() > 5);
+            assert!(v["details"].is_object());
+        }
+    }
+
+    #[test]
+    fn parse_errors_list_each_record() {
+        let mut errors = ParseErrors::default();
+        errors.push(ParseError {
+            event_number: 2,
+            field: Some("a".into()),
+            description: "expected INTEGER".into(),
+            invalid_text: Some("x".into()),
+            offset: 4,
+            line: Some(2),
+        });
+        let v: Value = serde_json::from_slice(
+            &ApiError::ParseErrors { errors, records: 3 }.body(),
+        )
+        .unwrap();
+        assert_eq!(v["details"]["num_errors"], 1);
+        assert_eq!(v["details"]["errors"][0]["event_number"], 2);
+        assert_eq!(v["details"]["errors"][0]["field"], "a");
+        assert_eq!(v["details"]["errors"][0]["invalid_text"], "x");
+    }
+}

@@ -1,0 +1,323 @@
+//! One connection: read heads, dispatch, stream bodies, write responses.
+//!
+//! The read buffer is allocated once per connection (`read_buffer_bytes`)
+//! and a request's head and body are parsed in place: body bytes go from
+//! this buffer straight into the decoder. Responses accumulate in `out` and
+//! are written only when the connection would otherwise wait for input, so
+//! a pipelined burst is answered with one write.
+
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use super::routes::{self, Route};
+use super::{endpoints, ingress};
+use crate::error::ApiError;
+use crate::http::body::BodyDecoder;
+use crate::http::head::{self, Framing, HeadLimits, RequestHead};
+use crate::http::{response, target};
+use crate::shard::Shard;
+
+/// Most bytes drained during a lingering close.
+const LINGER_BYTES_MAX: usize = 1 << 20;
+
+/// What a handler left of the request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyState {
+    /// Not read: the connection cannot be reused after answering.
+    Unread,
+    /// Read to its end: the connection may be kept alive.
+    Done,
+    /// Framing broke, a limit hit or a timeout mid-body: close.
+    Broken,
+}
+
+/// A failed request: the error and how far the body got.
+pub type Failure = (ApiError, BodyState);
+
+pub struct Conn<'a> {
+    pub shard: &'a Shard,
+    stream: TcpStream,
+    pub buf: Vec<u8>,
+    /// Unconsumed input is `buf[start..end]`.
+    start: usize,
+    end: usize,
+    out: Vec<u8>,
+    limits: HeadLimits,
+}
+
+pub async fn serve(shard: &Shard, stream: TcpStream) {
+    // Responses are small and latency matters more than segment count.
+    let _ = stream.set_nodelay(true);
+    let mut c = Conn {
+        shard,
+        stream,
+        buf: vec![0; shard.cfg.http.read_buffer_bytes],
+        start: 0,
+        end: 0,
+        out: Vec::with_capacity(4096),
+        limits: HeadLimits {
+            head_bytes_max: shard.cfg.http.head_bytes_max,
+            headers_max: shard.cfg.http.headers_max,
+            uri_bytes_max: shard.cfg.http.uri_bytes_max,
+        },
+    };
+    if shard.connections.get() > shard.cfg.http.connections_per_shard_max {
+        c.respond_error(&ApiError::TooManyConnections, false);
+        c.linger().await;
+        return;
+    }
+    c.run().await;
+}
+
+impl<'a> Conn<'a> {
+    async fn run(&mut self) {
+        loop {
+            let head = match self.read_head().await {
+                Ok(Some(h)) => h,
+                Ok(None) => {
+                    let _ = self.flush().await;
+                    return;
+                }
+                Err(e) => {
+                    self.respond_error(&e, false);
+                    self.linger().await;
+                    return;
+                }
+            };
+            let base = self.start;
+            self.start += head.len;
+            let has_body = head.framing != Framing::None;
+            let (keep, state) = match self.handle(base, &head).await {
+                Ok((status, body)) => {
+                    self.respond(status, &[], &body, head.keep_alive);
+                    (head.keep_alive, BodyState::Done)
+                }
+                Err((e, state)) => {
+                    let keep = head.keep_alive && (state == BodyState::Done || !has_body);
+                    self.respond_error(&e, keep);
+                    (keep, state)
+                }
+            };
+            if !keep {
+                if state == BodyState::Done || !has_body {
+                    let _ = self.flush().await;
+                    let _ = self.stream.shutdown(std::net::Shutdown::Both).await;
+                } else {
+                    self.linger().await;
+                }
+                return;
+            }
+        }
+    }
+
+    /// Route, authenticate and run one request. The body has not been read.
+    async fn handle(&mut self, base: usize, head: &RequestHead) -> Result<(u16, Vec<u8>), Failure> {
+        let unread = |e| (e, BodyState::Unread);
+        let at = |r: &Range<usize>| base + r.start..base + r.end;
+        let target = target::parse(&self.buf[at(&head.target)]).map_err(|e| {
+            unread(ApiError::Http {
+                status: 400,
+                what: format!("invalid request target: {e:?}"),
+            })
+        })?;
+        let route = routes::route(head.method, &target.path).map_err(unread)?;
+        if route.needs_auth() {
+            if let Some(auth) = &self.shard.auth {
+                let value = head.authorization.as_ref().map(|r| &self.buf[at(r)]);
+                auth.check(value)
+                    .map_err(|_| unread(ApiError::AuthenticationFailed))?;
+            }
+        }
+        if let Route::Ingress { pipeline, table } = &route {
+            return ingress::handle(self, head, &target, pipeline, table).await;
+        }
+        // Other endpoints take no body; read and drop one if sent.
+        self.discard_body(head).await?;
+        endpoints::handle(self.shard, &route, &target).map_err(|e| (e, BodyState::Done))
+    }
+
+    /// Read until a whole head is buffered. `Ok(None)`: the peer closed or
+    /// stayed idle between requests.
+    async fn read_head(&mut self) -> Result<Option<RequestHead>, ApiError> {
+        let header_timeout = Duration::from_millis(self.shard.cfg.http.header_timeout_ms);
+        let mut deadline: Option<Instant> = None;
+        loop {
+            if self.start < self.end {
+                let parsed = head::parse(&self.buf[self.start..self.end], &self.limits);
+                match parsed {
+                    Ok(Some(h)) => return Ok(Some(h)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        return Err(ApiError::Http {
+                            status: e.status(),
+                            what: format!("invalid request head: {e:?}"),
+                        })
+                    }
+                }
+                deadline.get_or_insert_with(|| Instant::now() + header_timeout);
+            }
+            let timeout = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_millis(self.shard.cfg.http.keepalive_timeout_ms),
+            };
+            match self.read_more(timeout).await {
+                Ok(0) => return Ok(None),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut && deadline.is_some() => {
+                    return Err(ApiError::Http {
+                        status: 408,
+                        what: "request head not received in time (http.header_timeout_ms)".into(),
+                    })
+                }
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// Read more input after `end`, compacting first. Flushes pending
+    /// responses, since the peer may be waiting for them.
+    async fn read_more(&mut self, timeout: Duration) -> std::io::Result<usize> {
+        self.flush().await?;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            // Cannot happen: heads are capped below the buffer size and
+            // bodies are consumed as they arrive.
+            return Err(std::io::Error::other("read buffer full"));
+        }
+        if timeout.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(timeout))?;
+        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// The next piece of body payload, as a range of `buf` valid until the
+    /// next call; `None` at the end of the body.
+    pub async fn next_body_chunk(
+        &mut self,
+        body: &mut BodyDecoder,
+        done: &mut bool,
+    ) -> Result<Option<Range<usize>>, Failure> {
+        let idle = Duration::from_millis(self.shard.cfg.http.body_idle_timeout_ms);
+        while !*done {
+            if self.start == self.end {
+                match self.read_more(idle).await {
+                    Ok(0) => return Err((closed_mid_body(), BodyState::Broken)),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                        return Err((
+                            ApiError::Http {
+                                status: 408,
+                                what: "request body stalled (http.body_idle_timeout_ms)".into(),
+                            },
+                            BodyState::Broken,
+                        ))
+                    }
+                    Err(_) => return Err((closed_mid_body(), BodyState::Broken)),
+                }
+            }
+            let p = body.decode(&self.buf[self.start..self.end]).map_err(|e| {
+                (
+                    ApiError::Http {
+                        status: 400,
+                        what: format!("invalid request body framing: {e:?}"),
+                    },
+                    BodyState::Broken,
+                )
+            })?;
+            let data = self.start + p.data.start..self.start + p.data.end;
+            self.start += p.consumed;
+            *done = p.done;
+            if !data.is_empty() {
+                return Ok(Some(data));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Read and drop a body, bounded by `body_bytes_max`.
+    async fn discard_body(&mut self, head: &RequestHead) -> Result<(), Failure> {
+        let mut body = BodyDecoder::new(head.framing);
+        let mut done = false;
+        let mut total = 0u64;
+        let max = self.shard.cfg.http.body_bytes_max;
+        while let Some(r) = self.next_body_chunk(&mut body, &mut done).await? {
+            total += r.len() as u64;
+            if total > max {
+                return Err((ApiError::BodyTooLarge { limit: max }, BodyState::Broken));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn respond(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8], keep_alive: bool) {
+        response::write(
+            &mut self.out,
+            status,
+            headers,
+            Some("application/json"),
+            body,
+            keep_alive,
+        );
+    }
+
+    fn respond_error(&mut self, e: &ApiError, keep_alive: bool) {
+        self.respond(e.status(), e.headers(), &e.body(), keep_alive);
+    }
+
+    /// `Expect: 100-continue`: tell the client to send the body now that
+    /// routing, auth and limits have passed.
+    pub async fn send_continue(&mut self) -> std::io::Result<()> {
+        response::write_continue(&mut self.out);
+        self.flush().await
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            let r = self.stream.write_all(&self.out).await;
+            self.out.clear();
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Answer, stop sending, then drain unread input for a while so the
+    /// client's TCP stack does not discard our response on a reset.
+    async fn linger(&mut self) {
+        if self.flush().await.is_err() {
+            return;
+        }
+        let _ = self.stream.shutdown(std::net::Shutdown::Write).await;
+        let deadline = Instant::now() + Duration::from_millis(self.shard.cfg.http.linger_ms);
+        let mut drained = 0;
+        while drained < LINGER_BYTES_MAX {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                return;
+            }
+            match self.stream.read(&mut self.buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => drained += n,
+            }
+        }
+    }
+}
+
+fn closed_mid_body() -> ApiError {
+    ApiError::Http {
+        status: 400,
+        what: "connection closed before the body ended".into(),
+    }
+}

@@ -1,0 +1,194 @@
+//! `POST /v0/pipelines/{pipeline}/ingress/{table}`: decode the body as it
+//! arrives, hand sealed batches to the table's owner, answer a token.
+
+use super::conn::{BodyState, Conn, Failure};
+use crate::decode::{self, DecodeOptions, Format, UpdateFormat};
+use crate::error::ApiError;
+use crate::http::body::BodyDecoder;
+use crate::http::head::{Framing, RequestHead};
+use crate::http::target::Target;
+use crate::shard::add;
+use crate::token::Token;
+
+/// The query parameters of an ingress request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressParams {
+    pub format: Format,
+    pub update_format: UpdateFormat,
+    pub array: bool,
+    pub force: bool,
+}
+
+fn bad(name: &str, value: &str, why: &str) -> ApiError {
+    ApiError::BadParam {
+        name: name.into(),
+        value: value.into(),
+        why: why.into(),
+    }
+}
+
+fn param<'t>(target: &'t Target, name: &str) -> Result<Option<&'t str>, ApiError> {
+    target
+        .param(name)
+        .map_err(|_| bad(name, "", "the parameter is given more than once"))
+}
+
+/// Booleans are exactly `true` or `false`, as in Feldera.
+fn boolean(target: &Target, name: &str) -> Result<bool, ApiError> {
+    match param(target, name)? {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(v) => Err(bad(name, v, "expected 'true' or 'false'")),
+    }
+}
+
+/// Parse and check the parameters. Unknown parameters are ignored.
+pub fn params(target: &Target) -> Result<IngressParams, ApiError> {
+    let format = match param(target, "format")? {
+        None | Some("csv") => Format::Csv,
+        Some("json") => Format::Json,
+        Some(f) => return Err(ApiError::UnknownFormat { format: f.into() }),
+    };
+    let update_format = match param(target, "update_format")? {
+        None | Some("insert_delete") => UpdateFormat::InsertDelete,
+        Some("raw") => UpdateFormat::Raw,
+        Some(u @ ("weighted" | "debezium" | "snowflake" | "redis")) => {
+            return Err(ApiError::UnsupportedUpdateFormat {
+                update_format: u.into(),
+            })
+        }
+        Some(u) => {
+            return Err(bad(
+                "update_format",
+                u,
+                "expected one of insert_delete, raw, weighted, debezium, snowflake, redis",
+            ))
+        }
+    };
+    match param(target, "json_flavor")? {
+        None | Some("default") => {}
+        Some(f) => {
+            return Err(ApiError::UnsupportedUpdateFormat {
+                update_format: format!("json_flavor={f}"),
+            })
+        }
+    }
+    Ok(IngressParams {
+        format,
+        update_format,
+        array: boolean(target, "array")?,
+        force: boolean(target, "force")?,
+    })
+}
+
+pub async fn handle(
+    c: &mut Conn<'_>,
+    head: &RequestHead,
+    target: &Target,
+    pipeline: &str,
+    table: &str,
+) -> Result<(u16, Vec<u8>), Failure> {
+    let unread = |e| (e, BodyState::Unread);
+    let shard = c.shard;
+    let reg = &shard.reg;
+    let pi = reg.pipeline_index(pipeline).ok_or_else(|| {
+        unread(ApiError::UnknownPipeline {
+            pipeline: pipeline.into(),
+        })
+    })?;
+    let p = &reg.pipelines[pi];
+    let ti = p.table_index(table).ok_or_else(|| {
+        unread(ApiError::UnknownTable {
+            pipeline: pipeline.into(),
+            table: table.into(),
+        })
+    })?;
+    let params = params(target).map_err(unread)?;
+    let max = shard.cfg.http.body_bytes_max;
+    if let Framing::Length(n) = head.framing {
+        if n > max {
+            return Err(unread(ApiError::BodyTooLarge { limit: max }));
+        }
+    }
+    if head.expect_continue && head.framing != Framing::None {
+        c.send_continue()
+            .await
+            .map_err(|_| (closed(), BodyState::Broken))?;
+    }
+    let t = &p.tables[ti];
+    let ing = &shard.cfg.ingest;
+    let mut decoder = decode::new_decoder(
+        t.table.clone(),
+        DecodeOptions {
+            format: params.format,
+            update_format: params.update_format,
+            array: params.array,
+            batch_rows: ing.batch_rows,
+            batch_bytes: ing.batch_bytes,
+            record_bytes_max: ing.record_bytes_max,
+            json_depth_max: ing.json_depth_max,
+        },
+    );
+    let mut body = BodyDecoder::new(head.framing);
+    let mut done = false;
+    let mut total = 0u64;
+    let mut last_end = None;
+    let mut rows = 0u64;
+    while let Some(range) = c.next_body_chunk(&mut body, &mut done).await? {
+        total += range.len() as u64;
+        if total > max {
+            return Err((ApiError::BodyTooLarge { limit: max }, BodyState::Broken));
+        }
+        let mut chunk = &c.buf[range];
+        while !chunk.is_empty() {
+            let n = decoder.decode(chunk);
+            chunk = &chunk[n..];
+            if decoder.batch_full() {
+                if let Some(b) = decoder.flush() {
+                    rows += b.num_rows() as u64;
+                    last_end = Some(shard.submit(pi, ti, b).await);
+                }
+            }
+        }
+        // Cooperative scheduling: a large body must not hold the core.
+        glommio::yield_if_needed().await;
+    }
+    if let Some(b) = decoder.finish() {
+        rows += b.num_rows() as u64;
+        last_end = Some(shard.submit(pi, ti, b).await);
+    }
+    let stats = &t.lane_stats[shard.id];
+    let errors = decoder.errors();
+    add(&stats.requests, 1);
+    add(&stats.bytes, total);
+    add(&stats.records, rows);
+    add(&stats.parse_errors, errors.total);
+    if !errors.is_empty() {
+        return Err((
+            ApiError::ParseErrors {
+                errors: errors.clone(),
+                records: decoder.records(),
+            },
+            BodyState::Done,
+        ));
+    }
+    let token = Token {
+        run_id: reg.run_id,
+        pipeline_id: p.id,
+        table: ti as u16,
+        lane: shard.id as u16,
+        position: last_end.unwrap_or_else(|| shard.lane_position(pi, ti)),
+    };
+    let mut out = Vec::with_capacity(48);
+    out.extend_from_slice(b"{\"token\":\"");
+    out.extend_from_slice(token.encode().as_bytes());
+    out.extend_from_slice(b"\"}");
+    Ok((200, out))
+}
+
+fn closed() -> ApiError {
+    ApiError::Http {
+        status: 400,
+        what: "connection failed while sending 100 Continue".into(),
+    }
+}

@@ -1,0 +1,187 @@
+//! Shards: one glommio executor per core, pinned, each with its own
+//! SO_REUSEPORT listener. A shard decodes the requests it accepts and sends
+//! sealed batches to the owner of the target table over bounded glommio
+//! shared channels (one per shard pair, FIFO); the owner applies them in
+//! arrival order and publishes the lane watermark.
+
+mod registry;
+mod start;
+mod store;
+
+pub use registry::{add, get, LaneStats, OwnerStats, PipelineRt, Registry, TableRt};
+pub use start::{run, Started};
+pub use store::TableStore;
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
+use glommio::sync::Semaphore;
+
+use crate::auth::Authenticator;
+use crate::config::Validated;
+use crate::decode::ChangeBatch;
+
+/// A batch on its way to its table's owner.
+pub struct Applied {
+    pub pipeline: u16,
+    pub table: u16,
+    /// The sending shard.
+    pub lane: u16,
+    /// Lane position just after this batch's last row.
+    pub end: u64,
+    pub batch: ChangeBatch,
+}
+
+/// The shard's side of the mesh to one other shard.
+struct Link {
+    sender: ConnectedSender<Applied>,
+    /// Held from position assignment until the batch is enqueued, so lane
+    /// positions are enqueued in order even when the channel is full and
+    /// several connections wait on it.
+    gate: Semaphore,
+}
+
+/// One shard's state. Lives on its executor (`Rc`), never crosses threads.
+pub struct Shard {
+    pub id: usize,
+    pub reg: Arc<Registry>,
+    pub cfg: Arc<Validated>,
+    pub auth: Option<Authenticator>,
+    links: Vec<Option<Link>>,
+    /// Next position of this shard's lane, per [pipeline][table].
+    lane_next: RefCell<Vec<Vec<u64>>>,
+    /// Stores of the tables this shard owns, per [pipeline][table].
+    stores: RefCell<Vec<Vec<Option<TableStore>>>>,
+    /// Open connections, for `connections_per_shard_max`.
+    pub connections: std::cell::Cell<usize>,
+}
+
+impl Shard {
+    fn new(
+        id: usize,
+        reg: Arc<Registry>,
+        cfg: Arc<Validated>,
+        auth: Option<Authenticator>,
+        senders: Vec<Option<ConnectedSender<Applied>>>,
+    ) -> Shard {
+        let lane_next = reg
+            .pipelines
+            .iter()
+            .map(|p| vec![0; p.tables.len()])
+            .collect();
+        let stores = reg
+            .pipelines
+            .iter()
+            .map(|p| {
+                p.tables
+                    .iter()
+                    .map(|t| {
+                        (t.owner == id).then(|| TableStore::new(cfg.ingest.table_memory_bytes_max))
+                    })
+                    .collect()
+            })
+            .collect();
+        Shard {
+            id,
+            reg,
+            cfg,
+            auth,
+            links: senders
+                .into_iter()
+                .map(|s| {
+                    s.map(|sender| Link {
+                        sender,
+                        gate: Semaphore::new(1),
+                    })
+                })
+                .collect(),
+            lane_next: RefCell::new(lane_next),
+            stores: RefCell::new(stores),
+            connections: std::cell::Cell::new(0),
+        }
+    }
+
+    /// This shard's lane position for a table: a token at it covers every
+    /// batch this shard has sent so far.
+    pub fn lane_position(&self, pipeline: usize, table: usize) -> u64 {
+        self.lane_next.borrow()[pipeline][table]
+    }
+
+    fn advance_lane(&self, pipeline: usize, table: usize, rows: u64) -> u64 {
+        let mut lanes = self.lane_next.borrow_mut();
+        lanes[pipeline][table] += rows;
+        lanes[pipeline][table]
+    }
+
+    /// Send a batch to its table's owner (or apply it here when this shard
+    /// owns the table). Returns the lane position after it. Waits when the
+    /// owner's queue is full: that wait is the back-pressure that stops this
+    /// connection from reading its socket.
+    pub async fn submit(&self, pipeline: usize, table: usize, batch: ChangeBatch) -> u64 {
+        let t = &self.reg.pipelines[pipeline].tables[table];
+        let rows = batch.num_rows() as u64;
+        add(&t.lane_stats[self.id].batches_sent, 1);
+        if t.owner == self.id {
+            let end = self.advance_lane(pipeline, table, rows);
+            self.apply(Applied {
+                pipeline: pipeline as u16,
+                table: table as u16,
+                lane: self.id as u16,
+                end,
+                batch,
+            });
+            return end;
+        }
+        let link = self.links[t.owner]
+            .as_ref()
+            .expect("a link to every other shard");
+        let _permit = link
+            .gate
+            .acquire_permit(1)
+            .await
+            .expect("the gate is never closed");
+        let end = self.advance_lane(pipeline, table, rows);
+        let msg = Applied {
+            pipeline: pipeline as u16,
+            table: table as u16,
+            lane: self.id as u16,
+            end,
+            batch,
+        };
+        if link.sender.send(msg).await.is_err() {
+            // The owner's receiver only goes away when its executor stops,
+            // which happens only at process exit.
+            panic!("owner shard {} is gone", t.owner);
+        }
+        end
+    }
+
+    /// Owner side: store the batch, count it, then publish the watermark
+    /// (last, so a reader that sees the position sees the rest too).
+    pub fn apply(&self, msg: Applied) {
+        let (p, ti, lane) = (msg.pipeline as usize, msg.table as usize, msg.lane as usize);
+        let t = &self.reg.pipelines[p].tables[ti];
+        debug_assert_eq!(t.owner, self.id, "only the owner applies");
+        let rows = msg.batch.num_rows() as u64;
+        let mut stores = self.stores.borrow_mut();
+        let store = stores[p][ti].as_mut().expect("owner has the store");
+        let appended = store.append(msg.batch);
+        let s = &t.owner_stats;
+        add(&s.batches_applied, 1);
+        add(&s.records_applied, rows);
+        add(&s.evicted_batches, appended.evicted_batches);
+        s.stored_bytes
+            .store(store.bytes() as u64, std::sync::atomic::Ordering::Relaxed);
+        s.stored_batches
+            .store(store.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        t.lanes.publish(lane, msg.end);
+    }
+}
+
+/// Owner loop for one peer's channel: apply batches in arrival order.
+async fn receive_loop(shard: std::rc::Rc<Shard>, rx: ConnectedReceiver<Applied>) {
+    while let Some(msg) = rx.recv().await {
+        shard.apply(msg);
+    }
+}

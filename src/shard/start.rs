@@ -1,0 +1,141 @@
+//! Starting the shards: channels of the mesh, executors pinned to cores,
+//! listeners bound (shard 0 first, so that port 0 resolves to one port that
+//! the others then share through SO_REUSEPORT).
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
+use glommio::{LocalExecutorBuilder, Placement};
+
+use super::{receive_loop, Applied, Registry, Shard};
+use crate::auth::Authenticator;
+use crate::config::Validated;
+
+/// Running shards.
+pub struct Started {
+    /// The address actually bound (port 0 resolved).
+    pub listen: SocketAddr,
+    pub registry: Arc<Registry>,
+    handles: Vec<glommio::ExecutorJoinHandle<()>>,
+}
+
+impl Started {
+    /// Wait for every shard to stop (they run until the process exits).
+    pub fn join(self) -> Result<(), String> {
+        for h in self.handles {
+            h.join().map_err(|e| format!("a shard failed: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+type Mesh = (
+    Vec<Vec<Option<SharedSender<Applied>>>>,
+    Vec<Vec<SharedReceiver<Applied>>>,
+);
+
+/// One bounded channel per ordered pair of distinct shards.
+fn mesh(shards: usize, depth: usize) -> Mesh {
+    let mut senders: Vec<Vec<Option<SharedSender<Applied>>>> =
+        (0..shards).map(|_| (0..shards).map(|_| None).collect()).collect();
+    let mut receivers: Vec<Vec<SharedReceiver<Applied>>> = (0..shards).map(|_| Vec::new()).collect();
+    for (from, row) in senders.iter_mut().enumerate() {
+        for (to, slot) in row.iter_mut().enumerate() {
+            if from != to {
+                let (tx, rx) = shared_channel::new_bounded(depth);
+                *slot = Some(tx);
+                receivers[to].push(rx);
+            }
+        }
+    }
+    (senders, receivers)
+}
+
+/// Start every shard; returns once all listen.
+pub fn run(cfg: Validated) -> Result<Started, String> {
+    let cfg = Arc::new(cfg);
+    let registry = Arc::new(Registry::new(&cfg));
+    let (senders, receivers) = mesh(cfg.shards, cfg.ingest.channel_batches_max);
+    let mut handles = Vec::with_capacity(cfg.shards);
+    let mut listen = cfg.listen;
+    for (id, (tx, rx)) in senders.into_iter().zip(receivers).enumerate() {
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<SocketAddr, String>>();
+        let (cfg, registry) = (cfg.clone(), registry.clone());
+        let core = cfg.cores[id];
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
+            .name(&format!("shard-{id}"))
+            // Short spin before sleeping: a burst of small requests on a
+            // busy shard should not pay a wake-up per request.
+            .spin_before_park(Duration::from_micros(50))
+            .spawn(move || async move {
+                shard_main(id, cfg, registry, tx, rx, listen, ready_tx).await;
+            })
+            .map_err(|e| format!("cannot start shard {id} on core {core}: {e}"))?;
+        let bound = ready_rx
+            .recv()
+            .map_err(|_| format!("shard {id} stopped while starting"))??;
+        listen = bound;
+        handles.push(handle);
+    }
+    Ok(Started {
+        listen,
+        registry,
+        handles,
+    })
+}
+
+async fn shard_main(
+    id: usize,
+    cfg: Arc<Validated>,
+    registry: Arc<Registry>,
+    tx: Vec<Option<SharedSender<Applied>>>,
+    rx: Vec<SharedReceiver<Applied>>,
+    listen: SocketAddr,
+    ready: mpsc::Sender<Result<SocketAddr, String>>,
+) {
+    let auth = match cfg.auth.as_ref().map(|a| Authenticator::new(a, &cfg.base_dir)) {
+        None => None,
+        Some(Ok(a)) => Some(a),
+        Some(Err(e)) => {
+            let _ = ready.send(Err(format!("[auth]: {e}")));
+            return;
+        }
+    };
+    let listener = match glommio::net::TcpListener::bind(listen) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot listen on {listen}: {e}")));
+            return;
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(listen);
+    // Report the bound address first: the next shard is only started after
+    // this, and connecting a channel end waits for its peer to connect.
+    let _ = ready.send(Ok(bound));
+    // Connect every channel end concurrently (spawned tasks), then wait.
+    let tx: Vec<_> = tx
+        .into_iter()
+        .map(|s| s.map(|s| glommio::spawn_local(s.connect())))
+        .collect();
+    let rx: Vec<_> = rx
+        .into_iter()
+        .map(|r| glommio::spawn_local(r.connect()))
+        .collect();
+    let mut senders = Vec::with_capacity(tx.len());
+    for s in tx {
+        senders.push(match s {
+            Some(task) => Some(task.await),
+            None => None,
+        });
+    }
+    let shard = Rc::new(Shard::new(id, registry, cfg, auth, senders));
+    for r in rx {
+        let r = r.await;
+        glommio::spawn_local(receive_loop(shard.clone(), r)).detach();
+    }
+    crate::server::accept_loop(shard, listener).await;
+}
