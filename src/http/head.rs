@@ -1,2 +1,438 @@
-//! (in progress)
-pub const HEADERS_CAP: usize = 256;
+//! Request heads: request line and header fields, parsed with `httparse` and
+//! then validated strictly (RFC 9112, `shared/docs/hardening.md`).
+//!
+//! ADVICE FOR MAINTAINERS: `parse` is stateless and is called again on the
+//! whole buffer each time more bytes arrive. That is O(n^2) in the worst case
+//! but `n` is bounded by `HeadLimits::head_bytes_max`, and heads are usually
+//! read in one go. Every check that depends on how the input was split (the
+//! 431/414 checks on a partial head, the 505 check) must give the same answer
+//! whatever the split: a property test in `tests/http_head.rs` holds us to it.
+//!
+//! Policies chosen here (each tested):
+//! - Bare LF as a line end is rejected (httparse 1.10 accepts it), as are NUL,
+//!   bare CR, obs-fold and whitespace before the colon (httparse rejects
+//!   these for requests with its default config).
+//! - Duplicate `Content-Length` fields with byte-identical values are
+//!   accepted as one (RFC 9110 8.6 allows it); any difference is a 400.
+//! - HTTP/1.1 requires exactly one `Host` field, HTTP/1.0 at most one
+//!   (RFC 9112 3.2: "MUST respond with 400").
+//! - `Authorization`, `Content-Type`, `Idempotency-Key` given twice: 400,
+//!   because which one counts would be ambiguous.
+//! - `Expect` other than `100-continue` (HTTP/1.1): 417. On HTTP/1.0 `Expect`
+//!   is ignored (RFC 9110 10.1.1).
+
+use std::ops::Range;
+
+/// Compile-time cap on `HeadLimits::headers_max`: the `httparse::Header`
+/// array lives on the stack (32 bytes each, so 8 KiB at this cap).
+pub const HEADERS_COUNT_CAP: usize = 256;
+const _: () = assert!(HEADERS_COUNT_CAP * std::mem::size_of::<httparse::Header>() <= 16 * 1024);
+
+/// A `Content-Length` of more than 20 digits cannot fit in a u64.
+const CONTENT_LENGTH_DIGITS_MAX: usize = 20;
+const _: () = assert!(u64::MAX.ilog10() + 1 == CONTENT_LENGTH_DIGITS_MAX as u32);
+
+/// Runtime limits on a request head. Validate with `validate` at startup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeadLimits {
+    /// Bytes of request line + fields + final CRLF. Default 64 KiB
+    /// (nginx: 8 KiB per line, hyper: ~400 KiB total). Over it: 431.
+    pub head_bytes_max: usize,
+    /// Number of header fields. Default 100 (hyper, Envoy). Over it: 431.
+    /// At most `HEADERS_COUNT_CAP`.
+    pub headers_max: usize,
+    /// Bytes of the request target. Default 8 KiB. Over it: 414.
+    pub uri_bytes_max: usize,
+}
+
+impl Default for HeadLimits {
+    fn default() -> Self {
+        HeadLimits {
+            head_bytes_max: 64 * 1024,
+            headers_max: 100,
+            uri_bytes_max: 8 * 1024,
+        }
+    }
+}
+
+impl HeadLimits {
+    /// Checks the relations `parse` relies on; call it when loading config.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        if self.headers_max == 0 || self.headers_max > HEADERS_COUNT_CAP {
+            return Err("headers_max must be in 1..=HEADERS_COUNT_CAP (256)");
+        }
+        if self.uri_bytes_max == 0 || self.uri_bytes_max >= self.head_bytes_max {
+            return Err("uri_bytes_max must be in 1..head_bytes_max");
+        }
+        Ok(())
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+    Head,
+    Options,
+    Patch,
+    Other,
+}
+
+impl Method {
+    fn from_token(token: &str) -> Method {
+        // Methods are case-sensitive (RFC 9110 9.1): `get` is `Other`.
+        match token {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "HEAD" => Method::Head,
+            "OPTIONS" => Method::Options,
+            "PATCH" => Method::Patch,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// How the request body is delimited.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// No `Content-Length` nor `Transfer-Encoding`: an empty body.
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// A complete, validated head. Ranges index the buffer given to `parse`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestHead {
+    /// Head bytes including the final CRLFCRLF; the body starts here.
+    pub len: usize,
+    pub method: Method,
+    pub target: Range<usize>,
+    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    pub framing: Framing,
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` on HTTP/1.1 (ignored on HTTP/1.0).
+    pub expect_continue: bool,
+    pub authorization: Option<Range<usize>>,
+    pub content_type: Option<Range<usize>>,
+    pub idempotency_key: Option<Range<usize>>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum HeadError {
+    /// httparse rejected the syntax, or NUL / bare CR / bare LF in the head.
+    Malformed,
+    HeadTooLarge,
+    TooManyHeaders,
+    UriTooLong,
+    VersionUnsupported,
+    HostInvalid,
+    FieldDuplicate,
+    ContentLengthInvalid,
+    ContentLengthConflict,
+    ContentLengthWithTransferEncoding,
+    TransferEncodingOnHttp10,
+    TransferEncodingInvalid,
+    TransferCodingUnsupported,
+    ExpectationUnsupported,
+}
+
+impl HeadError {
+    pub fn status(self) -> u16 {
+        match self {
+            HeadError::HeadTooLarge | HeadError::TooManyHeaders => 431,
+            HeadError::UriTooLong => 414,
+            HeadError::VersionUnsupported => 505,
+            HeadError::TransferCodingUnsupported => 501,
+            HeadError::ExpectationUnsupported => 417,
+            HeadError::Malformed
+            | HeadError::HostInvalid
+            | HeadError::FieldDuplicate
+            | HeadError::ContentLengthInvalid
+            | HeadError::ContentLengthConflict
+            | HeadError::ContentLengthWithTransferEncoding
+            | HeadError::TransferEncodingOnHttp10
+            | HeadError::TransferEncodingInvalid => 400,
+        }
+    }
+}
+
+/// Parses a request head at the start of `buf`. `Ok(None)`: need more bytes.
+pub fn parse(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>, HeadError> {
+    debug_assert!(limits.validate().is_ok());
+    let mut headers = [httparse::EMPTY_HEADER; HEADERS_COUNT_CAP];
+    let headers_max = limits.headers_max.clamp(1, HEADERS_COUNT_CAP);
+    let mut req = httparse::Request::new(&mut headers[..headers_max]);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return partial(buf, limits).map(|()| None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
+        Err(httparse::Error::Version) => {
+            version_error(buf)?;
+            return partial(buf, limits).map(|()| None);
+        }
+        Err(_) => return Err(HeadError::Malformed),
+    };
+    // Same order as `partial`, so the status does not depend on the split.
+    let target = req.path.ok_or(HeadError::Malformed)?;
+    if target.len() > limits.uri_bytes_max {
+        return Err(HeadError::UriTooLong);
+    }
+    if len > limits.head_bytes_max {
+        return Err(HeadError::HeadTooLarge);
+    }
+    check_line_ends(&buf[..len])?;
+    let version = req.version.ok_or(HeadError::Malformed)?;
+    let method = Method::from_token(req.method.ok_or(HeadError::Malformed)?);
+    let fields = Fields::collect(buf, req.headers, version)?;
+    Ok(Some(RequestHead {
+        len,
+        method,
+        target: range_in(buf, target.as_bytes()),
+        version,
+        framing: fields.framing(version)?,
+        keep_alive: fields.keep_alive(version),
+        expect_continue: fields.expect_continue,
+        authorization: fields.authorization,
+        content_type: fields.content_type,
+        idempotency_key: fields.idempotency_key,
+    }))
+}
+
+/// Limits on a head that is not complete yet, so a slow or endless head is
+/// refused as soon as it is over a limit rather than when it ends.
+fn partial(buf: &[u8], limits: &HeadLimits) -> Result<(), HeadError> {
+    // Check the URI first: a huge request line is a 414 whatever its size.
+    let line = skip_empty_lines(buf);
+    if let Some(sp) = line.iter().position(|&b| b == b' ') {
+        let rest = &line[sp + 1..];
+        let end = rest.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n'));
+        if end.unwrap_or(rest.len()) > limits.uri_bytes_max {
+            return Err(HeadError::UriTooLong);
+        }
+    }
+    if buf.len() > limits.head_bytes_max {
+        return Err(HeadError::HeadTooLarge);
+    }
+    Ok(())
+}
+
+/// httparse only knows HTTP/1.0 and 1.1. Another well-formed `HTTP/d.d` is a
+/// 505; anything else a 400. A version still arriving (`HTTP/2`) needs more.
+fn version_error(buf: &[u8]) -> Result<(), HeadError> {
+    let line = skip_empty_lines(buf);
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let (Some(_), Some(_), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(HeadError::Malformed);
+    };
+    const PATTERN: &[u8; 8] = b"HTTP/0.0";
+    let matches = |(i, &b): (usize, &u8)| match PATTERN[i] {
+        b'0' => b.is_ascii_digit(),
+        p => b == p,
+    };
+    let prefix = &rest[..rest.len().min(PATTERN.len())];
+    if !prefix.iter().enumerate().all(matches) {
+        return Err(HeadError::Malformed);
+    }
+    match rest.get(PATTERN.len()) {
+        None => Ok(()),
+        Some(b'\r') => Err(HeadError::VersionUnsupported),
+        Some(_) => Err(HeadError::Malformed),
+    }
+}
+
+/// httparse skips empty lines before the request line (RFC 9112 2.2).
+fn skip_empty_lines(buf: &[u8]) -> &[u8] {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    &buf[start..]
+}
+
+/// httparse accepts bare LF line ends; we do not (request smuggling risk
+/// when a proxy in front disagrees). NUL is refused outright.
+fn check_line_ends(head: &[u8]) -> Result<(), HeadError> {
+    for (i, &b) in head.iter().enumerate() {
+        let bad = match b {
+            b'\n' => i == 0 || head[i - 1] != b'\r',
+            b'\r' => head.get(i + 1) != Some(&b'\n'),
+            0 => true,
+            _ => false,
+        };
+        if bad {
+            return Err(HeadError::Malformed);
+        }
+    }
+    Ok(())
+}
+
+/// The range of `part` inside `buf`. httparse hands out sub-slices of `buf`;
+/// an empty value may point anywhere, and any empty range is then correct.
+fn range_in(buf: &[u8], part: &[u8]) -> Range<usize> {
+    let start = (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+    if start <= buf.len() && part.len() <= buf.len() - start {
+        start..start + part.len()
+    } else {
+        debug_assert!(part.is_empty());
+        0..0
+    }
+}
+
+/// What the header fields say, before the cross-field rules are applied.
+#[derive(Default)]
+struct Fields {
+    content_length: Option<(u64, Range<usize>)>,
+    /// `Some(true)`: codings end in one `chunked`; `Some(false)`: other
+    /// codings before it (501). Invalid lists are refused while collecting.
+    transfer_encoding: Option<bool>,
+    connection_close: bool,
+    connection_keep_alive: bool,
+    expect_continue: bool,
+    hosts: usize,
+    authorization: Option<Range<usize>>,
+    content_type: Option<Range<usize>>,
+    idempotency_key: Option<Range<usize>>,
+}
+
+impl Fields {
+    fn collect(buf: &[u8], headers: &[httparse::Header], version: u8) -> Result<Self, HeadError> {
+        let mut f = Fields::default();
+        // Codings may be split over several fields: join them as one list.
+        let mut codings = Codings::default();
+        for h in headers {
+            let name = h.name;
+            let value = h.value;
+            if name.eq_ignore_ascii_case("content-length") {
+                f.content_length(buf, value)?;
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                codings.add(value)?;
+            } else if name.eq_ignore_ascii_case("connection") {
+                for token in list(value) {
+                    f.connection_close |= token.eq_ignore_ascii_case(b"close");
+                    f.connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            } else if name.eq_ignore_ascii_case("expect") {
+                if !value.eq_ignore_ascii_case(b"100-continue") && version == 1 {
+                    return Err(HeadError::ExpectationUnsupported);
+                }
+                f.expect_continue = version == 1;
+            } else if name.eq_ignore_ascii_case("host") {
+                f.hosts += 1;
+            } else if name.eq_ignore_ascii_case("authorization") {
+                once(&mut f.authorization, range_in(buf, value))?;
+            } else if name.eq_ignore_ascii_case("content-type") {
+                once(&mut f.content_type, range_in(buf, value))?;
+            } else if name.eq_ignore_ascii_case("idempotency-key") {
+                once(&mut f.idempotency_key, range_in(buf, value))?;
+            }
+        }
+        f.transfer_encoding = codings.finish()?;
+        let hosts_min = usize::from(version == 1);
+        if f.hosts < hosts_min || f.hosts > 1 {
+            return Err(HeadError::HostInvalid);
+        }
+        Ok(f)
+    }
+
+    fn content_length(&mut self, buf: &[u8], value: &[u8]) -> Result<(), HeadError> {
+        let n = parse_content_length(value)?;
+        match &self.content_length {
+            Some((_, seen)) if &buf[seen.clone()] != value => Err(HeadError::ContentLengthConflict),
+            Some(_) => Ok(()),
+            None => {
+                self.content_length = Some((n, range_in(buf, value)));
+                Ok(())
+            }
+        }
+    }
+
+    fn framing(&self, version: u8) -> Result<Framing, HeadError> {
+        match (self.content_length.as_ref(), self.transfer_encoding) {
+            (Some(_), Some(_)) => Err(HeadError::ContentLengthWithTransferEncoding),
+            (None, Some(_)) if version == 0 => Err(HeadError::TransferEncodingOnHttp10),
+            (None, Some(true)) => Ok(Framing::Chunked),
+            (None, Some(false)) => Err(HeadError::TransferCodingUnsupported),
+            (Some((n, _)), None) => Ok(Framing::Length(*n)),
+            (None, None) => Ok(Framing::None),
+        }
+    }
+
+    fn keep_alive(&self, version: u8) -> bool {
+        // `close` wins over `keep-alive` when a client sends both.
+        !self.connection_close && (version == 1 || self.connection_keep_alive)
+    }
+}
+
+fn once(slot: &mut Option<Range<usize>>, value: Range<usize>) -> Result<(), HeadError> {
+    if slot.is_some() {
+        return Err(HeadError::FieldDuplicate);
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// `1*DIGIT`, at most 20 digits, no sign, no list, no overflow.
+fn parse_content_length(value: &[u8]) -> Result<u64, HeadError> {
+    if value.is_empty() || value.len() > CONTENT_LENGTH_DIGITS_MAX {
+        return Err(HeadError::ContentLengthInvalid);
+    }
+    value.iter().try_fold(0u64, |n, &b| {
+        let digit = b
+            .checked_sub(b'0')
+            .filter(|d| *d <= 9)
+            .ok_or(HeadError::ContentLengthInvalid)?;
+        n.checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(digit)))
+            .ok_or(HeadError::ContentLengthInvalid)
+    })
+}
+
+/// Elements of a comma-separated field value, trimmed of SP/HTAB. Empty
+/// elements are yielded too, so that callers can refuse them.
+fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(|e| e.trim_ascii())
+}
+
+/// The transfer-coding list so far (RFC 9112 6.1): `chunked` must be the
+/// last coding and appear once; we decode no other coding (501).
+#[derive(Default)]
+struct Codings {
+    seen: bool,
+    last_chunked: bool,
+    chunked_count: usize,
+    others: bool,
+}
+
+impl Codings {
+    fn add(&mut self, value: &[u8]) -> Result<(), HeadError> {
+        for coding in list(value) {
+            if coding.is_empty() {
+                return Err(HeadError::TransferEncodingInvalid);
+            }
+            self.seen = true;
+            self.last_chunked = coding.eq_ignore_ascii_case(b"chunked");
+            if self.last_chunked {
+                self.chunked_count += 1;
+            } else {
+                self.others = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&self) -> Result<Option<bool>, HeadError> {
+        if !self.seen {
+            return Ok(None);
+        }
+        if !self.last_chunked || self.chunked_count != 1 {
+            return Err(HeadError::TransferEncodingInvalid);
+        }
+        Ok(Some(!self.others))
+    }
+}
