@@ -194,9 +194,9 @@ impl Config {
         let h = &self.http;
         check(h.head_bytes_max >= 1024, "http.head_bytes_max", "must be >= 1024")?;
         check(
-            (1..=crate::http::head::HEADERS_CAP).contains(&h.headers_max),
+            (1..=crate::http::head::HEADERS_COUNT_CAP).contains(&h.headers_max),
             "http.headers_max",
-            &format!("must be 1..={}", crate::http::head::HEADERS_CAP),
+            &format!("must be 1..={}", crate::http::head::HEADERS_COUNT_CAP),
         )?;
         check(h.uri_bytes_max >= 64, "http.uri_bytes_max", "must be >= 64")?;
         check(

@@ -123,7 +123,7 @@ impl<'a> Conn<'a> {
                 what: format!("invalid request target: {e:?}"),
             })
         })?;
-        let route = routes::route(head.method, &target.path).map_err(unread)?;
+        let route = routes::route(head.method, &target.segments).map_err(unread)?;
         if route.needs_auth() {
             if let Some(auth) = &self.shard.auth {
                 let value = head.authorization.as_ref().map(|r| &self.buf[at(r)]);
@@ -212,6 +212,10 @@ impl<'a> Conn<'a> {
     ) -> Result<Option<Range<usize>>, Failure> {
         let idle = Duration::from_millis(self.shard.cfg.http.body_idle_timeout_ms);
         while !*done {
+            if body.is_done() {
+                *done = true;
+                break;
+            }
             if self.start == self.end {
                 match self.read_more(idle).await {
                     Ok(0) => return Err((closed_mid_body(), BodyState::Broken)),

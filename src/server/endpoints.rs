@@ -79,6 +79,8 @@ fn table_stats(t: &TableRt) -> Value {
         "buffered_batches": sent.saturating_sub(applied),
         "buffered_records": records.saturating_sub(processed),
         "processed_records": processed,
+        "applied_records": get(&t.owner_stats.records_applied),
+        "applied_batches": applied,
         "stored_bytes": get(&t.owner_stats.stored_bytes),
         "stored_batches": get(&t.owner_stats.stored_batches),
         "evicted_batches": get(&t.owner_stats.evicted_batches),
