@@ -74,9 +74,11 @@ impl JwtVerifier {
                 || !cfg.jwt_algorithms.is_empty()
                 || cfg.jwt_leeway_s.is_some()
             {
-                return Err("auth: jwt_* options set but neither jwt_public_key_files nor \
+                return Err(
+                    "auth: jwt_* options set but neither jwt_public_key_files nor \
                             jwt_jwks_file configured"
-                    .to_string());
+                        .to_string(),
+                );
             }
             return Ok(None);
         }
@@ -98,7 +100,11 @@ impl JwtVerifier {
             let text = read_small(&path).map_err(|e| format!("auth.jwt_public_key_files: {e}"))?;
             let (key, algs) = load_pem(&text, &allowed)
                 .map_err(|e| format!("auth.jwt_public_key_files: {name}: {e}"))?;
-            anonymous.push(KeyEntry { name, key, validation: pinned(&base, algs) });
+            anonymous.push(KeyEntry {
+                name,
+                key,
+                validation: pinned(&base, algs),
+            });
         }
         if let Some(file) = &cfg.jwt_jwks_file {
             let path = base_dir.join(file);
@@ -115,7 +121,11 @@ impl JwtVerifier {
                 let validation = pinned(&base, algs);
                 match kid {
                     Some(kid) => {
-                        let entry = KeyEntry { name: format!("{name}#{kid}"), key, validation };
+                        let entry = KeyEntry {
+                            name: format!("{name}#{kid}"),
+                            key,
+                            validation,
+                        };
                         if by_kid.insert(kid.clone(), entry).is_some() {
                             // Two keys behind one kid: which one verifies
                             // would be arbitrary.
@@ -124,11 +134,19 @@ impl JwtVerifier {
                             ));
                         }
                     }
-                    None => anonymous.push(KeyEntry { name: name.clone(), key, validation }),
+                    None => anonymous.push(KeyEntry {
+                        name: name.clone(),
+                        key,
+                        validation,
+                    }),
                 }
             }
         }
-        Ok(Some(JwtVerifier { by_kid, anonymous, allowed }))
+        Ok(Some(JwtVerifier {
+            by_kid,
+            anonymous,
+            allowed,
+        }))
     }
 
     pub(super) fn verify(&self, token: &str) -> Result<(), AuthFailure> {
@@ -290,10 +308,15 @@ fn load_pem(text: &str, allowed: &[Algorithm]) -> Result<(DecodingKey, Vec<Algor
         l => return Err(format!("unsupported PEM block {l:?}; expected PUBLIC KEY")),
     }
     if let Ok(key) = DecodingKey::from_rsa_pem(text.as_bytes()) {
-        let algs: Vec<Algorithm> =
-            allowed.iter().copied().filter(|a| a.family() == AlgorithmFamily::Rsa).collect();
+        let algs: Vec<Algorithm> = allowed
+            .iter()
+            .copied()
+            .filter(|a| a.family() == AlgorithmFamily::Rsa)
+            .collect();
         if algs.is_empty() {
-            return Err(format!("RSA key but no RSA algorithm in jwt_algorithms {allowed:?}"));
+            return Err(format!(
+                "RSA key but no RSA algorithm in jwt_algorithms {allowed:?}"
+            ));
         }
         return Ok((key, algs));
     }
@@ -308,7 +331,9 @@ fn load_pem(text: &str, allowed: &[Algorithm]) -> Result<(DecodingKey, Vec<Algor
             };
             let alg = ec_algorithm(&curve).expect("P-256/P-384 map to an algorithm");
             if !allowed.contains(&alg) {
-                return Err(format!("{alg:?} key but {alg:?} not in jwt_algorithms {allowed:?}"));
+                return Err(format!(
+                    "{alg:?} key but {alg:?} not in jwt_algorithms {allowed:?}"
+                ));
             }
             return Ok((key, vec![alg]));
         }
@@ -324,7 +349,9 @@ fn pem_first_block(text: &str) -> Result<(&str, Vec<u8>), String> {
     let label = &rest[..label_end];
     let body_and_more = &rest[label_end + 5..];
     let end_marker = format!("-----END {label}-----");
-    let body_end = body_and_more.find(&end_marker).ok_or("PEM block has no END line")?;
+    let body_end = body_and_more
+        .find(&end_marker)
+        .ok_or("PEM block has no END line")?;
     let b64: String = body_and_more[..body_end]
         .chars()
         .filter(|c| !c.is_ascii_whitespace())
@@ -398,7 +425,10 @@ fn load_jwks(text: &str, allowed: &[Algorithm]) -> Result<Vec<LoadedJwk>, String
                 };
                 match declared {
                     Some(a) if a != curve_alg => {
-                        return Err(format!("{label}: alg {a:?} does not match curve {:?}", p.curve))
+                        return Err(format!(
+                            "{label}: alg {a:?} does not match curve {:?}",
+                            p.curve
+                        ))
                     }
                     None if !allowed.contains(&curve_alg) => continue,
                     _ => vec![curve_alg],

@@ -269,13 +269,25 @@ mod tests {
         assert_eq!(bearer_credential(b"Bearer abc"), Ok("abc"));
         assert_eq!(bearer_credential(b"bEaReR abc"), Ok("abc"));
         assert_eq!(bearer_credential(b"  Bearer abc \t"), Ok("abc"));
-        assert_eq!(bearer_credential(b"Bearer  abc"), Err(AuthFailure::Malformed));
+        assert_eq!(
+            bearer_credential(b"Bearer  abc"),
+            Err(AuthFailure::Malformed)
+        );
         assert_eq!(bearer_credential(b"Bearer"), Err(AuthFailure::Malformed));
         assert_eq!(bearer_credential(b"Bearer "), Err(AuthFailure::Malformed));
-        assert_eq!(bearer_credential(b"Bearer a b"), Err(AuthFailure::Malformed));
+        assert_eq!(
+            bearer_credential(b"Bearer a b"),
+            Err(AuthFailure::Malformed)
+        );
         assert_eq!(bearer_credential(b"Basic abc"), Err(AuthFailure::Malformed));
-        assert_eq!(bearer_credential(b"Bearer ab\x00c"), Err(AuthFailure::Malformed));
-        assert_eq!(bearer_credential(b"Bearer ab\xc3\xa9"), Err(AuthFailure::Malformed));
+        assert_eq!(
+            bearer_credential(b"Bearer ab\x00c"),
+            Err(AuthFailure::Malformed)
+        );
+        assert_eq!(
+            bearer_credential(b"Bearer ab\xc3\xa9"),
+            Err(AuthFailure::Malformed)
+        );
     }
 
     #[test]
