@@ -225,6 +225,8 @@ async fn conn_loop(id: usize, ctx: Rc<Ctx>) -> ConnEnd {
             break;
         }
         let measured = t0 >= ctx.measure_start;
+        // `--requests` counts attempts, failed connects included, so a dead
+        // server ends a run that has no deadline instead of spinning forever.
         if measured {
             if let Some(limit) = ctx.cfg.requests {
                 if ctx.claimed.get() >= limit {
