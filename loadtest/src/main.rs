@@ -1,1 +1,287 @@
-fn main() {}
+//! `sluice-load`: a single-core load generator for Feldera's REST ingress API,
+//! as served by sluice.
+//!
+//! One pinned glommio executor drives N keep-alive connections that cycle
+//! through a pool of pre-generated request bodies, so the measured loop is
+//! only write / read / parse / record.
+
+mod client;
+mod gen;
+mod http;
+mod report;
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::client::{CompletionConfig, RunConfig};
+use crate::gen::{Format, RowGen};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FormatArg {
+    Csv,
+    Json,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "Load generator for sluice's Feldera-compatible ingress API"
+)]
+struct Args {
+    /// Server address. Only loopback is accepted unless --allow-remote.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    target: String,
+    /// Permit a non-loopback target (load tests here must stay on loopback).
+    #[arg(long)]
+    allow_remote: bool,
+    #[arg(long, default_value = "demo")]
+    pipeline: String,
+    #[arg(long, default_value = "t")]
+    table: String,
+    #[arg(long, value_enum, default_value = "csv")]
+    format: FormatArg,
+    /// Comma list of column types, e.g. `bigint,varchar(20),decimal(10,2)`.
+    #[arg(long, default_value = gen::DEFAULT_COLUMNS)]
+    columns: String,
+    /// Column names for JSON rows (default c0, c1, ...).
+    #[arg(long, value_delimiter = ',')]
+    names: Option<Vec<String>>,
+    /// Rows per request body.
+    #[arg(long, default_value_t = 1, conflicts_with = "body_bytes")]
+    rows_per_request: usize,
+    /// Instead of a row count, fill each body up to about this many bytes.
+    #[arg(long)]
+    body_bytes: Option<usize>,
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Measured run length (default 10 s unless --requests is given).
+    #[arg(long)]
+    duration_s: Option<f64>,
+    /// Stop after this many measured requests.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Unmeasured warm-up before the measured run.
+    #[arg(long, default_value_t = 0.0)]
+    warmup_s: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Send bodies with Transfer-Encoding: chunked instead of Content-Length.
+    #[arg(long)]
+    chunked: bool,
+    /// After the run, poll completion_status for each connection's last token.
+    #[arg(long)]
+    completion: bool,
+    /// Give up on completion polling after this long.
+    #[arg(long, default_value_t = 30.0)]
+    completion_timeout_s: f64,
+    /// Per-operation (connect, write, read) timeout.
+    #[arg(long, default_value_t = 10.0)]
+    timeout_s: f64,
+    /// Distinct pre-generated bodies to cycle through (default: up to 256, ~64 MB).
+    #[arg(long)]
+    pool: Option<usize>,
+    #[arg(long)]
+    json_report: Option<std::path::PathBuf>,
+    /// Write the latency distribution as HdrHistogram `.hgrm` text.
+    #[arg(long)]
+    hgrm: Option<std::path::PathBuf>,
+    /// CPU to pin the generator to (default: the last online CPU).
+    #[arg(long)]
+    core: Option<usize>,
+    /// Sent as `Authorization: Bearer KEY`.
+    #[arg(long)]
+    api_key: Option<String>,
+}
+
+/// Refuses non-loopback targets unless explicitly allowed: every address the
+/// name resolves to must be loopback, so a DNS name cannot sneak past.
+fn resolve_target(target: &str, allow_remote: bool) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = target
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {target:?}: {e}"))?
+        .collect();
+    let first = *addrs
+        .first()
+        .ok_or(format!("{target:?} resolves to nothing"))?;
+    if !allow_remote {
+        if let Some(bad) = addrs.iter().find(|a| !is_loopback(a.ip())) {
+            return Err(format!(
+                "{bad} is not a loopback address; load tests may only target \
+                 127.0.0.0/8 or ::1 (pass --allow-remote to override)"
+            ));
+        }
+    }
+    Ok(first)
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        // ::ffff:127.x.y.z is the same loopback host seen through IPv6.
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+fn secs(s: f64, what: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(s).map_err(|_| format!("--{what} must be a non-negative number"))
+}
+
+fn fmt_q_name(f: FormatArg) -> &'static str {
+    match f {
+        FormatArg::Csv => "csv",
+        FormatArg::Json => "json",
+    }
+}
+
+fn build_pool(a: &Args) -> Result<Vec<http::Request>, String> {
+    let cols = gen::parse_columns(&a.columns)?;
+    let names = match &a.names {
+        Some(n) if n.len() != cols.len() => {
+            return Err(format!(
+                "--names has {} names for {} columns",
+                n.len(),
+                cols.len()
+            ))
+        }
+        Some(n) => n.clone(),
+        None => (0..cols.len()).map(|i| format!("c{i}")).collect(),
+    };
+    let (format, ctype) = match a.format {
+        FormatArg::Csv => (Format::Csv, "text/csv"),
+        FormatArg::Json => (Format::Json, "application/json"),
+    };
+    let fmt_q = fmt_q_name(a.format);
+    let path = format!(
+        "/v0/pipelines/{}/ingress/{}?format={fmt_q}&update_format=raw",
+        http::pct(&a.pipeline),
+        http::pct(&a.table)
+    );
+    let params = http::RequestParams {
+        host: &a.target,
+        path: &path,
+        content_type: ctype,
+        api_key: a.api_key.as_deref(),
+        chunked: a.chunked,
+    };
+    let mut g = RowGen::new(cols, names, format, a.seed);
+    let mut body = Vec::new();
+    let mut pool = Vec::new();
+    loop {
+        body.clear();
+        let rows = g.write_body(&mut body, a.rows_per_request, a.body_bytes);
+        pool.push(http::build_post(&params, &body, rows));
+        // Enough distinct bodies that caches do not flatter the server, but
+        // bounded (~64 MB) so big bodies do not exhaust memory.
+        let want = a
+            .pool
+            .unwrap_or_else(|| (64 << 20) / pool[0].wire.len().max(1))
+            .clamp(1, 256);
+        if pool.len() >= want {
+            return Ok(pool);
+        }
+    }
+}
+
+fn run(a: Args) -> Result<(), String> {
+    let addr = resolve_target(&a.target, a.allow_remote)?;
+    if a.connections == 0 {
+        return Err("--connections must be at least 1".into());
+    }
+    let duration = match (a.duration_s, a.requests) {
+        (Some(d), _) => Some(secs(d, "duration-s")?),
+        (None, Some(_)) => None,
+        (None, None) => Some(Duration::from_secs(10)),
+    };
+    let warmup = secs(a.warmup_s, "warmup-s")?;
+    let pool = build_pool(&a)?;
+    let completion = a.completion.then(|| CompletionConfig {
+        path_prefix: format!(
+            "/v0/pipelines/{}/completion_status?token=",
+            http::pct(&a.pipeline)
+        ),
+        host: a.target.clone(),
+        api_key: a.api_key.clone(),
+        timeout: Duration::from_secs_f64(a.completion_timeout_s.max(0.0)),
+        poll_interval: Duration::from_millis(1),
+    });
+    let cfg = RunConfig {
+        addr,
+        connections: a.connections,
+        warmup,
+        duration,
+        requests: a.requests,
+        timeout: secs(a.timeout_s, "timeout-s")?.max(Duration::from_millis(1)),
+        // Runs of unknown length may be long, so they get progress too.
+        progress: duration.is_none_or(|d| d + warmup > Duration::from_secs(5)),
+        completion,
+    };
+    let core = match a.core {
+        Some(c) => c,
+        None => glommio::CpuSet::online()
+            .map_err(|e| format!("cannot list CPUs: {e}"))?
+            .into_iter()
+            .map(|l| l.cpu)
+            .max()
+            .unwrap_or(0),
+    };
+    let avg_body = pool.iter().map(|r| r.body_len).sum::<usize>() / pool.len();
+    let avg_rows = pool.iter().map(|r| r.rows).sum::<u64>() as f64 / pool.len() as f64;
+    eprintln!(
+        "sluice-load: {} connections to {addr} on core {core}; {} bodies of ~{avg_body} bytes / {avg_rows:.1} rows ({:?}{})",
+        a.connections,
+        pool.len(),
+        a.format,
+        if a.chunked { ", chunked" } else { "" }
+    );
+    let ex = LocalExecutorBuilder::new(Placement::Fixed(core))
+        .name("sluice-load")
+        .make()
+        .map_err(|e| format!("cannot start executor on core {core}: {e}"))?;
+    let pool_len = pool.len();
+    let stats = ex.run(client::run(cfg, pool));
+    let title = format!(
+        "sluice-load {} {}/{} -> {addr}, {} connections",
+        fmt_q_name(a.format),
+        a.pipeline,
+        a.table,
+        a.connections
+    );
+    print!("{}", report::summary(&stats, &title));
+    if let Some(p) = &a.json_report {
+        let config = serde_json::json!({
+            "target": addr.to_string(), "pipeline": a.pipeline, "table": a.table,
+            "format": fmt_q_name(a.format), "columns": a.columns,
+            "rows_per_request": a.rows_per_request, "body_bytes": a.body_bytes,
+            "connections": a.connections, "duration_s": a.duration_s, "requests": a.requests,
+            "warmup_s": a.warmup_s, "seed": a.seed, "chunked": a.chunked, "core": core,
+            "pool": pool_len,
+        });
+        let j = report::json_report(&stats, config);
+        let text = serde_json::to_string_pretty(&j).expect("serialisable");
+        std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    }
+    if let Some(p) = &a.hgrm {
+        std::fs::write(p, report::hgrm(&stats.hist))
+            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice-load: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,403 @@
+//! The load loop: one glommio executor, N keep-alive connection tasks.
+//!
+//! Everything shares one thread, so the stats live in a `RefCell` with no
+//! atomics: a connection task records its sample between two awaits and the
+//! progress task reads the same counters. Closed-loop by design (each
+//! connection sends its next request when the previous answer arrives), so
+//! latencies are service times, not wrk2-style corrected ones.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use glommio::timer::sleep;
+use hdrhistogram::Histogram;
+
+use crate::http::{self, Head, RecvBuf, Request};
+
+pub struct RunConfig {
+    pub addr: SocketAddr,
+    pub connections: usize,
+    pub warmup: Duration,
+    pub duration: Option<Duration>,
+    pub requests: Option<u64>,
+    /// Bound on connect, each write and each read; a stuck server ends the
+    /// run instead of hanging it.
+    pub timeout: Duration,
+    pub progress: bool,
+    /// `Some(prefix)`: after the run, poll `prefix + token` with GETs; the
+    /// prefix is the pre-serialised path up to `?token=`.
+    pub completion: Option<CompletionConfig>,
+}
+
+pub struct CompletionConfig {
+    /// Everything before the token value, e.g. `/v0/.../completion_status?token=`.
+    pub path_prefix: String,
+    pub host: String,
+    pub api_key: Option<String>,
+    pub timeout: Duration,
+    pub poll_interval: Duration,
+}
+
+pub struct Stats {
+    /// Request latency in microseconds, measured requests only.
+    pub hist: Histogram<u64>,
+    pub requests: u64,
+    pub rows: u64,
+    pub body_bytes: u64,
+    pub wire_bytes: u64,
+    /// Responses by status code (index = code), measured requests only.
+    pub status: Vec<u64>,
+    pub warmup_requests: u64,
+    pub io_errors: u64,
+    pub parse_errors: u64,
+    pub connects: u64,
+    /// The most recent transport or framing error, to explain error counts.
+    pub last_error: Option<String>,
+    /// From the end of warm-up to the last response.
+    pub elapsed: Duration,
+    pub completion: Option<CompletionStats>,
+    /// Live totals including warm-up, for the progress line.
+    pub live_requests: u64,
+    pub live_body_bytes: u64,
+}
+
+#[derive(Default)]
+pub struct CompletionStats {
+    pub polled: usize,
+    pub completed: usize,
+    pub failed: usize,
+    /// From each connection's last ingest response to `complete` observed.
+    pub latencies: Vec<Duration>,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Self {
+            // 1 us .. 1 hour at 3 significant digits, like wrk2.
+            hist: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
+            requests: 0,
+            rows: 0,
+            body_bytes: 0,
+            wire_bytes: 0,
+            status: vec![0; 600],
+            warmup_requests: 0,
+            io_errors: 0,
+            parse_errors: 0,
+            connects: 0,
+            last_error: None,
+            elapsed: Duration::ZERO,
+            completion: None,
+            live_requests: 0,
+            live_body_bytes: 0,
+        }
+    }
+
+    pub fn non_2xx(&self) -> u64 {
+        self.status
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| !(200..300).contains(c))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+struct Ctx {
+    cfg: RunConfig,
+    pool: Vec<Request>,
+    stats: RefCell<Stats>,
+    /// Measured requests started, to honour `--requests`.
+    claimed: Cell<u64>,
+    measure_start: Instant,
+    deadline: Option<Instant>,
+}
+
+/// What a connection task hands back: its socket (reused for completion
+/// polling) and the last token it was given.
+struct ConnEnd {
+    stream: Option<TcpStream>,
+    rb: RecvBuf,
+    last_token: Option<String>,
+    last_done: Option<Instant>,
+}
+
+#[derive(Debug)]
+enum ConnError {
+    Io(io::Error),
+    Parse(http::ParseError),
+}
+
+impl From<io::Error> for ConnError {
+    fn from(e: io::Error) -> Self {
+        ConnError::Io(e)
+    }
+}
+
+/// Runs the whole load test on the current glommio executor.
+pub async fn run(cfg: RunConfig, pool: Vec<Request>) -> Stats {
+    assert!(!pool.is_empty(), "request pool must not be empty");
+    let start = Instant::now();
+    let measure_start = start + cfg.warmup;
+    // Neither bound given: the caller picks a default duration before this.
+    let deadline = cfg.duration.map(|d| measure_start + d);
+    let ctx = Rc::new(Ctx {
+        cfg,
+        pool,
+        stats: RefCell::new(Stats::new()),
+        claimed: Cell::new(0),
+        measure_start,
+        deadline,
+    });
+    let progress = ctx
+        .cfg
+        .progress
+        .then(|| glommio::spawn_local(progress(ctx.clone())));
+    let tasks: Vec<_> = (0..ctx.cfg.connections)
+        .map(|i| glommio::spawn_local(conn_loop(i, ctx.clone())))
+        .collect();
+    let mut ends = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        ends.push(t.await);
+    }
+    let end = ends
+        .iter()
+        .filter_map(|e| e.last_done)
+        .max()
+        .unwrap_or(Instant::now());
+    drop(progress); // dropping a glommio Task cancels it
+    ctx.stats.borrow_mut().elapsed = end.saturating_duration_since(measure_start);
+    if ctx.cfg.completion.is_some() {
+        let c = completion(&ctx, ends).await;
+        ctx.stats.borrow_mut().completion = Some(c);
+    }
+    let ctx = Rc::into_inner(ctx).expect("all tasks finished");
+    ctx.stats.into_inner()
+}
+
+async fn connect(ctx: &Ctx) -> io::Result<TcpStream> {
+    ctx.stats.borrow_mut().connects += 1;
+    let s = TcpStream::connect_timeout(ctx.cfg.addr, ctx.cfg.timeout).await?;
+    // Requests are written whole; Nagle would only delay small ones.
+    s.set_nodelay(true)?;
+    s.set_read_timeout(Some(ctx.cfg.timeout))?;
+    s.set_write_timeout(Some(ctx.cfg.timeout))?;
+    Ok(s)
+}
+
+/// Writes one request and reads exactly one response into `rb`.
+async fn exchange(s: &mut TcpStream, rb: &mut RecvBuf, req: &[u8]) -> Result<Head, ConnError> {
+    s.write_all(req).await?;
+    loop {
+        let mut need = 1;
+        if let Some(h) = http::parse_head(rb.data()).map_err(ConnError::Parse)? {
+            if rb.data().len() >= h.total_len() {
+                return Ok(h);
+            }
+            need = h.total_len() - rb.data().len();
+        }
+        let n = s.read(rb.spare(need)).await?;
+        if n == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+        }
+        rb.filled(n);
+    }
+}
+
+async fn conn_loop(id: usize, ctx: Rc<Ctx>) -> ConnEnd {
+    let want_token = ctx.cfg.completion.is_some();
+    let mut end = ConnEnd {
+        stream: None,
+        rb: RecvBuf::new(4096),
+        last_token: None,
+        last_done: None,
+    };
+    // Connections start at different pool offsets so they do not all send
+    // the same body at once.
+    let mut idx = id * 7919 % ctx.pool.len();
+    loop {
+        let t0 = Instant::now();
+        if ctx.deadline.is_some_and(|d| t0 >= d) {
+            break;
+        }
+        let measured = t0 >= ctx.measure_start;
+        // `--requests` counts attempts, failed connects included, so a dead
+        // server ends a run that has no deadline instead of spinning forever.
+        if measured {
+            if let Some(limit) = ctx.cfg.requests {
+                if ctx.claimed.get() >= limit {
+                    break;
+                }
+                ctx.claimed.set(ctx.claimed.get() + 1);
+            }
+        }
+        if end.stream.is_none() {
+            match connect(&ctx).await {
+                Ok(s) => {
+                    end.stream = Some(s);
+                    end.rb.clear();
+                }
+                Err(e) => {
+                    {
+                        let mut st = ctx.stats.borrow_mut();
+                        st.io_errors += 1;
+                        st.last_error = Some(format!("connect: {e}"));
+                    }
+                    // Back off so a dead server does not become a busy loop.
+                    sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            }
+        }
+        let stream = end.stream.as_mut().expect("connected above");
+        let req = &ctx.pool[idx];
+        idx = (idx + 1) % ctx.pool.len();
+        let t0 = Instant::now();
+        let res = exchange(stream, &mut end.rb, &req.wire).await;
+        let done = Instant::now();
+        let mut st = ctx.stats.borrow_mut();
+        match res {
+            Ok(h) => {
+                st.live_requests += 1;
+                st.live_body_bytes += req.body_len as u64;
+                if measured {
+                    let us = done.duration_since(t0).as_micros() as u64;
+                    // Saturate rather than fail on absurd values.
+                    st.hist.saturating_record(us.max(1));
+                    st.requests += 1;
+                    st.rows += req.rows;
+                    st.body_bytes += req.body_len as u64;
+                    st.wire_bytes += req.wire.len() as u64;
+                    st.status[usize::from(h.status).min(599)] += 1;
+                } else {
+                    st.warmup_requests += 1;
+                }
+                if want_token && (200..300).contains(&h.status) {
+                    let body = &end.rb.data()[h.head_len..h.total_len()];
+                    if let Some(t) = http::extract_token(body) {
+                        end.last_token = Some(t);
+                    }
+                }
+                end.last_done = Some(done);
+                end.rb.consume(h.total_len());
+                if h.close {
+                    end.stream = None;
+                }
+            }
+            Err(e) => {
+                match &e {
+                    ConnError::Io(e) => {
+                        st.io_errors += 1;
+                        st.last_error = Some(format!("io: {e}"));
+                    }
+                    ConnError::Parse(e) => {
+                        st.parse_errors += 1;
+                        st.last_error = Some(format!("bad response: {e:?}"));
+                    }
+                }
+                // The stream's framing is unknown now; start afresh.
+                end.stream = None;
+            }
+        }
+    }
+    end
+}
+
+async fn progress(ctx: Rc<Ctx>) {
+    let start = Instant::now();
+    let (mut last_req, mut last_bytes) = (0u64, 0u64);
+    loop {
+        sleep(Duration::from_secs(1)).await;
+        let st = ctx.stats.borrow();
+        let (r, b) = (st.live_requests, st.live_body_bytes);
+        let phase = if Instant::now() < ctx.measure_start {
+            "warmup"
+        } else {
+            "run"
+        };
+        eprintln!(
+            "[{:>4.0}s {phase}] {:>10} req/s {:>9.1} MB/s  total {} req, errors {}",
+            start.elapsed().as_secs_f64(),
+            r - last_req,
+            (b - last_bytes) as f64 / 1e6,
+            r,
+            st.io_errors + st.parse_errors + st.non_2xx(),
+        );
+        (last_req, last_bytes) = (r, b);
+    }
+}
+
+/// Polls completion_status for each connection's last token, concurrently,
+/// reusing each connection's socket when it is still open.
+async fn completion(ctx: &Rc<Ctx>, ends: Vec<ConnEnd>) -> CompletionStats {
+    let tasks: Vec<_> = ends
+        .into_iter()
+        .filter(|e| e.last_token.is_some())
+        .map(|e| glommio::spawn_local(poll_one(ctx.clone(), e)))
+        .collect();
+    let mut out = CompletionStats {
+        polled: tasks.len(),
+        ..Default::default()
+    };
+    for t in tasks {
+        match t.await {
+            Some(d) => {
+                out.completed += 1;
+                out.latencies.push(d);
+            }
+            None => out.failed += 1,
+        }
+    }
+    out.latencies.sort();
+    out
+}
+
+async fn poll_one(ctx: Rc<Ctx>, mut e: ConnEnd) -> Option<Duration> {
+    let cc = ctx.cfg.completion.as_ref()?;
+    let token = e.last_token.as_deref()?;
+    let since = e.last_done?;
+    let path = format!("{}{}", cc.path_prefix, http::pct(token));
+    let req = http::build_get(&http::RequestParams {
+        host: &cc.host,
+        path: &path,
+        content_type: "",
+        api_key: cc.api_key.as_deref(),
+        chunked: false,
+    });
+    let (timeout, interval) = (&cc.timeout, &cc.poll_interval);
+    let give_up = Instant::now() + *timeout;
+    while Instant::now() < give_up {
+        if e.stream.is_none() {
+            e.stream = connect(&ctx).await.ok();
+            e.rb.clear();
+        }
+        let Some(s) = e.stream.as_mut() else {
+            sleep(*interval).await;
+            continue;
+        };
+        match exchange(s, &mut e.rb, &req).await {
+            Ok(h) => {
+                let body = &e.rb.data()[h.head_len..h.total_len()];
+                let complete = h.status == 200 && http::is_complete(body);
+                let bad = !(200..300).contains(&h.status);
+                e.rb.consume(h.total_len());
+                if h.close {
+                    e.stream = None;
+                }
+                if complete {
+                    return Some(since.elapsed());
+                }
+                if bad {
+                    return None;
+                }
+            }
+            Err(_) => e.stream = None,
+        }
+        sleep(*interval).await;
+    }
+    None
+}

@@ -1,0 +1,226 @@
+//! End-to-end tests: the load loop against a tiny blocking HTTP server, plus
+//! the loopback guard and CLI parsing.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread;
+
+use super::*;
+
+#[test]
+fn loopback_guard() {
+    assert!(resolve_target("10.0.0.1:8080", false).is_err());
+    assert!(resolve_target("127.0.0.2:8080", false).is_ok());
+    assert!(resolve_target("[::1]:8080", false).is_ok());
+    assert!(resolve_target("[::ffff:127.0.0.1]:8080", false).is_ok());
+    assert!(resolve_target("[2001:db8::1]:80", false).is_err());
+    assert!(resolve_target("10.0.0.1:8080", true).is_ok());
+}
+
+/// What the in-test server saw.
+#[derive(Default)]
+struct Seen {
+    posts: AtomicU64,
+    rows: AtomicU64,
+    body_bytes: AtomicU64,
+    gets: AtomicU64,
+}
+
+/// A std-thread HTTP/1.1 server: one thread per connection, keep-alive,
+/// Content-Length or chunked request bodies, answers like sluice would.
+fn spawn_server() -> (SocketAddr, Arc<Seen>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let s2 = seen.clone();
+    thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { return };
+            let seen = s2.clone();
+            thread::spawn(move || serve(c, &seen));
+        }
+    });
+    (addr, seen)
+}
+
+fn serve(c: TcpStream, seen: &Seen) {
+    c.set_nodelay(true).unwrap();
+    let mut w = c.try_clone().unwrap();
+    let mut r = BufReader::new(c);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let is_get = line.starts_with("GET ");
+        let (mut len, mut chunked) = (0usize, false);
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            let l = line.trim_end().to_ascii_lowercase();
+            if l.is_empty() {
+                break;
+            }
+            if let Some(v) = l.strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+            chunked |= l == "transfer-encoding: chunked";
+        }
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                r.read_line(&mut line).unwrap();
+                let n = usize::from_str_radix(line.trim_end(), 16).unwrap();
+                let mut chunk = vec![0; n + 2];
+                r.read_exact(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        } else {
+            body.resize(len, 0);
+            r.read_exact(&mut body).unwrap();
+        }
+        let reply: &str = if is_get {
+            seen.gets.fetch_add(1, Relaxed);
+            r#"{"status":"complete"}"#
+        } else {
+            seen.posts.fetch_add(1, Relaxed);
+            seen.rows
+                .fetch_add(body.iter().filter(|&&b| b == b'\n').count() as u64, Relaxed);
+            seen.body_bytes.fetch_add(body.len() as u64, Relaxed);
+            r#"{"token":"x"}"#
+        };
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
+            reply.len()
+        );
+        if w.write_all(resp.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn args(extra: &[&str]) -> Args {
+    let mut v = vec!["sluice-load"];
+    v.extend_from_slice(extra);
+    Args::parse_from(v)
+}
+
+fn run_against(addr: SocketAddr, a: &Args, cfg: impl FnOnce(&mut RunConfig)) -> client::Stats {
+    let pool = build_pool(a).unwrap();
+    let mut c = RunConfig {
+        addr,
+        connections: a.connections,
+        warmup: Duration::ZERO,
+        duration: a.duration_s.map(Duration::from_secs_f64),
+        requests: a.requests,
+        timeout: Duration::from_secs(5),
+        progress: false,
+        completion: None,
+    };
+    cfg(&mut c);
+    // Unbound: tests run in parallel and must not fight over one core.
+    let ex = LocalExecutorBuilder::new(Placement::Unbound)
+        .make()
+        .unwrap();
+    ex.run(client::run(c, pool))
+}
+
+fn assert_counts_match(st: &client::Stats, seen: &Seen) {
+    assert_eq!(st.io_errors + st.parse_errors + st.non_2xx(), 0);
+    assert_eq!(st.requests + st.warmup_requests, seen.posts.load(Relaxed));
+    assert_eq!(st.status[200], st.requests);
+}
+
+#[test]
+fn one_second_run_counts_match_server() {
+    let (addr, seen) = spawn_server();
+    let a = args(&[
+        "--connections",
+        "4",
+        "--duration-s",
+        "1",
+        "--rows-per-request",
+        "3",
+    ]);
+    let st = run_against(addr, &a, |_| {});
+    assert!(st.requests > 100, "only {} requests in 1 s", st.requests);
+    assert_counts_match(&st, &seen);
+    assert_eq!(st.rows, seen.rows.load(Relaxed));
+    assert_eq!(st.rows, st.requests * 3);
+    assert_eq!(st.body_bytes, seen.body_bytes.load(Relaxed));
+    assert_eq!(st.hist.len(), st.requests);
+    assert!(st.elapsed >= Duration::from_millis(900));
+    println!("{}", report::summary(&st, "in-test server"));
+}
+
+#[test]
+fn chunked_json_with_warmup_and_request_limit() {
+    let (addr, seen) = spawn_server();
+    let a = args(&[
+        "--format",
+        "json",
+        "--chunked",
+        "--connections",
+        "3",
+        "--requests",
+        "500",
+        "--body-bytes",
+        "3000",
+    ]);
+    let st = run_against(addr, &a, |c| c.warmup = Duration::from_millis(200));
+    assert_eq!(st.requests, 500);
+    assert!(st.warmup_requests > 0);
+    assert_counts_match(&st, &seen);
+    // Warm-up requests are excluded from rows, so compare only totals seen.
+    assert!(seen.rows.load(Relaxed) >= st.rows);
+    assert!(st.body_bytes <= 500 * 3000);
+}
+
+#[test]
+fn completion_polls_last_tokens() {
+    let (addr, seen) = spawn_server();
+    let a = args(&["--connections", "2", "--requests", "50", "--api-key", "k"]);
+    let st = run_against(addr, &a, |c| {
+        c.completion = Some(CompletionConfig {
+            path_prefix: "/v0/pipelines/demo/completion_status?token=".into(),
+            host: "test".into(),
+            api_key: Some("k".into()),
+            timeout: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(1),
+        })
+    });
+    assert_counts_match(&st, &seen);
+    let c = st.completion.unwrap();
+    assert_eq!((c.polled, c.completed, c.failed), (2, 2, 0));
+    assert_eq!(seen.gets.load(Relaxed), 2);
+}
+
+#[test]
+fn dead_target_counts_io_errors_and_stops() {
+    // Bind then drop: nothing listens on this port any more.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let a = args(&["--connections", "2", "--duration-s", "0.3"]);
+    let st = run_against(addr, &a, |_| {});
+    assert_eq!(st.requests, 0);
+    assert!(st.io_errors > 0);
+}
+
+#[test]
+fn cli_defaults_and_conflicts() {
+    let a = args(&[]);
+    assert_eq!(a.target, "127.0.0.1:8080");
+    assert_eq!((a.connections, a.rows_per_request), (16, 1));
+    assert_eq!(gen::parse_columns(&a.columns).unwrap().len(), 10);
+    assert!(Args::try_parse_from(["x", "--rows-per-request", "2", "--body-bytes", "9"]).is_err());
+    assert!(build_pool(&args(&["--names", "a,b"])).is_err());
+}
