@@ -197,7 +197,7 @@ fn length_and_empty_bodies() {
         Ok((input.to_vec(), None))
     );
     let mut d = BodyDecoder::new(Framing::Length(u64::MAX));
-    assert_eq!(d.decode(b"abc").unwrap().done, false);
+    assert!(!d.decode(b"abc").unwrap().done);
     assert!(BodyDecoder::new(Framing::None).is_done());
     // Once done, the decoder consumes nothing more.
     let mut d = BodyDecoder::new(Framing::Chunked);

@@ -159,7 +159,13 @@ fn targets() {
     assert_eq!(t.param("format"), Ok(Some("json")));
     assert_eq!(t.param("array"), Ok(None));
 
-    let cases: &[(&[u8], &[&str], &[(&str, &str)])] = &[
+    /// Raw target, expected segments, expected query pairs.
+    type Case = (
+        &'static [u8],
+        &'static [&'static str],
+        &'static [(&'static str, &'static str)],
+    );
+    let cases: &[Case] = &[
         (b"/", &[], &[]),
         (b"/a//b/", &["a", "b"], &[]),
         (b"/a%2Fb/c", &["a/b", "c"], &[]),

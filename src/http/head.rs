@@ -6,7 +6,8 @@
 //! but `n` is bounded by `HeadLimits::head_bytes_max`, and heads are usually
 //! read in one go. Every check that depends on how the input was split (the
 //! 431/414 checks on a partial head, the 505 check) must give the same answer
-//! whatever the split: a property test in `tests/http_head.rs` holds us to it.
+//! whatever the split: `tests/http_head.rs` feeds every case at every split and
+//! `tests/http_framing.rs` does the same for generated heads.
 //!
 //! Policies chosen here (each tested):
 //! - Bare LF as a line end is rejected (httparse 1.10 accepts it), as are NUL,
@@ -21,16 +22,13 @@
 //! - `Expect` other than `100-continue` (HTTP/1.1): 417. On HTTP/1.0 `Expect`
 //!   is ignored (RFC 9110 10.1.1).
 
+use super::fields::Fields;
 use std::ops::Range;
 
 /// Compile-time cap on `HeadLimits::headers_max`: the `httparse::Header`
 /// array lives on the stack (32 bytes each, so 8 KiB at this cap).
 pub const HEADERS_COUNT_CAP: usize = 256;
 const _: () = assert!(HEADERS_COUNT_CAP * std::mem::size_of::<httparse::Header>() <= 16 * 1024);
-
-/// A `Content-Length` of more than 20 digits cannot fit in a u64.
-const CONTENT_LENGTH_DIGITS_MAX: usize = 20;
-const _: () = assert!(u64::MAX.ilog10() + 1 == CONTENT_LENGTH_DIGITS_MAX as u32);
 
 /// Runtime limits on a request head. Validate with `validate` at startup.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,165 +272,12 @@ fn check_line_ends(head: &[u8]) -> Result<(), HeadError> {
 
 /// The range of `part` inside `buf`. httparse hands out sub-slices of `buf`;
 /// an empty value may point anywhere, and any empty range is then correct.
-fn range_in(buf: &[u8], part: &[u8]) -> Range<usize> {
+pub(super) fn range_in(buf: &[u8], part: &[u8]) -> Range<usize> {
     let start = (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
     if start <= buf.len() && part.len() <= buf.len() - start {
         start..start + part.len()
     } else {
         debug_assert!(part.is_empty());
         0..0
-    }
-}
-
-/// What the header fields say, before the cross-field rules are applied.
-#[derive(Default)]
-struct Fields {
-    content_length: Option<(u64, Range<usize>)>,
-    /// `Some(true)`: codings end in one `chunked`; `Some(false)`: other
-    /// codings before it (501). Invalid lists are refused while collecting.
-    transfer_encoding: Option<bool>,
-    connection_close: bool,
-    connection_keep_alive: bool,
-    expect_continue: bool,
-    hosts: usize,
-    authorization: Option<Range<usize>>,
-    content_type: Option<Range<usize>>,
-    idempotency_key: Option<Range<usize>>,
-}
-
-impl Fields {
-    fn collect(buf: &[u8], headers: &[httparse::Header], version: u8) -> Result<Self, HeadError> {
-        let mut f = Fields::default();
-        // Codings may be split over several fields: join them as one list.
-        let mut codings = Codings::default();
-        for h in headers {
-            let name = h.name;
-            let value = h.value;
-            if name.eq_ignore_ascii_case("content-length") {
-                f.content_length(buf, value)?;
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                codings.add(value)?;
-            } else if name.eq_ignore_ascii_case("connection") {
-                for token in list(value) {
-                    f.connection_close |= token.eq_ignore_ascii_case(b"close");
-                    f.connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-                }
-            } else if name.eq_ignore_ascii_case("expect") {
-                if !value.eq_ignore_ascii_case(b"100-continue") && version == 1 {
-                    return Err(HeadError::ExpectationUnsupported);
-                }
-                f.expect_continue = version == 1;
-            } else if name.eq_ignore_ascii_case("host") {
-                f.hosts += 1;
-            } else if name.eq_ignore_ascii_case("authorization") {
-                once(&mut f.authorization, range_in(buf, value))?;
-            } else if name.eq_ignore_ascii_case("content-type") {
-                once(&mut f.content_type, range_in(buf, value))?;
-            } else if name.eq_ignore_ascii_case("idempotency-key") {
-                once(&mut f.idempotency_key, range_in(buf, value))?;
-            }
-        }
-        f.transfer_encoding = codings.finish()?;
-        let hosts_min = usize::from(version == 1);
-        if f.hosts < hosts_min || f.hosts > 1 {
-            return Err(HeadError::HostInvalid);
-        }
-        Ok(f)
-    }
-
-    fn content_length(&mut self, buf: &[u8], value: &[u8]) -> Result<(), HeadError> {
-        let n = parse_content_length(value)?;
-        match &self.content_length {
-            Some((_, seen)) if &buf[seen.clone()] != value => Err(HeadError::ContentLengthConflict),
-            Some(_) => Ok(()),
-            None => {
-                self.content_length = Some((n, range_in(buf, value)));
-                Ok(())
-            }
-        }
-    }
-
-    fn framing(&self, version: u8) -> Result<Framing, HeadError> {
-        match (self.content_length.as_ref(), self.transfer_encoding) {
-            (Some(_), Some(_)) => Err(HeadError::ContentLengthWithTransferEncoding),
-            (None, Some(_)) if version == 0 => Err(HeadError::TransferEncodingOnHttp10),
-            (None, Some(true)) => Ok(Framing::Chunked),
-            (None, Some(false)) => Err(HeadError::TransferCodingUnsupported),
-            (Some((n, _)), None) => Ok(Framing::Length(*n)),
-            (None, None) => Ok(Framing::None),
-        }
-    }
-
-    fn keep_alive(&self, version: u8) -> bool {
-        // `close` wins over `keep-alive` when a client sends both.
-        !self.connection_close && (version == 1 || self.connection_keep_alive)
-    }
-}
-
-fn once(slot: &mut Option<Range<usize>>, value: Range<usize>) -> Result<(), HeadError> {
-    if slot.is_some() {
-        return Err(HeadError::FieldDuplicate);
-    }
-    *slot = Some(value);
-    Ok(())
-}
-
-/// `1*DIGIT`, at most 20 digits, no sign, no list, no overflow.
-fn parse_content_length(value: &[u8]) -> Result<u64, HeadError> {
-    if value.is_empty() || value.len() > CONTENT_LENGTH_DIGITS_MAX {
-        return Err(HeadError::ContentLengthInvalid);
-    }
-    value.iter().try_fold(0u64, |n, &b| {
-        let digit = b
-            .checked_sub(b'0')
-            .filter(|d| *d <= 9)
-            .ok_or(HeadError::ContentLengthInvalid)?;
-        n.checked_mul(10)
-            .and_then(|n| n.checked_add(u64::from(digit)))
-            .ok_or(HeadError::ContentLengthInvalid)
-    })
-}
-
-/// Elements of a comma-separated field value, trimmed of SP/HTAB. Empty
-/// elements are yielded too, so that callers can refuse them.
-fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value.split(|&b| b == b',').map(|e| e.trim_ascii())
-}
-
-/// The transfer-coding list so far (RFC 9112 6.1): `chunked` must be the
-/// last coding and appear once; we decode no other coding (501).
-#[derive(Default)]
-struct Codings {
-    seen: bool,
-    last_chunked: bool,
-    chunked_count: usize,
-    others: bool,
-}
-
-impl Codings {
-    fn add(&mut self, value: &[u8]) -> Result<(), HeadError> {
-        for coding in list(value) {
-            if coding.is_empty() {
-                return Err(HeadError::TransferEncodingInvalid);
-            }
-            self.seen = true;
-            self.last_chunked = coding.eq_ignore_ascii_case(b"chunked");
-            if self.last_chunked {
-                self.chunked_count += 1;
-            } else {
-                self.others = true;
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(&self) -> Result<Option<bool>, HeadError> {
-        if !self.seen {
-            return Ok(None);
-        }
-        if !self.last_chunked || self.chunked_count != 1 {
-            return Err(HeadError::TransferEncodingInvalid);
-        }
-        Ok(Some(!self.others))
     }
 }

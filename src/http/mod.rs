@@ -9,7 +9,7 @@
 //! CONTRACT used by the connection loop:
 //! - `head::parse(buf, &limits)` -> `Ok(None)` needs more bytes,
 //!   `Ok(Some(head))` a complete, validated head of `head.len` bytes, or a
-//!   `HeadError` that maps to a status (400/414/431/501/505) and closes.
+//!   `HeadError` that maps to a status (400/414/417/431/501/505) and closes.
 //!   `head` keeps byte ranges into `buf`, not copies.
 //! - `body::BodyDecoder::decode(input)` -> consumed input bytes, the payload
 //!   range inside `input`, and whether the body ended. Chunked framing is
@@ -19,6 +19,7 @@
 //!   path segments and query pairs.
 
 pub mod body;
+mod fields;
 pub mod head;
 pub mod response;
 pub mod target;
