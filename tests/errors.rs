@@ -131,12 +131,12 @@ fn limits_answer_their_status_and_close() {
 fn framing_errors_are_400_then_close() {
     let s = Server::start(1, "");
     let bad: &[&[u8]] = &[
-        b"POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
-        b"POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
-        b"POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
-        b"POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-        b"POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
-        b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+        b"POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        b"POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n",
+        b"POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n",
     ];
     for req in bad {
         let mut c = s.client();

@@ -57,6 +57,7 @@ fn mesh(shards: usize, depth: usize) -> Mesh {
 
 /// Start every shard; returns once all listen.
 pub fn run(cfg: Validated) -> Result<Started, String> {
+    refuse_shared_port(cfg.listen)?;
     let cfg = Arc::new(cfg);
     let registry = Arc::new(Registry::new(&cfg));
     let (senders, receivers) = mesh(cfg.shards, cfg.ingest.channel_batches_max);
@@ -86,6 +87,18 @@ pub fn run(cfg: Validated) -> Result<Started, String> {
         registry,
         handles,
     })
+}
+
+/// SO_REUSEPORT would let a second server bind our port and silently take
+/// half the connections. A plain bind (no SO_REUSEPORT) fails while any
+/// listener holds the port, so try one first and release it.
+fn refuse_shared_port(addr: SocketAddr) -> Result<(), String> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    std::net::TcpListener::bind(addr)
+        .map(drop)
+        .map_err(|e| format!("cannot listen on {addr}: {e} (is another server running?)"))
 }
 
 async fn shard_main(
