@@ -20,6 +20,11 @@ use crate::http::head::{self, Framing, HeadLimits, RequestHead};
 use crate::http::{response, target};
 use crate::shard::Shard;
 
+/// A request refused before its body was read (unknown table, bad
+/// parameter) has its body read and dropped up to this size, so the
+/// connection can be kept; a bigger body closes it instead.
+const DRAIN_BYTES_MAX: u64 = 1 << 20;
+
 /// Most bytes drained during a lingering close.
 const LINGER_BYTES_MAX: usize = 1 << 20;
 
@@ -95,7 +100,13 @@ impl<'a> Conn<'a> {
                     self.respond(status, &[], &body, head.keep_alive);
                     (head.keep_alive, BodyState::Done)
                 }
-                Err((e, state)) => {
+                Err((e, mut state)) => {
+                    if state == BodyState::Unread && has_body && self.may_drain(&e, &head) {
+                        state = match self.discard_body(&head, DRAIN_BYTES_MAX).await {
+                            Ok(()) => BodyState::Done,
+                            Err(_) => BodyState::Broken,
+                        };
+                    }
                     let keep = head.keep_alive && (state == BodyState::Done || !has_body);
                     self.respond_error(&e, keep);
                     (keep, state)
@@ -135,7 +146,8 @@ impl<'a> Conn<'a> {
             return ingress::handle(self, head, &target, pipeline, table).await;
         }
         // Other endpoints take no body; read and drop one if sent.
-        self.discard_body(head).await?;
+        self.discard_body(head, self.shard.cfg.http.body_bytes_max)
+            .await?;
         endpoints::handle(self.shard, &route, &target).map_err(|e| (e, BodyState::Done))
     }
 
@@ -251,12 +263,28 @@ impl<'a> Conn<'a> {
         Ok(None)
     }
 
-    /// Read and drop a body, bounded by `body_bytes_max`.
-    async fn discard_body(&mut self, head: &RequestHead) -> Result<(), Failure> {
+    /// Drain the body of a refused request to keep the connection? Not
+    /// for auth failures and oversize bodies (never read what we refuse),
+    /// nor after `Expect: 100-continue` (the client waits for our answer
+    /// and may never send the body).
+    fn may_drain(&self, e: &ApiError, head: &RequestHead) -> bool {
+        let small = match head.framing {
+            Framing::Length(n) => n <= DRAIN_BYTES_MAX,
+            _ => true,
+        };
+        small
+            && !head.expect_continue
+            && !matches!(
+                e,
+                ApiError::AuthenticationFailed | ApiError::BodyTooLarge { .. }
+            )
+    }
+
+    /// Read and drop a body of at most `max` bytes.
+    async fn discard_body(&mut self, head: &RequestHead, max: u64) -> Result<(), Failure> {
         let mut body = BodyDecoder::new(head.framing);
         let mut done = false;
         let mut total = 0u64;
-        let max = self.shard.cfg.http.body_bytes_max;
         while let Some(r) = self.next_body_chunk(&mut body, &mut done).await? {
             total += r.len() as u64;
             if total > max {
