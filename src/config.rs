@@ -192,7 +192,11 @@ impl Config {
             None => (0..shards).map(|i| i % usable).collect(),
         };
         let h = &self.http;
-        check(h.head_bytes_max >= 1024, "http.head_bytes_max", "must be >= 1024")?;
+        check(
+            h.head_bytes_max >= 1024,
+            "http.head_bytes_max",
+            "must be >= 1024",
+        )?;
         check(
             (1..=crate::http::head::HEADERS_COUNT_CAP).contains(&h.headers_max),
             "http.headers_max",
@@ -219,7 +223,11 @@ impl Config {
         let i = &self.ingest;
         check(i.batch_rows >= 1, "ingest.batch_rows", "must be >= 1")?;
         check(i.batch_bytes >= 1, "ingest.batch_bytes", "must be >= 1")?;
-        check(i.record_bytes_max >= 64, "ingest.record_bytes_max", "must be >= 64")?;
+        check(
+            i.record_bytes_max >= 64,
+            "ingest.record_bytes_max",
+            "must be >= 64",
+        )?;
         check(
             (1..=1024).contains(&i.json_depth_max),
             "ingest.json_depth_max",

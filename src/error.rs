@@ -9,24 +9,54 @@ use crate::decode::ParseErrors;
 /// An error answered to a client.
 #[derive(Debug, Clone)]
 pub enum ApiError {
-    UnknownPipeline { pipeline: String },
-    UnknownTable { pipeline: String, table: String },
-    UnknownFormat { format: String },
+    UnknownPipeline {
+        pipeline: String,
+    },
+    UnknownTable {
+        pipeline: String,
+        table: String,
+    },
+    UnknownFormat {
+        format: String,
+    },
     /// A query parameter with an invalid value (or given twice).
-    BadParam { name: String, value: String, why: String },
-    UnsupportedUpdateFormat { update_format: String },
-    ParseErrors { errors: ParseErrors, records: u64 },
+    BadParam {
+        name: String,
+        value: String,
+        why: String,
+    },
+    UnsupportedUpdateFormat {
+        update_format: String,
+    },
+    ParseErrors {
+        errors: ParseErrors,
+        records: u64,
+    },
     /// completion_status: the token is not one of ours at all.
-    InvalidToken { token: String },
+    InvalidToken {
+        token: String,
+    },
     /// completion_status: a token of another pipeline or an earlier run.
-    TokenGone { token: String },
+    TokenGone {
+        token: String,
+    },
     AuthenticationFailed,
-    NotFound { path: String },
-    MethodNotAllowed { method: String, allow: &'static str },
+    NotFound {
+        path: String,
+    },
+    MethodNotAllowed {
+        method: String,
+        allow: &'static str,
+    },
     /// Framing and limit errors: the status says which.
-    Http { status: u16, what: String },
+    Http {
+        status: u16,
+        what: String,
+    },
     /// Request body over `body_bytes_max`.
-    BodyTooLarge { limit: u64 },
+    BodyTooLarge {
+        limit: u64,
+    },
     /// The shard is at its connection cap.
     TooManyConnections,
 }
@@ -204,21 +234,48 @@ mod tests {
     #[test]
     fn shapes_and_codes() {
         let cases: Vec<(ApiError, u16, &str)> = vec![
-            (ApiError::UnknownPipeline { pipeline: "x".into() }, 404, "UnknownPipelineName"),
             (
-                ApiError::UnknownTable { pipeline: "p".into(), table: "t".into() },
+                ApiError::UnknownPipeline {
+                    pipeline: "x".into(),
+                },
+                404,
+                "UnknownPipelineName",
+            ),
+            (
+                ApiError::UnknownTable {
+                    pipeline: "p".into(),
+                    table: "t".into(),
+                },
                 404,
                 "UnknownInputStream",
             ),
-            (ApiError::UnknownFormat { format: "xml".into() }, 400, "UnknownInputFormat"),
             (
-                ApiError::BadParam { name: "force".into(), value: "True".into(), why: "".into() },
+                ApiError::UnknownFormat {
+                    format: "xml".into(),
+                },
+                400,
+                "UnknownInputFormat",
+            ),
+            (
+                ApiError::BadParam {
+                    name: "force".into(),
+                    value: "True".into(),
+                    why: "".into(),
+                },
                 400,
                 "ParserConfigParseError",
             ),
             (ApiError::AuthenticationFailed, 401, "AuthenticationFailed"),
-            (ApiError::TokenGone { token: "t".into() }, 410, "TokenExpired"),
-            (ApiError::InvalidToken { token: "t".into() }, 400, "InvalidParam"),
+            (
+                ApiError::TokenGone { token: "t".into() },
+                410,
+                "TokenExpired",
+            ),
+            (
+                ApiError::InvalidToken { token: "t".into() },
+                400,
+                "InvalidParam",
+            ),
         ];
         for (e, status, code) in cases {
             assert_eq!(e.status(), status);
@@ -241,10 +298,8 @@ mod tests {
             offset: 4,
             line: Some(2),
         });
-        let v: Value = serde_json::from_slice(
-            &ApiError::ParseErrors { errors, records: 3 }.body(),
-        )
-        .unwrap();
+        let v: Value =
+            serde_json::from_slice(&ApiError::ParseErrors { errors, records: 3 }.body()).unwrap();
         assert_eq!(v["details"]["num_errors"], 1);
         assert_eq!(v["details"]["errors"][0]["event_number"], 2);
         assert_eq!(v["details"]["errors"][0]["field"], "a");

@@ -6,11 +6,11 @@
 //! cross-shard mesh), `server` (connection loop and endpoints), `config`.
 
 pub mod auth;
+pub mod config;
 pub mod decode;
 pub mod error;
 pub mod http;
-pub mod config;
-pub mod table;
-pub mod token;
 pub mod server;
 pub mod shard;
+pub mod table;
+pub mod token;

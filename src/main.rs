@@ -8,7 +8,10 @@ use clap::{Parser, Subcommand};
 use sluice::config::{self, DEFAULT_CONFIG_TOML};
 
 #[derive(Parser)]
-#[command(version, about = "Shard-per-core ingest server for Feldera's REST ingress API")]
+#[command(
+    version,
+    about = "Shard-per-core ingest server for Feldera's REST ingress API"
+)]
 struct Args {
     /// TOML configuration file (default: the embedded demo configuration).
     #[arg(long)]
@@ -77,12 +80,19 @@ fn serve(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot create data_dir {}: {e}", cfg.data_dir.display()))?;
     let (shards, cores) = (cfg.shards, cfg.cores.clone());
     let started = sluice::shard::run(cfg)?;
-    println!("sluice {} listening on http://{}", env!("CARGO_PKG_VERSION"), started.listen);
+    println!(
+        "sluice {} listening on http://{}",
+        env!("CARGO_PKG_VERSION"),
+        started.listen
+    );
     println!("shards: {shards} on cores {cores:?}");
     let reg = started.registry.clone();
     for p in &reg.pipelines {
         for t in &p.tables {
-            println!("  pipeline {} table {} -> shard {}", p.name, t.table.ident.name, t.owner);
+            println!(
+                "  pipeline {} table {} -> shard {}",
+                p.name, t.table.ident.name, t.owner
+            );
         }
     }
     if let Some(p) = reg.pipelines.first() {

@@ -11,13 +11,26 @@ fn api_keys_guard_every_endpoint_but_health() {
     let s = Server::start(1, &format!("[auth]\napi_key_hashes = [\"{hash}\"]\n"));
     let mut c = s.client();
     let good = format!("Bearer {key}");
-    let r = c.request("POST", "/v0/pipelines/p/ingress/t1", &[("Authorization", &good)], b"1,a,1,true\n");
+    let r = c.request(
+        "POST",
+        "/v0/pipelines/p/ingress/t1",
+        &[("Authorization", &good)],
+        b"1,a,1,true\n",
+    );
     assert_eq!(r.status, 200);
-    assert_eq!(c.request("GET", "/v0/config", &[("Authorization", &good)], b"").status, 200);
+    assert_eq!(
+        c.request("GET", "/v0/config", &[("Authorization", &good)], b"")
+            .status,
+        200
+    );
     assert_eq!(c.get("/healthz").status, 200);
     let (other, _) = sluice::auth::keygen();
     let bad = format!("Bearer {other}");
-    for headers in [vec![], vec![("Authorization", bad.as_str())], vec![("Authorization", "Basic Zm9vOmJhcg==")]] {
+    for headers in [
+        vec![],
+        vec![("Authorization", bad.as_str())],
+        vec![("Authorization", "Basic Zm9vOmJhcg==")],
+    ] {
         let mut c = s.client();
         let r = c.request("GET", "/v0/pipelines", &headers, b"");
         assert_eq!(r.status, 401);
@@ -26,7 +39,9 @@ fn api_keys_guard_every_endpoint_but_health() {
     }
     // The 401 comes before the body: the server does not wait for it.
     let mut c = s.client();
-    c.send(b"POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n");
+    c.send(
+        b"POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n",
+    );
     let r = c.read_response().unwrap();
     assert_eq!(r.status, 401);
 }

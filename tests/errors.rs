@@ -7,7 +7,11 @@ use common::{Client, Server};
 
 fn status_code(c: &mut Client, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     let r = c.request(method, path, &[], body);
-    let code = if r.body.is_empty() { String::new() } else { r.error_code() };
+    let code = if r.body.is_empty() {
+        String::new()
+    } else {
+        r.error_code()
+    };
     (r.status, code)
 }
 
@@ -16,20 +20,98 @@ fn request_errors_have_feldera_codes_and_keep_the_connection() {
     let s = Server::start(1, "");
     let mut c = s.client();
     let cases: &[(&str, &str, &[u8], u16, &str)] = &[
-        ("POST", "/v0/pipelines/nope/ingress/t1", b"1\n", 404, "UnknownPipelineName"),
-        ("POST", "/v0/pipelines/p/ingress/nope", b"1\n", 404, "UnknownInputStream"),
-        ("POST", "/v0/pipelines/p/ingress/t1?format=xml", b"1\n", 400, "UnknownInputFormat"),
-        ("POST", "/v0/pipelines/p/ingress/t1?format=csv&force=True", b"1\n", 400, "ParserConfigParseError"),
-        ("POST", "/v0/pipelines/p/ingress/t1?format=json&array=1", b"{}", 400, "ParserConfigParseError"),
-        ("POST", "/v0/pipelines/p/ingress/t1?format=csv&format=json", b"1\n", 400, "ParserConfigParseError"),
-        ("POST", "/v0/pipelines/p/ingress/t1?format=json&update_format=weighted", b"{}", 400, "InputFormatNotSupported"),
-        ("POST", "/v0/pipelines/p/ingress/t1?format=json&update_format=snowflake", b"{}", 400, "InputFormatNotSupported"),
-        ("POST", "/v0/pipelines/p/ingress/t1?format=json&update_format=bogus", b"{}", 400, "ParserConfigParseError"),
-        ("GET", "/v0/pipelines/p/completion_status?token=garbage", b"", 400, "InvalidParam"),
-        ("GET", "/v0/pipelines/p/completion_status", b"", 400, "InvalidParam"),
-        ("GET", "/v0/pipelines/nope/completion_status?token=x", b"", 404, "UnknownPipelineName"),
+        (
+            "POST",
+            "/v0/pipelines/nope/ingress/t1",
+            b"1\n",
+            404,
+            "UnknownPipelineName",
+        ),
+        (
+            "POST",
+            "/v0/pipelines/p/ingress/nope",
+            b"1\n",
+            404,
+            "UnknownInputStream",
+        ),
+        (
+            "POST",
+            "/v0/pipelines/p/ingress/t1?format=xml",
+            b"1\n",
+            400,
+            "UnknownInputFormat",
+        ),
+        (
+            "POST",
+            "/v0/pipelines/p/ingress/t1?format=csv&force=True",
+            b"1\n",
+            400,
+            "ParserConfigParseError",
+        ),
+        (
+            "POST",
+            "/v0/pipelines/p/ingress/t1?format=json&array=1",
+            b"{}",
+            400,
+            "ParserConfigParseError",
+        ),
+        (
+            "POST",
+            "/v0/pipelines/p/ingress/t1?format=csv&format=json",
+            b"1\n",
+            400,
+            "ParserConfigParseError",
+        ),
+        (
+            "POST",
+            "/v0/pipelines/p/ingress/t1?format=json&update_format=weighted",
+            b"{}",
+            400,
+            "InputFormatNotSupported",
+        ),
+        (
+            "POST",
+            "/v0/pipelines/p/ingress/t1?format=json&update_format=snowflake",
+            b"{}",
+            400,
+            "InputFormatNotSupported",
+        ),
+        (
+            "POST",
+            "/v0/pipelines/p/ingress/t1?format=json&update_format=bogus",
+            b"{}",
+            400,
+            "ParserConfigParseError",
+        ),
+        (
+            "GET",
+            "/v0/pipelines/p/completion_status?token=garbage",
+            b"",
+            400,
+            "InvalidParam",
+        ),
+        (
+            "GET",
+            "/v0/pipelines/p/completion_status",
+            b"",
+            400,
+            "InvalidParam",
+        ),
+        (
+            "GET",
+            "/v0/pipelines/nope/completion_status?token=x",
+            b"",
+            404,
+            "UnknownPipelineName",
+        ),
         ("GET", "/v0/nothing", b"", 404, "NotFound"),
-        ("GET", "/v0/pipelines/p/ingress/t1", b"", 405, "MethodNotAllowed"),
+        (
+            "GET",
+            "/v0/pipelines/p/ingress/t1",
+            b"",
+            405,
+            "MethodNotAllowed",
+        ),
         ("DELETE", "/v0/config", b"", 405, "MethodNotAllowed"),
     ];
     for (method, path, body, status, code) in cases {
@@ -98,7 +180,10 @@ fn limits_answer_their_status_and_close() {
     let mut c = s.client();
     c.send(b"POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
     let r = c.read_response().unwrap();
-    assert_eq!((r.status, r.error_code().as_str()), (413, "PayloadTooLarge"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (413, "PayloadTooLarge")
+    );
     assert!(c.is_closed());
     // Chunked body that grows past the limit: 413 mid-stream.
     let mut c = s.client();
@@ -119,7 +204,13 @@ fn limits_answer_their_status_and_close() {
     assert!(c.is_closed());
     // Head too large: 431.
     let mut c = s.client();
-    c.send(format!("GET /healthz HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(4000)).as_bytes());
+    c.send(
+        format!(
+            "GET /healthz HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(4000)
+        )
+        .as_bytes(),
+    );
     assert_eq!(c.read_response().unwrap().status, 431);
     // URI too long: 414.
     let mut c = s.client();

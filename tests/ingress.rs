@@ -14,7 +14,10 @@ fn csv_and_json_to_tables_on_different_shards() {
     let mut c = s.client();
     // t1 is owned by shard 0, t2 by shard 1 (round-robin in declaration
     // order); this connection lands on either, so one of them is remote.
-    let r = c.post(&format!("{T1}?format=csv"), b"1,alice,1.5,true\n2,bob,,false\n3,\"c, d\",2e3,true");
+    let r = c.post(
+        &format!("{T1}?format=csv"),
+        b"1,alice,1.5,true\n2,bob,,false\n3,\"c, d\",2e3,true",
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let tok1 = r.json()["token"].as_str().unwrap().to_string();
     let r = c.post(
@@ -60,9 +63,17 @@ fn chunked_bodies_and_name_matching() {
     wait_complete(&mut c, "p", r.json()["token"].as_str().unwrap());
     assert_eq!(table_stats(&mut c, "p", "t1")["total_records"], 2);
     // A quoted table name must match exactly; unquoted is case-insensitive.
-    assert_eq!(c.post("/v0/pipelines/p/ingress/%22Quoted%22", b"1\n").status, 200);
+    assert_eq!(
+        c.post("/v0/pipelines/p/ingress/%22Quoted%22", b"1\n")
+            .status,
+        200
+    );
     assert_eq!(c.post("/v0/pipelines/p/ingress/QUOTED", b"1\n").status, 404);
-    assert_eq!(c.post("/v0/pipelines/p/ingress/%22quoted%22", b"1\n").status, 404);
+    assert_eq!(
+        c.post("/v0/pipelines/p/ingress/%22quoted%22", b"1\n")
+            .status,
+        404
+    );
 }
 
 #[test]
@@ -73,13 +84,19 @@ fn pipelined_burst_is_answered_in_order() {
     let n = 64;
     for i in 0..n {
         let (path, body) = if i % 3 == 2 {
-            ("/v0/pipelines/p/ingress/nope".to_string(), "1\n".to_string())
+            (
+                "/v0/pipelines/p/ingress/nope".to_string(),
+                "1\n".to_string(),
+            )
         } else {
             (format!("{T1}?format=csv"), format!("{i},x,1,true\n"))
         };
         burst.extend_from_slice(
-            format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len())
-                .as_bytes(),
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
         );
     }
     c.send(&burst);
@@ -106,9 +123,14 @@ fn body_larger_than_batch_streams_in_batches() {
     let rows = 25_000;
     let mut body = String::new();
     for i in 0..rows {
-        body.push_str(&format!("{{\"id\": {i}, \"name\": \"row {i}\", \"score\": {i}.5, \"ok\": true}}\n"));
+        body.push_str(&format!(
+            "{{\"id\": {i}, \"name\": \"row {i}\", \"score\": {i}.5, \"ok\": true}}\n"
+        ));
     }
-    let r = c.post(&format!("{T1}?format=json&update_format=raw"), body.as_bytes());
+    let r = c.post(
+        &format!("{T1}?format=json&update_format=raw"),
+        body.as_bytes(),
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     wait_complete(&mut c, "p", r.json()["token"].as_str().unwrap());
     let st = table_stats(&mut c, "p", "t1");
@@ -134,17 +156,27 @@ fn tokens_never_complete_before_their_rows_are_applied() {
                     let rows = 1 + (req * 7 + k) % 23;
                     let body: String = (0..rows).map(|i| format!("{i},x,1,true\n")).collect();
                     let body = if table == "t2" {
-                        (0..rows).map(|i| format!("{i},1.00,2026-01-01,\n")).collect()
+                        (0..rows)
+                            .map(|i| format!("{i},1.00,2026-01-01,\n"))
+                            .collect()
                     } else {
                         body
                     };
-                    let r = c.post(&format!("/v0/pipelines/p/ingress/{table}?format=csv"), body.as_bytes());
+                    let r = c.post(
+                        &format!("/v0/pipelines/p/ingress/{table}?format=csv"),
+                        body.as_bytes(),
+                    );
                     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
                     sent += rows as u64;
                     let token = r.json()["token"].as_str().unwrap().to_string();
                     wait_complete(&mut c, "p", &token);
-                    let applied = table_stats(&mut c, "p", table)["applied_records"].as_u64().unwrap();
-                    assert!(applied >= sent, "complete at {applied} applied < {sent} sent");
+                    let applied = table_stats(&mut c, "p", table)["applied_records"]
+                        .as_u64()
+                        .unwrap();
+                    assert!(
+                        applied >= sent,
+                        "complete at {applied} applied < {sent} sent"
+                    );
                 }
                 sent
             })

@@ -33,10 +33,22 @@ fn invalid_values_are_errors_naming_the_key() {
         (format!("listen = \"nowhere\"\n{SQL}"), "listen"),
         (format!("shards = 0\n{SQL}"), "shards"),
         (format!("shards = 2\ncores = [0]\n{SQL}"), "cores"),
-        (format!("[http]\nheaders_max = 0\n{SQL}"), "http.headers_max"),
-        (format!("[http]\nread_buffer_bytes = 1024\n{SQL}"), "http.read_buffer_bytes"),
-        (format!("[ingest]\nbatch_rows = 0\n{SQL}"), "ingest.batch_rows"),
-        (format!("[http]\nbody_bytes_max = -1\n{SQL}"), "body_bytes_max"),
+        (
+            format!("[http]\nheaders_max = 0\n{SQL}"),
+            "http.headers_max",
+        ),
+        (
+            format!("[http]\nread_buffer_bytes = 1024\n{SQL}"),
+            "http.read_buffer_bytes",
+        ),
+        (
+            format!("[ingest]\nbatch_rows = 0\n{SQL}"),
+            "ingest.batch_rows",
+        ),
+        (
+            format!("[http]\nbody_bytes_max = -1\n{SQL}"),
+            "body_bytes_max",
+        ),
         ("listen = \"127.0.0.1:1\"\n".to_string(), "pipeline"),
         (
             "[[pipeline]]\nname = \"a b\"\nsql = \"CREATE TABLE t (a INT)\"\n".to_string(),
@@ -50,7 +62,8 @@ fn invalid_values_are_errors_naming_the_key() {
 
 #[test]
 fn sql_errors_carry_line_and_column() {
-    let text = "[[pipeline]]\nname = \"p\"\nsql = \"\"\"\nCREATE TABLE t (\n  a INT,\n  b BLOB\n)\"\"\"\n";
+    let text =
+        "[[pipeline]]\nname = \"p\"\nsql = \"\"\"\nCREATE TABLE t (\n  a INT,\n  b BLOB\n)\"\"\"\n";
     let e = validate(text).unwrap_err();
     assert!(e.contains("line 3"), "{e}");
     assert!(e.contains("BLOB"), "{e}");

@@ -294,7 +294,13 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
-    pub fn respond(&mut self, status: u16, headers: &[(&str, &str)], body: &[u8], keep_alive: bool) {
+    pub fn respond(
+        &mut self,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        keep_alive: bool,
+    ) {
         response::write(
             &mut self.out,
             status,

@@ -27,7 +27,10 @@ pub fn handle(shard: &Shard, route: &Route, target: &Target) -> Result<(u16, Vec
         Route::Healthz => json!({ "status": "healthy", "all_healthy": true }),
         Route::Ingress { .. } => unreachable!("ingress is handled with its body"),
     };
-    Ok((200, serde_json::to_vec(&v).expect("JSON values always serialize")))
+    Ok((
+        200,
+        serde_json::to_vec(&v).expect("JSON values always serialize"),
+    ))
 }
 
 fn pipeline_rt<'s>(shard: &'s Shard, name: &str) -> Result<&'s PipelineRt, ApiError> {

@@ -40,9 +40,11 @@ type Mesh = (
 
 /// One bounded channel per ordered pair of distinct shards.
 fn mesh(shards: usize, depth: usize) -> Mesh {
-    let mut senders: Vec<Vec<Option<SharedSender<Applied>>>> =
-        (0..shards).map(|_| (0..shards).map(|_| None).collect()).collect();
-    let mut receivers: Vec<Vec<SharedReceiver<Applied>>> = (0..shards).map(|_| Vec::new()).collect();
+    let mut senders: Vec<Vec<Option<SharedSender<Applied>>>> = (0..shards)
+        .map(|_| (0..shards).map(|_| None).collect())
+        .collect();
+    let mut receivers: Vec<Vec<SharedReceiver<Applied>>> =
+        (0..shards).map(|_| Vec::new()).collect();
     for (from, row) in senders.iter_mut().enumerate() {
         for (to, slot) in row.iter_mut().enumerate() {
             if from != to {
@@ -110,7 +112,11 @@ async fn shard_main(
     listen: SocketAddr,
     ready: mpsc::Sender<Result<SocketAddr, String>>,
 ) {
-    let auth = match cfg.auth.as_ref().map(|a| Authenticator::new(a, &cfg.base_dir)) {
+    let auth = match cfg
+        .auth
+        .as_ref()
+        .map(|a| Authenticator::new(a, &cfg.base_dir))
+    {
         None => None,
         Some(Ok(a)) => Some(a),
         Some(Err(e)) => {

@@ -35,7 +35,10 @@ impl Lanes {
     /// position also sees the applied data and counters written before.
     pub fn publish(&self, lane: usize, position: u64) {
         let slot = &self.applied[lane].0;
-        debug_assert!(slot.load(Ordering::Relaxed) <= position, "lanes only advance");
+        debug_assert!(
+            slot.load(Ordering::Relaxed) <= position,
+            "lanes only advance"
+        );
         slot.store(position, Ordering::Release);
     }
 

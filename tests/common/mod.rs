@@ -151,8 +151,15 @@ impl Client {
         self.stream.write_all(bytes).unwrap();
     }
 
-    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
-        self.try_request(method, path, headers, body).expect("request")
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        self.try_request(method, path, headers, body)
+            .expect("request")
     }
 
     pub fn try_request(
@@ -190,7 +197,14 @@ impl Client {
             if let Some(end) = find(&self.buf, b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
                 let mut lines = head.split("\r\n");
-                let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+                let status: u16 = lines
+                    .next()
+                    .unwrap()
+                    .split(' ')
+                    .nth(1)
+                    .unwrap()
+                    .parse()
+                    .unwrap();
                 let headers: Vec<(String, String)> = lines
                     .filter_map(|l| l.split_once(':'))
                     .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -206,7 +220,11 @@ impl Client {
                 }
                 let body = self.buf[start..start + len].to_vec();
                 self.buf.drain(..start + len);
-                return Ok(Response { status, headers, body });
+                return Ok(Response {
+                    status,
+                    headers,
+                    body,
+                });
             }
             self.fill()?;
         }
@@ -236,7 +254,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 pub fn wait_complete(c: &mut Client, pipeline: &str, token: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let r = c.get(&format!("/v0/pipelines/{pipeline}/completion_status?token={token}"));
+        let r = c.get(&format!(
+            "/v0/pipelines/{pipeline}/completion_status?token={token}"
+        ));
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         if r.json()["status"] == "complete" {
             return;
