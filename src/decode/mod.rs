@@ -20,11 +20,16 @@
 //! - Memory is bounded: a batch holds at most `batch_rows` rows and about
 //!   `batch_bytes` input bytes; builders are reused across batches.
 
+mod batch;
+mod columns;
 mod csv;
 mod error;
+pub mod fields;
 mod json;
 
-pub use error::{ParseError, ParseErrors, ERRORS_LISTED_MAX, INVALID_TEXT_BYTES_MAX};
+pub use error::{
+    invalid_text, ParseError, ParseErrors, ERRORS_LISTED_MAX, INVALID_TEXT_BYTES_MAX,
+};
 
 use std::sync::Arc;
 
