@@ -122,16 +122,25 @@ fn mixed_table_exact_contents() {
     assert_eq!(b.num_rows(), 3);
     assert!(out.batches[0].weights.is_none());
     let c = |i: usize| b.column(i).clone();
-    assert_eq!(c(0).as_primitive::<Int32Type>().values().to_vec(), vec![1, 2, 3]);
+    assert_eq!(
+        c(0).as_primitive::<Int32Type>().values().to_vec(),
+        vec![1, 2, 3]
+    );
     let flag = c(1);
     let flag = flag.as_boolean();
     assert!(flag.value(0) && !flag.value(1) && flag.is_null(2));
     assert_eq!(c(2).as_primitive::<Int8Type>().values()[..2], [-128, 127]);
     assert_eq!(c(3).as_primitive::<Int16Type>().values()[..2], [32767, -1]);
-    assert_eq!(c(4).as_primitive::<Int64Type>().values()[..2], [i64::MIN, 42]);
+    assert_eq!(
+        c(4).as_primitive::<Int64Type>().values()[..2],
+        [i64::MIN, 42]
+    );
     assert_eq!(c(5).as_primitive::<Float32Type>().value(0), 1.5);
     assert!(c(5).as_primitive::<Float32Type>().value(1).is_nan());
-    assert_eq!(c(6).as_primitive::<Float64Type>().values()[..2], [-2.25, f64::INFINITY]);
+    assert_eq!(
+        c(6).as_primitive::<Float64Type>().values()[..2],
+        [-2.25, f64::INFINITY]
+    );
     let amount = c(7);
     let amount = amount.as_primitive::<Decimal128Type>();
     assert_eq!(amount.values()[..2], [1234567890, -1]);
@@ -230,10 +239,7 @@ fn not_null_default_missing_and_extra_fields() {
         .iter()
         .map(|e| (e.event_number, e.field.clone().unwrap()))
         .collect();
-    assert_eq!(
-        got,
-        vec![(1, "e".into()), (3, "a".into()), (4, "e".into())]
-    );
+    assert_eq!(got, vec![(1, "e".into()), (3, "a".into()), (4, "e".into())]);
     assert!(out.errors.listed[0].description.contains("without DEFAULT"));
     assert!(out.errors.listed[1].description.contains("NOT NULL"));
     let b = rows(&out);

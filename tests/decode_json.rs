@@ -121,7 +121,10 @@ fn mixed_table_exact_contents() {
     let b = one(&out);
     assert!(out.batches[0].weights.is_none());
     let c = |i: usize| b.column(i).clone();
-    assert_eq!(c(0).as_primitive::<Int32Type>().values().to_vec(), vec![1, 2, 3]);
+    assert_eq!(
+        c(0).as_primitive::<Int32Type>().values().to_vec(),
+        vec![1, 2, 3]
+    );
     let flag = c(1);
     let flag = flag.as_boolean();
     assert!(flag.value(0) && flag.is_null(1) && !flag.value(2));
@@ -143,12 +146,21 @@ fn mixed_table_exact_contents() {
     // `code` folds to lower case and is unknown, so row 2 gets the DEFAULT.
     let code = c(8);
     let code = code.as_string::<i32>();
-    assert_eq!((code.value(0), code.value(1), code.value(2)), ("abc", "zzz", "xy"));
+    assert_eq!(
+        (code.value(0), code.value(1), code.value(2)),
+        ("abc", "zzz", "xy")
+    );
     assert_eq!(c(9).as_primitive::<Date32Type>().value(0), 19782);
-    assert_eq!(c(10).as_primitive::<Time64MicrosecondType>().value(0), 86_399_999_999);
+    assert_eq!(
+        c(10).as_primitive::<Time64MicrosecondType>().value(0),
+        86_399_999_999
+    );
     let ts = c(11);
     let ts = ts.as_primitive::<TimestampMicrosecondType>();
-    assert_eq!(ts.value(0), 19782 * 86_400_000_000 + 12 * 3_600_000_000 + 500_000);
+    assert_eq!(
+        ts.value(0),
+        19782 * 86_400_000_000 + 12 * 3_600_000_000 + 500_000
+    );
     assert_eq!(ts.value(1), 3_600_000_000);
     assert_eq!(ts.value(2), 3_600_000_000);
 }
@@ -161,7 +173,15 @@ fn coercion_errors() {
         col("b", SqlType::Boolean, true, None),
         col("s", SqlType::Varchar(None), true, None),
         col("tiny", SqlType::TinyInt, true, None),
-        col("dec", SqlType::Decimal { precision: 5, scale: 2 }, true, None),
+        col(
+            "dec",
+            SqlType::Decimal {
+                precision: 5,
+                scale: 2,
+            },
+            true,
+            None,
+        ),
     ]);
     let cases = [
         (r#"{"i": 1.0}"#, "i", "expected INTEGER, found float"),
@@ -173,8 +193,16 @@ fn coercion_errors() {
         (r#"{"s": 5}"#, "s", "expected VARCHAR, found integer"),
         (r#"{"s": {}}"#, "s", "expected VARCHAR, found object"),
         (r#"{"tiny": 300}"#, "tiny", "value out of range for TINYINT"),
-        (r#"{"dec": 1.234}"#, "dec", "more fractional digits than the scale of DECIMAL(5, 2)"),
-        (r#"{"dec": 1000}"#, "dec", "too many digits for DECIMAL(5, 2)"),
+        (
+            r#"{"dec": 1.234}"#,
+            "dec",
+            "more fractional digits than the scale of DECIMAL(5, 2)",
+        ),
+        (
+            r#"{"dec": 1000}"#,
+            "dec",
+            "too many digits for DECIMAL(5, 2)",
+        ),
     ];
     for (body, field, desc) in cases {
         let out = run(&t, &raw(), body);
@@ -184,7 +212,11 @@ fn coercion_errors() {
         assert_eq!(e.description, desc, "{body}");
         assert!(out.batches.is_empty());
     }
-    let ok = run(&t, &raw(), r#"{"f": 1, "dec": "999.99", "i": null} {"dec": -1.5e2}"#);
+    let ok = run(
+        &t,
+        &raw(),
+        r#"{"f": 1, "dec": "999.99", "i": null} {"dec": -1.5e2}"#,
+    );
     assert!(ok.errors.is_empty(), "{:?}", ok.errors);
     let b = one(&ok);
     let dec = b.column(5).as_primitive::<Decimal128Type>().clone();
@@ -224,7 +256,10 @@ fn error_details_event_offset_and_text() {
     assert!(!out.errors.fatal);
     assert_eq!(out.records, 7);
     let b = one(&out);
-    assert_eq!(b.column(0).as_primitive::<Int32Type>().values().to_vec(), vec![1, 9]);
+    assert_eq!(
+        b.column(0).as_primitive::<Int32Type>().values().to_vec(),
+        vec![1, 9]
+    );
 }
 
 #[test]
@@ -258,7 +293,10 @@ fn array_mode_drops_whole_array_on_failure() {
     assert_eq!(out.errors.listed[0].offset, 21);
     assert_eq!(out.records, 8);
     let b = one(&out);
-    assert_eq!(b.column(0).as_primitive::<Int32Type>().values().to_vec(), vec![1, 2, 6]);
+    assert_eq!(
+        b.column(0).as_primitive::<Int32Type>().values().to_vec(),
+        vec![1, 2, 6]
+    );
 }
 
 #[test]
@@ -276,7 +314,10 @@ fn depth_limit_is_a_record_error_not_a_crash() {
     assert!(out.errors.listed[0].description.contains("deeper than 8"));
     assert_eq!(out.errors.listed[0].event_number, 2);
     let b = one(&out);
-    assert_eq!(b.column(0).as_primitive::<Int32Type>().values().to_vec(), vec![1, 3]);
+    assert_eq!(
+        b.column(0).as_primitive::<Int32Type>().values().to_vec(),
+        vec![1, 3]
+    );
 }
 
 #[test]
@@ -287,7 +328,12 @@ fn record_bytes_max_and_incomplete_values() {
     let body = r#"{"a": "short"} {"a": "this one is much too long"} {"a": "ok"} {"a": "#;
     let chunks: Vec<&[u8]> = body.as_bytes().chunks(5).collect();
     let out = run_chunks(&t, &o, &chunks);
-    let got: Vec<_> = out.errors.listed.iter().map(|e| (e.event_number, e.offset)).collect();
+    let got: Vec<_> = out
+        .errors
+        .listed
+        .iter()
+        .map(|e| (e.event_number, e.offset))
+        .collect();
     assert_eq!(got, vec![(2, 15), (4, 62)]);
     assert!(out.errors.listed[0].description.contains("longer than 16"));
     assert!(out.errors.listed[1].description.contains("incomplete"));
@@ -462,4 +508,73 @@ proptest! {
         let bytes: Vec<&[u8]> = body.as_bytes().chunks(1).collect();
         assert_same(&whole, &run_chunks(&t, &o, &bytes));
     }
+}
+
+/// Policies where JSON parsers differ (hardening notes): duplicate keys,
+/// integers beyond u64/i64, `-0`, lone surrogates, NaN.
+#[test]
+fn parser_edge_policies() {
+    let t = table(vec![
+        col("i", SqlType::BigInt, true, None),
+        col("f", SqlType::Double, true, None),
+        col("s", SqlType::Varchar(None), true, None),
+    ]);
+    // Duplicate key: the last one wins. `-0` is integer 0; `-0.0` keeps
+    // its sign in a DOUBLE.
+    let out = run(
+        &t,
+        &raw(),
+        r#"{"i": 1, "i": 2, "f": -0.0} {"i": -0, "f": -0}"#,
+    );
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let b = one(&out);
+    assert_eq!(
+        b.column(0).as_primitive::<Int64Type>().values().to_vec(),
+        vec![2, 0]
+    );
+    let f = b.column(1).as_primitive::<Float64Type>().clone();
+    assert_eq!(f.value(0).to_bits(), (-0.0f64).to_bits());
+    assert_eq!(f.value(1), 0.0);
+    // Beyond i64 (u64 range) is out of range for BIGINT; beyond u64 is a
+    // float to simd-json, so not an integer.
+    let out = run(
+        &t,
+        &raw(),
+        r#"{"i": 18446744073709551615} {"i": 18446744073709551616} {"s": "\ud800"} {"f": NaN}"#,
+    );
+    let d: Vec<_> = out
+        .errors
+        .listed
+        .iter()
+        .map(|e| e.description.as_str())
+        .collect();
+    assert_eq!(d[0], "value out of range for BIGINT");
+    assert_eq!(d[1], "expected BIGINT, found float");
+    assert!(d[2].starts_with("invalid JSON"), "{}", d[2]);
+    assert!(d[3].starts_with("invalid JSON"), "{}", d[3]);
+    assert_eq!(out.errors.total, 4);
+}
+
+#[test]
+fn big_integers_into_decimal_are_exact() {
+    let t = table(vec![col(
+        "d",
+        SqlType::Decimal {
+            precision: 38,
+            scale: 0,
+        },
+        true,
+        None,
+    )]);
+    let body = r#"{"d": 99999999999999999999999999999999999999} {"d": -12345678901234567890123} {"d": 100000000000000000000000000000000000000}"#;
+    let out = run(&t, &raw(), body);
+    assert_eq!(out.errors.total, 1);
+    assert_eq!(out.errors.listed[0].event_number, 3);
+    let b = one(&out);
+    let d = b.column(0).as_primitive::<Decimal128Type>().clone();
+    assert_eq!(
+        d.value(0),
+        99_999_999_999_999_999_999_999_999_999_999_999_999
+    );
+    assert_eq!(d.value(1), -12_345_678_901_234_567_890_123);
 }

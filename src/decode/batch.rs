@@ -32,7 +32,11 @@ impl Batch {
         let cap = rows_max.min(1 << 16);
         Batch {
             schema: table.schema.clone(),
-            cols: table.columns.iter().map(|c| ColumnBuf::new(c, cap)).collect(),
+            cols: table
+                .columns
+                .iter()
+                .map(|c| ColumnBuf::new(c, cap))
+                .collect(),
             rows: 0,
             weights: Vec::new(),
             weighted: false,

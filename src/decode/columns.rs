@@ -30,7 +30,9 @@ pub(crate) enum Cell<'a> {
     /// The record has fewer fields than the table has columns.
     Missing,
     /// An empty field; `quoted` for `""`.
-    Empty { quoted: bool },
+    Empty {
+        quoted: bool,
+    },
     Text(&'a [u8]),
 }
 
@@ -287,13 +289,20 @@ impl ColumnBuf {
             (Node::Static(S::I64(x)), Values::F64(v)) => v.push(*x as f64),
             (Node::Static(S::U64(x)), Values::F64(v)) => v.push(*x as f64),
             (Node::Static(S::F64(x)), Values::F64(v)) => v.push(*x),
-            (Node::Static(S::I64(x)), Values::Dec(v, p, s)) => v.push(decimal_int(*x as i128, *p, *s)?),
-            (Node::Static(S::U64(x)), Values::Dec(v, p, s)) => v.push(decimal_int(*x as i128, *p, *s)?),
+            (Node::Static(S::I64(x)), Values::Dec(v, p, s)) => {
+                v.push(decimal_int(*x as i128, *p, *s)?)
+            }
+            (Node::Static(S::U64(x)), Values::Dec(v, p, s)) => {
+                v.push(decimal_int(*x as i128, *p, *s)?)
+            }
             (Node::Static(S::F64(_)), Values::Dec(v, p, s)) => {
                 let raw = raw_number().ok_or(FieldError::Syntax)?;
                 v.push(fields::parse_decimal(raw, *p, *s)?)
             }
-            (Node::String(t), Values::Dec(..) | Values::Date(_) | Values::Time(_) | Values::Ts(_)) => {
+            (
+                Node::String(t),
+                Values::Dec(..) | Values::Date(_) | Values::Time(_) | Values::Ts(_),
+            ) => {
                 return self.push_text(t.as_bytes());
             }
             (Node::String(t), Values::Str(sb, max)) => {
@@ -375,7 +384,8 @@ fn json_int<T: TryFrom<i64>>(node: &Node<'_>) -> FieldResult<T> {
 /// An exact integer into DECIMAL(p, s).
 fn decimal_int(x: i128, p: u8, s: i8) -> FieldResult<i128> {
     let scaled = if s >= 0 {
-        x.checked_mul(10i128.pow(s as u32)).ok_or(FieldError::Precision)?
+        x.checked_mul(10i128.pow(s as u32))
+            .ok_or(FieldError::Precision)?
     } else {
         let d = 10i128.pow(s.unsigned_abs() as u32);
         if x % d != 0 {

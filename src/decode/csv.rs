@@ -231,7 +231,8 @@ impl CsvDecoder {
         // Sealing depends only on the records so far, never on chunking:
         // `rows + pending` bounds the good rows, so converting here finds
         // the batch full exactly when it is.
-        if self.batch.rows() + self.recs.len() >= self.rows_max || self.batch_bytes >= self.bytes_max
+        if self.batch.rows() + self.recs.len() >= self.rows_max
+            || self.batch_bytes >= self.bytes_max
         {
             self.convert();
             if self.batch.rows() == 0 {
@@ -373,7 +374,8 @@ impl CsvDecoder {
         }
         let start = self.batch.rows();
         self.skip.clear();
-        self.skip.extend(self.recs.iter().map(|r| r.fault.is_some()));
+        self.skip
+            .extend(self.recs.iter().map(|r| r.fault.is_some()));
         self.bad_all.clear();
         self.fill_columns();
         if !self.bad_all.is_empty() {
@@ -400,7 +402,8 @@ impl CsvDecoder {
         for (c, col) in self.batch.cols.iter_mut().enumerate() {
             let cell = |i: usize| cell_of(recs, fields, data, i, c);
             col.append_cells(recs.len(), &cell, &self.skip, &mut self.bad);
-            self.bad_all.extend(self.bad.drain(..).map(|(r, e)| (r, c, e)));
+            self.bad_all
+                .extend(self.bad.drain(..).map(|(r, e)| (r, c, e)));
         }
     }
 

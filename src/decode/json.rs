@@ -42,7 +42,11 @@ enum Kind {
 
 /// Why one event did not become a row.
 enum EventError {
-    Field { col: usize, err: FieldError, node: usize },
+    Field {
+        col: usize,
+        err: FieldError,
+        node: usize,
+    },
     Message(&'static str),
 }
 
@@ -214,7 +218,16 @@ impl JsonDecoder {
                 Kind::Scalar => {
                     if matches!(
                         b,
-                        b' ' | b'\t' | b'\n' | b'\r' | b'{' | b'[' | b'}' | b']' | b'"' | b',' | b':'
+                        b' ' | b'\t'
+                            | b'\n'
+                            | b'\r'
+                            | b'{'
+                            | b'['
+                            | b'}'
+                            | b']'
+                            | b'"'
+                            | b','
+                            | b':'
                     ) {
                         return Some(i);
                     }
@@ -420,7 +433,11 @@ impl JsonDecoder {
                     j += count(&nodes[j]);
                 }
             }
-            _ => return Err(EventError::Message("expected a JSON object or array as row")),
+            _ => {
+                return Err(EventError::Message(
+                    "expected a JSON object or array as row",
+                ))
+            }
         }
         for (c, col) in self.batch.cols.iter_mut().enumerate() {
             let j = self.slots[c];
@@ -429,7 +446,11 @@ impl JsonDecoder {
             } else {
                 col.push_json(&nodes[j], || nth_number(raw, number_ordinal(nodes, j)))
             };
-            r.map_err(|err| EventError::Field { col: c, err, node: j })?;
+            r.map_err(|err| EventError::Field {
+                col: c,
+                err,
+                node: j,
+            })?;
         }
         Ok(())
     }
@@ -504,7 +525,9 @@ fn nth_number(raw: &[u8], mut n: usize) -> Option<&[u8]> {
             }
             b'-' | b'0'..=b'9' => {
                 let start = i;
-                while i < raw.len() && matches!(raw[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while i < raw.len()
+                    && matches!(raw[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
                     i += 1;
                 }
                 if n == 0 {

@@ -27,9 +27,7 @@ mod error;
 pub mod fields;
 mod json;
 
-pub use error::{
-    invalid_text, ParseError, ParseErrors, ERRORS_LISTED_MAX, INVALID_TEXT_BYTES_MAX,
-};
+pub use error::{invalid_text, ParseError, ParseErrors, ERRORS_LISTED_MAX, INVALID_TEXT_BYTES_MAX};
 
 use std::sync::Arc;
 
