@@ -431,6 +431,7 @@ proptest! {
         cuts in prop::collection::vec(0usize..1000, 0..6),
         junk in prop::collection::vec(any::<u8>(), 0..20),
         crlf in any::<bool>(),
+        prefix in prop::sample::select(vec![&b""[..], b"\xEF\xBB\xBF", b"\xEF", b"\xEF\xBB", b"\xEF\xBBx"]),
     ) {
         let t = table(vec![
             col("a", SqlType::Int, true, None),
@@ -444,7 +445,8 @@ proptest! {
         for r in &recs {
             w.write_record(r).unwrap();
         }
-        let mut body = w.into_inner().unwrap();
+        let mut body = prefix.to_vec();
+        body.extend_from_slice(&w.into_inner().unwrap());
         body.extend_from_slice(&junk);
         let mut o = opts();
         o.batch_rows = 3;
@@ -483,6 +485,22 @@ proptest! {
         prop_assert!(out.errors.is_empty());
         prop_assert_eq!(strings(&out), want);
     }
+}
+
+#[test]
+fn partial_bom_is_data() {
+    let t = table(vec![col("a", SqlType::Varchar(None), true, None)]);
+    let whole = run(&t, b"\xEF\xBB\xBFa\n\xEF\xBBb\n");
+    let b = rows(&whole);
+    let a = b.column(0).as_string::<i32>().clone();
+    assert_eq!(a.value(0), "a");
+    // Not at body start, and not a whole BOM: invalid UTF-8 data.
+    assert_eq!(whole.errors.total, 1);
+    let bytes: Vec<&[u8]> = [&b"\xEF"[..], b"\xBB", b"\xBF", b"a\n"].to_vec();
+    assert_eq!(rows(&run_chunks(&t, &opts(), &bytes)).num_rows(), 1);
+    let out = run(&t, b"\xEF\xBBx\n");
+    assert_eq!(out.errors.total, 1);
+    assert_eq!(out.errors.listed[0].offset, 0);
 }
 
 #[test]
