@@ -15,6 +15,8 @@
 //!   `p - s` integer digits is `Precision`.
 //! - TIME/TIMESTAMP fractions: any number of digits is accepted; digits
 //!   beyond microseconds are truncated (not rounded), as chrono does.
+//! - CHAR(n)/VARCHAR(n): longer (in characters) is `TooLong`; CHAR values
+//!   shorter than n are kept as given, not blank-padded. No field is trimmed.
 //! - TIMESTAMP: `YYYY-MM-DD HH:MM:SS[.frac]`, `T`/`t` also separate date and
 //!   time, and an optional `Z`/`z` or `+hh:mm`/`-hh:mm` offset is converted
 //!   to UTC.

@@ -14,6 +14,12 @@
 //! unknown keys are ignored; a duplicated key: the last one wins; missing
 //! keys take the DEFAULT, else NULL. A row may be a positional array (extra
 //! elements ignored). Depth counts open brackets: `{"a": [1]}` has depth 2.
+//! Coercions: integer columns take only JSON integers (`1.0`, `1e3` and
+//! strings are errors); REAL/DOUBLE take any number (`NaN`/`Infinity` are
+//! not JSON); BOOLEAN only `true`/`false`; DECIMAL a number (read exactly
+//! from its source text) or a string; DATE/TIME/TIMESTAMP strings; string
+//! columns only strings. Integers beyond u64 are floats (simd-json's
+//! `big-int-as-float`), exact only into DECIMAL. `-0` is integer 0.
 //! With `array=true` a failing element drops its whole array; each bad
 //! element is reported, all with the offset of the array. A batch may exceed
 //! `batch_rows` by the rest of one array.
@@ -26,19 +32,9 @@ use super::batch::{Batch, BATCH_BYTES_CAP, RECORD_BYTES_CAP};
 use super::columns::kind_of;
 use super::error::invalid_text;
 use super::fields::FieldError;
+use super::json_split::{nth_number, Kind, Splitter, Step};
 use super::{ChangeBatch, DecodeOptions, Decoder, ParseError, ParseErrors, UpdateFormat};
 use crate::table::Table;
-
-/// What kind of top-level value is being split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// `{...}` or `[...]`: ends when depth returns to 0.
-    Container,
-    /// `"..."`: ends at the closing quote.
-    String,
-    /// A number or literal: ends before whitespace or punctuation.
-    Scalar,
-}
 
 /// Why one event did not become a row.
 enum EventError {
@@ -62,18 +58,7 @@ pub struct JsonDecoder {
     bytes_max: usize,
     record_bytes_max: usize,
     depth_max: usize,
-    // Splitter state.
-    pos: u64,
-    in_value: bool,
-    kind: Kind,
-    depth: usize,
-    in_string: bool,
-    escape: bool,
-    value_offset: u64,
-    too_long: bool,
-    too_deep: bool,
-    /// The partial value when it spans chunks.
-    buf: Vec<u8>,
+    sp: Splitter,
     // Parser state, reused for every value.
     scratch: Vec<u8>,
     buffers: Buffers,
@@ -103,16 +88,7 @@ impl JsonDecoder {
             bytes_max: opts.batch_bytes.clamp(1, BATCH_BYTES_CAP),
             record_bytes_max,
             depth_max: opts.json_depth_max,
-            pos: 0,
-            in_value: false,
-            kind: Kind::Scalar,
-            depth: 0,
-            in_string: false,
-            escape: false,
-            value_offset: 0,
-            too_long: false,
-            too_deep: false,
-            buf: Vec::new(),
+            sp: Splitter::new(opts.json_depth_max, record_bytes_max),
             scratch: Vec::new(),
             // The splitter already bounds depth; simd-json's own bound is
             // only a second line of defence.
@@ -131,51 +107,18 @@ impl JsonDecoder {
     /// when the batch became full).
     fn split(&mut self, chunk: &[u8]) -> usize {
         let mut i = 0;
-        while i < chunk.len() {
-            if !self.in_value {
-                let ws = chunk[i..]
-                    .iter()
-                    .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-                    .unwrap_or(chunk.len() - i);
-                i += ws;
-                self.pos += ws as u64;
-                if i == chunk.len() {
-                    break;
-                }
-                self.kind = match chunk[i] {
-                    b'{' | b'[' => Kind::Container,
-                    b'"' => Kind::String,
-                    b'}' | b']' | b',' | b':' => {
-                        self.fatal();
-                        return chunk.len();
-                    }
-                    _ => Kind::Scalar,
-                };
-                self.in_value = true;
-                self.value_offset = self.pos;
-                self.depth = 0;
-                self.in_string = false;
-                self.escape = false;
-                self.too_long = false;
-                self.too_deep = false;
-                self.buf.clear();
-            }
-            let start = i;
-            let end = self.scan(chunk, i);
-            self.pos += (end.unwrap_or(chunk.len()) - start) as u64;
-            match end {
-                None => {
-                    self.gather(&chunk[start..]);
+        loop {
+            match self.sp.next(chunk, i) {
+                Step::NeedMore => return chunk.len(),
+                Step::Fatal => {
+                    self.fatal();
                     return chunk.len();
                 }
-                Some(e) => {
-                    i = e;
-                    self.in_value = false;
-                    if self.buf.is_empty() && !self.too_long {
-                        self.check_len();
-                        self.value(Some(&chunk[start..e]));
+                Step::Value { start, end } => {
+                    i = end;
+                    if self.sp.complete(&chunk[start..end]) {
+                        self.value(Some(&chunk[start..end]));
                     } else {
-                        self.gather(&chunk[start..e]);
                         self.value(None);
                     }
                     if self.full {
@@ -183,90 +126,6 @@ impl JsonDecoder {
                     }
                 }
             }
-        }
-        chunk.len()
-    }
-
-    /// Scan the current value from `chunk[i..]`; the index just past its
-    /// end, or `None` if it goes on in the next chunk.
-    fn scan(&mut self, chunk: &[u8], mut i: usize) -> Option<usize> {
-        while i < chunk.len() {
-            if self.in_string {
-                if self.escape {
-                    self.escape = false;
-                    i += 1;
-                    continue;
-                }
-                match chunk[i..].iter().position(|&b| b == b'"' || b == b'\\') {
-                    None => return None,
-                    Some(k) => {
-                        i += k + 1;
-                        if chunk[i - 1] == b'\\' {
-                            self.escape = true;
-                        } else {
-                            self.in_string = false;
-                            if self.kind == Kind::String {
-                                return Some(i);
-                            }
-                        }
-                    }
-                }
-                continue;
-            }
-            let b = chunk[i];
-            match self.kind {
-                Kind::Scalar => {
-                    if matches!(
-                        b,
-                        b' ' | b'\t'
-                            | b'\n'
-                            | b'\r'
-                            | b'{'
-                            | b'['
-                            | b'}'
-                            | b']'
-                            | b'"'
-                            | b','
-                            | b':'
-                    ) {
-                        return Some(i);
-                    }
-                }
-                Kind::String => self.in_string = true,
-                Kind::Container => match b {
-                    b'"' => self.in_string = true,
-                    b'{' | b'[' => {
-                        self.depth += 1;
-                        if self.depth > self.depth_max {
-                            self.too_deep = true;
-                        }
-                    }
-                    b'}' | b']' => {
-                        self.depth -= 1;
-                        if self.depth == 0 {
-                            return Some(i + 1);
-                        }
-                    }
-                    _ => {}
-                },
-            }
-            i += 1;
-        }
-        None
-    }
-
-    fn check_len(&mut self) {
-        if self.pos - self.value_offset > self.record_bytes_max as u64 {
-            self.too_long = true;
-            self.buf.clear();
-        }
-    }
-
-    /// Keep part of a value that spans chunks, up to `record_bytes_max`.
-    fn gather(&mut self, bytes: &[u8]) {
-        self.check_len();
-        if !self.too_long {
-            self.buf.extend_from_slice(bytes);
         }
     }
 
@@ -278,7 +137,7 @@ impl JsonDecoder {
             description: "cannot find the start of the next JSON value; rest of body ignored"
                 .into(),
             invalid_text: None,
-            offset: self.pos,
+            offset: self.sp.pos,
             line: None,
         });
     }
@@ -289,7 +148,7 @@ impl JsonDecoder {
             field: None,
             description,
             invalid_text: text,
-            offset: self.value_offset,
+            offset: self.sp.value_offset,
             line: None,
         });
     }
@@ -297,22 +156,22 @@ impl JsonDecoder {
     /// A complete top-level value: `raw` when it lies in one chunk, else in
     /// `buf`.
     fn value(&mut self, raw: Option<&[u8]>) {
-        let buf = std::mem::take(&mut self.buf);
+        let buf = std::mem::take(&mut self.sp.buf);
         let raw = raw.unwrap_or(&buf);
-        self.batch_bytes += (self.pos - self.value_offset) as usize;
-        if self.too_long {
+        self.batch_bytes += (self.sp.pos - self.sp.value_offset) as usize;
+        if self.sp.too_long {
             self.records += 1;
             let d = format!("JSON value longer than {} bytes", self.record_bytes_max);
             self.error(d, None);
-        } else if self.too_deep {
+        } else if self.sp.too_deep {
             self.records += 1;
             let d = format!("JSON nesting deeper than {}", self.depth_max);
             self.error(d, Some(invalid_text(raw)));
         } else {
             self.parse(raw);
         }
-        self.buf = buf;
-        self.buf.clear();
+        self.sp.buf = buf;
+        self.sp.buf.clear();
         if self.batch.rows() == 0 {
             self.batch_bytes = 0;
         } else if self.batch.rows() >= self.rows_max || self.batch_bytes >= self.bytes_max {
@@ -482,7 +341,7 @@ impl JsonDecoder {
                     field: Some(column.ident.name.clone()),
                     description: err.describe(&column.sql_type.sql_name()),
                     invalid_text: text,
-                    offset: self.value_offset,
+                    offset: self.sp.value_offset,
                     line: None,
                 });
             }
@@ -509,36 +368,6 @@ fn is_number(node: &Node<'_>) -> bool {
 /// text order, so this is the number's index among the value's numbers.
 fn number_ordinal(nodes: &[Node<'_>], j: usize) -> usize {
     nodes[..j].iter().filter(|n| is_number(n)).count()
-}
-
-/// The `n`th number token of a JSON text (strings skipped).
-fn nth_number(raw: &[u8], mut n: usize) -> Option<&[u8]> {
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'"' => {
-                i += 1;
-                while i < raw.len() && raw[i] != b'"' {
-                    i += if raw[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            b'-' | b'0'..=b'9' => {
-                let start = i;
-                while i < raw.len()
-                    && matches!(raw[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-                {
-                    i += 1;
-                }
-                if n == 0 {
-                    return Some(&raw[start..i]);
-                }
-                n -= 1;
-            }
-            _ => i += 1,
-        }
-    }
-    None
 }
 
 /// The text of a value for `invalid_text`.
@@ -575,13 +404,13 @@ impl Decoder for JsonDecoder {
     }
 
     fn finish(&mut self) -> Option<ChangeBatch> {
-        if self.in_value && !self.errors.fatal {
-            self.in_value = false;
-            if self.kind == Kind::Scalar {
+        if self.sp.in_value && !self.errors.fatal {
+            self.sp.in_value = false;
+            if self.sp.kind == Kind::Scalar {
                 self.value(None);
             } else {
                 self.records += 1;
-                let text = invalid_text(&self.buf);
+                let text = invalid_text(&self.sp.buf);
                 self.error("incomplete JSON value at end of body".into(), Some(text));
             }
         }
