@@ -51,7 +51,13 @@ fn csv_and_json_to_tables_on_different_shards() {
 fn chunked_bodies_and_name_matching() {
     let s = Server::start(2, "");
     let mut c = s.client();
-    let body = "5\r\n1,a,\r\n3\r\n1,t\r\n8\r\nrue\n2,b,\r\n0\r\n\r\n";
+    // Chunk boundaries fall inside fields and rows on purpose.
+    let payload = "1,a,,true\n2,b,,\n";
+    let mut body = String::new();
+    for piece in [&payload[..5], &payload[5..8], &payload[8..]] {
+        body.push_str(&format!("{:x}\r\n{piece}\r\n", piece.len()));
+    }
+    body.push_str("0\r\n\r\n");
     c.send(
         format!(
             "POST /v0/pipelines/p/ingress/T1?format=csv HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
