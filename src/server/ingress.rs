@@ -181,7 +181,7 @@ pub async fn handle(
     };
     let mut out = Vec::with_capacity(48);
     out.extend_from_slice(b"{\"token\":\"");
-    out.extend_from_slice(token.encode().as_bytes());
+    token.encode_into(&mut out);
     out.extend_from_slice(b"\"}");
     Ok((200, out))
 }

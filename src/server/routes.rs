@@ -5,17 +5,17 @@ use crate::http::head::Method;
 
 /// An endpoint and its path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    Ingress { pipeline: String, table: String },
-    CompletionStatus { pipeline: String },
-    Stats { pipeline: String },
-    Pipeline { pipeline: String },
+pub enum Route<'a> {
+    Ingress { pipeline: &'a str, table: &'a str },
+    CompletionStatus { pipeline: &'a str },
+    Stats { pipeline: &'a str },
+    Pipeline { pipeline: &'a str },
     Pipelines,
     Config,
     Healthz,
 }
 
-impl Route {
+impl Route<'_> {
     /// Does this endpoint need credentials? Health checks do not, so load
     /// balancers can probe without a key.
     pub fn needs_auth(&self) -> bool {
@@ -24,40 +24,29 @@ impl Route {
 }
 
 /// Match percent-decoded path segments and the method.
-pub fn route(method: Method, path: &[String]) -> Result<Route, ApiError> {
-    let segs: Vec<&str> = path.iter().map(String::as_str).collect();
-    let (route, allow) = match segs.as_slice() {
-        ["v0", "pipelines", p, "ingress", t] => (
+/// Borrows the segments: routing allocates nothing on the success path.
+pub fn route(method: Method, path: &[String]) -> Result<Route<'_>, ApiError> {
+    let (route, allow) = match path {
+        [v, ps, p, i, t] if v == "v0" && ps == "pipelines" && i == "ingress" => (
             Route::Ingress {
-                pipeline: p.to_string(),
-                table: t.to_string(),
+                pipeline: p,
+                table: t,
             },
             "POST",
         ),
-        ["v0", "pipelines", p, "completion_status"] => (
-            Route::CompletionStatus {
-                pipeline: p.to_string(),
-            },
-            "GET",
-        ),
-        ["v0", "pipelines", p, "stats"] => (
-            Route::Stats {
-                pipeline: p.to_string(),
-            },
-            "GET",
-        ),
-        ["v0", "pipelines", p] => (
-            Route::Pipeline {
-                pipeline: p.to_string(),
-            },
-            "GET",
-        ),
-        ["v0", "pipelines"] => (Route::Pipelines, "GET"),
-        ["v0", "config"] => (Route::Config, "GET"),
-        ["healthz"] => (Route::Healthz, "GET"),
+        [v, ps, p, c] if v == "v0" && ps == "pipelines" && c == "completion_status" => {
+            (Route::CompletionStatus { pipeline: p }, "GET")
+        }
+        [v, ps, p, st] if v == "v0" && ps == "pipelines" && st == "stats" => {
+            (Route::Stats { pipeline: p }, "GET")
+        }
+        [v, ps, p] if v == "v0" && ps == "pipelines" => (Route::Pipeline { pipeline: p }, "GET"),
+        [v, ps] if v == "v0" && ps == "pipelines" => (Route::Pipelines, "GET"),
+        [v, c] if v == "v0" && c == "config" => (Route::Config, "GET"),
+        [h] if h == "healthz" => (Route::Healthz, "GET"),
         _ => {
             return Err(ApiError::NotFound {
-                path: format!("/{}", segs.join("/")),
+                path: format!("/{}", path.join("/")),
             })
         }
     };
@@ -87,13 +76,13 @@ mod tests {
 
     #[test]
     fn routes_table() {
-        let cases: &[(Method, &str, Result<Route, u16>)] = &[
+        let cases: &[(Method, &str, Result<Route<'static>, u16>)] = &[
             (
                 Method::Post,
                 "/v0/pipelines/demo/ingress/T1",
                 Ok(Route::Ingress {
-                    pipeline: "demo".into(),
-                    table: "T1".into(),
+                    pipeline: "demo",
+                    table: "T1",
                 }),
             ),
             (Method::Get, "/v0/pipelines/demo/ingress/T1", Err(405)),
@@ -104,15 +93,14 @@ mod tests {
             (
                 Method::Get,
                 "/v0/pipelines/demo/completion_status",
-                Ok(Route::CompletionStatus {
-                    pipeline: "demo".into(),
-                }),
+                Ok(Route::CompletionStatus { pipeline: "demo" }),
             ),
             (Method::Get, "/v1/x", Err(404)),
             (Method::Get, "/", Err(404)),
         ];
         for (m, p, want) in cases {
-            let got = route(*m, &segs(p)).map_err(|e| e.status());
+            let segs = segs(p);
+            let got = route(*m, &segs).map_err(|e| e.status());
             assert_eq!(&got, want, "{m:?} {p}");
         }
     }

@@ -20,6 +20,9 @@ use base64::Engine;
 /// + 8 position bytes.
 const TOKEN_BYTES: usize = 25;
 const TOKEN_VERSION: u8 = 1;
+/// Base64 (no padding) of `TOKEN_BYTES`: 4 characters per 3 bytes, rounded up.
+const TOKEN_CHARS: usize = (TOKEN_BYTES * 4).div_ceil(3);
+const _: () = assert!(TOKEN_CHARS == 34);
 
 /// What a token names. Opaque to clients (URL-safe base64, no padding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +43,13 @@ pub struct MalformedToken;
 
 impl Token {
     pub fn encode(&self) -> String {
+        let mut out = Vec::with_capacity(TOKEN_CHARS);
+        self.encode_into(&mut out);
+        String::from_utf8(out).expect("base64 is ASCII")
+    }
+
+    /// Append the encoded token to `out` (no allocation when it has room).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
         let mut b = [0u8; TOKEN_BYTES];
         b[0] = TOKEN_VERSION;
         b[1..9].copy_from_slice(&self.run_id.to_le_bytes());
@@ -47,12 +57,17 @@ impl Token {
         b[13..15].copy_from_slice(&self.table.to_le_bytes());
         b[15..17].copy_from_slice(&self.lane.to_le_bytes());
         b[17..25].copy_from_slice(&self.position.to_le_bytes());
-        URL_SAFE_NO_PAD.encode(b)
+        let mut chars = [0u8; TOKEN_CHARS];
+        let n = URL_SAFE_NO_PAD
+            .encode_slice(b, &mut chars)
+            .expect("TOKEN_CHARS fits the encoding");
+        debug_assert_eq!(n, TOKEN_CHARS);
+        out.extend_from_slice(&chars);
     }
 
     pub fn decode(text: &str) -> Result<Token, MalformedToken> {
         // 25 bytes encode to 34 characters; anything else is not ours.
-        if text.len() != 34 {
+        if text.len() != TOKEN_CHARS {
             return Err(MalformedToken);
         }
         let mut b = [0u8; TOKEN_BYTES + 2];
