@@ -72,6 +72,9 @@ pub struct HttpConfig {
     /// Open connections per shard; past it new ones get 503 and close.
     /// Default 10000.
     pub connections_per_shard_max: usize,
+    /// Read buffers a shard keeps for new connections when old ones close.
+    /// Default 64.
+    pub idle_buffers_max: usize,
 }
 
 impl Default for HttpConfig {
@@ -87,6 +90,7 @@ impl Default for HttpConfig {
             linger_ms: 2_000,
             read_buffer_bytes: 256 * 1024,
             connections_per_shard_max: 10_000,
+            idle_buffers_max: 64,
         }
     }
 }

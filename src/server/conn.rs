@@ -59,7 +59,7 @@ pub async fn serve(shard: &Shard, stream: TcpStream) {
     let mut c = Conn {
         shard,
         stream,
-        buf: vec![0; shard.cfg.http.read_buffer_bytes],
+        buf: shard.buffers.take(),
         start: 0,
         end: 0,
         out: Vec::with_capacity(4096),
@@ -72,9 +72,10 @@ pub async fn serve(shard: &Shard, stream: TcpStream) {
     if shard.connections.get() > shard.cfg.http.connections_per_shard_max {
         c.respond_error(&ApiError::TooManyConnections, false);
         c.linger().await;
-        return;
+    } else {
+        c.run().await;
     }
-    c.run().await;
+    shard.buffers.give(c.buf);
 }
 
 impl<'a> Conn<'a> {

@@ -4,10 +4,12 @@
 //! shared channels (one per shard pair, FIFO); the owner applies them in
 //! arrival order and publishes the lane watermark.
 
+mod buffers;
 mod registry;
 mod start;
 mod store;
 
+pub use buffers::BufferPool;
 pub use registry::{add, get, LaneStats, OwnerStats, PipelineRt, Registry, TableRt};
 pub use start::{run, Started};
 pub use store::TableStore;
@@ -55,6 +57,8 @@ pub struct Shard {
     stores: RefCell<Vec<Vec<Option<TableStore>>>>,
     /// Open connections, for `connections_per_shard_max`.
     pub connections: std::cell::Cell<usize>,
+    /// Idle connection read buffers.
+    pub buffers: BufferPool,
 }
 
 impl Shard {
@@ -82,7 +86,9 @@ impl Shard {
                     .collect()
             })
             .collect();
+        let buffers = BufferPool::new(cfg.http.read_buffer_bytes, cfg.http.idle_buffers_max);
         Shard {
+            buffers,
             id,
             reg,
             cfg,
