@@ -45,3 +45,59 @@ fn api_keys_guard_every_endpoint_but_health() {
     let r = c.read_response().unwrap();
     assert_eq!(r.status, 401);
 }
+
+#[test]
+fn jwts_signed_by_a_configured_key_are_accepted() {
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/auth");
+    let s = Server::start(
+        1,
+        &format!(
+            "[auth]\njwt_public_key_files = [\"{}\"]\njwt_issuer = \"https://issuer.test\"\njwt_audience = \"sluice\"\n",
+            fixtures.join("rsa1_public.pem").display()
+        ),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sign = |key: &str, exp: u64, iss: &str| {
+        let claims = serde_json::json!({"sub": "svc", "exp": exp, "iss": iss, "aud": "sluice"});
+        let pem = std::fs::read(fixtures.join(key)).unwrap();
+        encode(
+            &Header::new(Algorithm::RS256),
+            &claims,
+            &EncodingKey::from_rsa_pem(&pem).unwrap(),
+        )
+        .unwrap()
+    };
+    let cases = [
+        (
+            sign("rsa1_private.pem", now + 600, "https://issuer.test"),
+            200,
+        ),
+        (
+            sign("rsa2_private.pem", now + 600, "https://issuer.test"),
+            401,
+        ),
+        (
+            sign("rsa1_private.pem", now - 600, "https://issuer.test"),
+            401,
+        ),
+        (
+            sign("rsa1_private.pem", now + 600, "https://other.test"),
+            401,
+        ),
+    ];
+    for (token, status) in cases {
+        let mut c = s.client();
+        let auth = format!("Bearer {token}");
+        let r = c.request(
+            "POST",
+            "/v0/pipelines/p/ingress/t1",
+            &[("Authorization", &auth)],
+            b"1,a,1,true\n",
+        );
+        assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+    }
+}
