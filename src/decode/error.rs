@@ -43,3 +43,31 @@ impl ParseErrors {
         self.total == 0
     }
 }
+
+/// `text` as a lossy string cut to `INVALID_TEXT_BYTES_MAX` bytes at a
+/// character boundary, for `ParseError::invalid_text`.
+pub fn invalid_text(text: &[u8]) -> String {
+    let s = String::from_utf8_lossy(text);
+    if s.len() <= INVALID_TEXT_BYTES_MAX {
+        return s.into_owned();
+    }
+    let mut cut = INVALID_TEXT_BYTES_MAX;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s[..cut].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_text_cut_at_char_boundary() {
+        assert_eq!(invalid_text(b"abc"), "abc");
+        let long = "é".repeat(200); // 400 bytes
+        let cut = invalid_text(long.as_bytes());
+        assert!(cut.len() <= INVALID_TEXT_BYTES_MAX && cut.len() >= INVALID_TEXT_BYTES_MAX - 1);
+        assert!(cut.chars().all(|c| c == 'é'));
+    }
+}

@@ -19,12 +19,23 @@
 //!   stops decoding: `errors().fatal` is set, and the rest is ignored).
 //! - Memory is bounded: a batch holds at most `batch_rows` rows and about
 //!   `batch_bytes` input bytes; builders are reused across batches.
+//!
+//! Layout: `fields.rs` parses one field of one SQL type (shared by both
+//! formats, policies listed there); `columns.rs` holds a column's values
+//! with rollback; `batch.rs` seals columns and weights into a
+//! `ChangeBatch`; `csv.rs` and `json.rs` split bodies into records and
+//! document their format's policies. `batch_bytes` is capped at 512 MiB and
+//! `record_bytes_max` at 512 MiB so string offsets fit Arrow's i32.
 
+mod batch;
+mod columns;
 mod csv;
 mod error;
+pub mod fields;
 mod json;
+mod json_split;
 
-pub use error::{ParseError, ParseErrors, ERRORS_LISTED_MAX, INVALID_TEXT_BYTES_MAX};
+pub use error::{invalid_text, ParseError, ParseErrors, ERRORS_LISTED_MAX, INVALID_TEXT_BYTES_MAX};
 
 use std::sync::Arc;
 

@@ -1,0 +1,96 @@
+//! The batch being built: one `ColumnBuf` per column plus row weights.
+
+use arrow_array::{Int64Array, RecordBatch, RecordBatchOptions};
+use arrow_schema::SchemaRef;
+
+use super::columns::ColumnBuf;
+use super::ChangeBatch;
+use crate::table::Table;
+
+/// Most bytes a batch's records may span, whatever the options say, so a
+/// string column's data fits Arrow's i32 offsets (2 GiB) with room for the
+/// one record that crosses the limit.
+pub(crate) const BATCH_BYTES_CAP: usize = 1 << 29;
+/// Longest record accepted, whatever the options say (same reason).
+pub(crate) const RECORD_BYTES_CAP: usize = 1 << 29;
+const _: () = assert!(BATCH_BYTES_CAP + RECORD_BYTES_CAP < i32::MAX as usize);
+
+pub(crate) struct Batch {
+    schema: SchemaRef,
+    pub(crate) cols: Vec<ColumnBuf>,
+    /// Committed rows (columns may briefly hold more while a record is
+    /// being written; `truncate` takes them back).
+    rows: usize,
+    /// Weights, materialised only once a row with weight != 1 appears, so
+    /// that plain inserts cost nothing.
+    weights: Vec<i64>,
+    weighted: bool,
+}
+
+impl Batch {
+    pub(crate) fn new(table: &Table, rows_max: usize) -> Batch {
+        let cap = rows_max.min(1 << 16);
+        Batch {
+            schema: table.schema.clone(),
+            cols: table
+                .columns
+                .iter()
+                .map(|c| ColumnBuf::new(c, cap))
+                .collect(),
+            rows: 0,
+            weights: Vec::new(),
+            weighted: false,
+        }
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Drop uncommitted values: every column back to `rows`.
+    pub(crate) fn rollback(&mut self) {
+        self.truncate(self.rows);
+    }
+
+    /// Drop rows from `rows` on, committed or not.
+    pub(crate) fn truncate(&mut self, rows: usize) {
+        for c in &mut self.cols {
+            c.truncate(rows);
+        }
+        if self.weighted {
+            self.weights.truncate(rows);
+        }
+        self.rows = rows;
+    }
+
+    /// Commit the row(s) the columns now hold beyond `rows`, with weight `w`.
+    pub(crate) fn commit(&mut self, n: usize, w: i64) {
+        if w != 1 && !self.weighted {
+            self.weights.clear();
+            self.weights.resize(self.rows, 1);
+            self.weighted = true;
+        }
+        self.rows += n;
+        if self.weighted {
+            self.weights.resize(self.rows, w);
+        }
+        debug_assert!(self.cols.iter().all(|c| c.len() == self.rows));
+    }
+
+    /// Seal the batch (`None` when empty); buffers start again empty.
+    pub(crate) fn finish(&mut self) -> Option<ChangeBatch> {
+        if self.rows == 0 {
+            return None;
+        }
+        let arrays = self.cols.iter_mut().map(|c| c.finish()).collect();
+        let opts = RecordBatchOptions::new().with_row_count(Some(self.rows));
+        let data = RecordBatch::try_new_with_options(self.schema.clone(), arrays, &opts)
+            .expect("columns are built from the schema's own types and nullability");
+        let weights = self
+            .weighted
+            .then(|| Int64Array::from(std::mem::take(&mut self.weights)));
+        self.weighted = false;
+        self.rows = 0;
+        Some(ChangeBatch { data, weights })
+    }
+}

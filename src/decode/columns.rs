@@ -1,0 +1,452 @@
+//! Column buffers: typed value vectors plus a validity bitmap per column,
+//! turned into Arrow arrays when a batch is sealed.
+//!
+//! Why not Arrow's builders: a record that fails in its third field has
+//! already written its first two, and Arrow's primitive builders cannot take
+//! a value back. These buffers can (`truncate`), so both decoders write
+//! optimistically and roll back a bad record (JSON) or a bad group of
+//! records (CSV) in O(1) per column.
+//!
+//! The type `match` happens once per column per group of CSV records
+//! (`append_cells` dispatches to a monomorphised `fill`), and once per value
+//! for JSON, whose values arrive row by row.
+
+use std::sync::Arc;
+
+use arrow_array::types::{
+    Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    Int8Type, Time64MicrosecondType, TimestampMicrosecondType,
+};
+use arrow_array::{ArrayRef, ArrowPrimitiveType, BooleanArray, PrimitiveArray, StringArray};
+use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use simd_json::{Node, StaticNode};
+
+use super::fields::{self, FieldError, FieldResult};
+use crate::table::{Column, DefaultValue, SqlType};
+
+/// One CSV field as the column sees it.
+#[derive(Clone, Copy)]
+pub(crate) enum Cell<'a> {
+    /// The record has fewer fields than the table has columns.
+    Missing,
+    /// An empty field; `quoted` for `""`.
+    Empty {
+        quoted: bool,
+    },
+    Text(&'a [u8]),
+}
+
+/// Where a value goes: a `Vec` or a bitmap (BOOLEAN) or string buffers.
+/// `text` is the field's bytes, which only strings keep (their `T` is `()`).
+trait Sink<T> {
+    fn put(&mut self, v: T, text: &[u8]);
+}
+
+impl<T> Sink<T> for Vec<T> {
+    fn put(&mut self, v: T, _text: &[u8]) {
+        self.push(v);
+    }
+}
+
+impl Sink<bool> for BooleanBufferBuilder {
+    fn put(&mut self, v: bool, _text: &[u8]) {
+        self.append(v);
+    }
+}
+
+/// Arrow's UTF-8 layout: `offsets[i]..offsets[i + 1]` of `data` is row i.
+/// Offsets are i32: decoders cap batch bytes so data stays below 2 GiB.
+struct StrBuf {
+    offsets: Vec<i32>,
+    data: Vec<u8>,
+}
+
+impl Sink<()> for StrBuf {
+    fn put(&mut self, _v: (), text: &[u8]) {
+        self.data.extend_from_slice(text);
+        self.offsets.push(self.data.len() as i32);
+    }
+}
+
+enum Values {
+    Bool(BooleanBufferBuilder),
+    I8(Vec<i8>),
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    Dec(Vec<i128>, u8, i8),
+    Str(StrBuf, Option<u32>),
+    Date(Vec<i32>),
+    Time(Vec<i64>),
+    Ts(Vec<i64>),
+}
+
+/// The buffers of one column of the batch being built.
+pub(crate) struct ColumnBuf {
+    sql_type: SqlType,
+    nullable: bool,
+    /// `None`: no DEFAULT. `Some(None)`: DEFAULT NULL. `Some(Some(text))`.
+    default: Option<Option<Box<[u8]>>>,
+    values: Values,
+    validity: BooleanBufferBuilder,
+    /// Rows reserved up front after each batch, so steady state does not grow.
+    capacity: usize,
+}
+
+impl ColumnBuf {
+    pub(crate) fn new(col: &Column, capacity: usize) -> ColumnBuf {
+        let default = col.default.as_ref().map(|d| match d {
+            DefaultValue::Null => None,
+            DefaultValue::Text(t) => Some(t.as_bytes().into()),
+        });
+        ColumnBuf {
+            sql_type: col.sql_type,
+            nullable: col.nullable,
+            default,
+            values: Self::empty_values(col.sql_type, capacity),
+            validity: BooleanBufferBuilder::new(capacity),
+            capacity,
+        }
+    }
+
+    fn empty_values(t: SqlType, cap: usize) -> Values {
+        match t {
+            SqlType::Boolean => Values::Bool(BooleanBufferBuilder::new(cap)),
+            SqlType::TinyInt => Values::I8(Vec::with_capacity(cap)),
+            SqlType::SmallInt => Values::I16(Vec::with_capacity(cap)),
+            SqlType::Int => Values::I32(Vec::with_capacity(cap)),
+            SqlType::BigInt => Values::I64(Vec::with_capacity(cap)),
+            SqlType::Real => Values::F32(Vec::with_capacity(cap)),
+            SqlType::Double => Values::F64(Vec::with_capacity(cap)),
+            SqlType::Decimal { precision, scale } => {
+                Values::Dec(Vec::with_capacity(cap), precision, scale)
+            }
+            SqlType::Char(n) => Values::Str(Self::empty_str(cap), Some(n)),
+            SqlType::Varchar(n) => Values::Str(Self::empty_str(cap), n),
+            SqlType::Date => Values::Date(Vec::with_capacity(cap)),
+            SqlType::Time => Values::Time(Vec::with_capacity(cap)),
+            SqlType::Timestamp => Values::Ts(Vec::with_capacity(cap)),
+        }
+    }
+
+    fn empty_str(cap: usize) -> StrBuf {
+        let mut offsets = Vec::with_capacity(cap + 1);
+        offsets.push(0);
+        StrBuf {
+            offsets,
+            data: Vec::with_capacity(cap * 16),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.validity.len()
+    }
+
+    /// Forget every row from `len` on (roll back a bad record or group).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.validity.truncate(len);
+        match &mut self.values {
+            Values::Bool(v) => v.truncate(len),
+            Values::I8(v) => v.truncate(len),
+            Values::I16(v) => v.truncate(len),
+            Values::I32(v) | Values::Date(v) => v.truncate(len),
+            Values::I64(v) | Values::Time(v) | Values::Ts(v) => v.truncate(len),
+            Values::F32(v) => v.truncate(len),
+            Values::F64(v) => v.truncate(len),
+            Values::Dec(v, ..) => v.truncate(len),
+            Values::Str(s, _) => {
+                s.offsets.truncate(len + 1);
+                s.data.truncate(s.offsets[len] as usize);
+            }
+        }
+    }
+
+    /// CSV: append cells `0..n` (except `skip`ped ones) to this column.
+    /// A cell that fails is not appended and is added to `bad`; the caller
+    /// then truncates every column and repeats without the bad rows.
+    pub(crate) fn append_cells<'a>(
+        &mut self,
+        n: usize,
+        cell: &impl Fn(usize) -> Cell<'a>,
+        skip: &[bool],
+        bad: &mut Vec<(usize, FieldError)>,
+    ) {
+        let ColumnBuf {
+            nullable,
+            default,
+            values,
+            validity,
+            ..
+        } = self;
+        let mut f = Filler {
+            validity,
+            nullable: *nullable,
+            default: default.as_ref().map(|d| d.as_deref()),
+            n,
+            skip,
+            bad,
+        };
+        match values {
+            Values::Bool(v) => f.fill(v, false, cell, |t| fields::parse_bool(t, true)),
+            Values::I8(v) => f.fill(v, false, cell, fields::parse_int::<i8>),
+            Values::I16(v) => f.fill(v, false, cell, fields::parse_int::<i16>),
+            Values::I32(v) => f.fill(v, false, cell, fields::parse_int::<i32>),
+            Values::I64(v) => f.fill(v, false, cell, fields::parse_i64),
+            Values::F32(v) => f.fill(v, false, cell, fields::parse_f32),
+            Values::F64(v) => f.fill(v, false, cell, fields::parse_f64),
+            Values::Dec(v, p, s) => {
+                let (p, s) = (*p, *s);
+                f.fill(v, false, cell, |t| fields::parse_decimal(t, p, s))
+            }
+            Values::Str(sb, max) => {
+                let max = *max;
+                f.fill(sb, true, cell, |t| fields::check_str(t, max).map(|_| ()))
+            }
+            Values::Date(v) => f.fill(v, false, cell, fields::parse_date),
+            Values::Time(v) => f.fill(v, false, cell, fields::parse_time),
+            Values::Ts(v) => f.fill(v, false, cell, fields::parse_timestamp),
+        }
+    }
+
+    /// Append NULL (an error in a NOT NULL column).
+    pub(crate) fn push_null(&mut self) -> FieldResult<()> {
+        if !self.nullable {
+            return Err(FieldError::Null);
+        }
+        match &mut self.values {
+            Values::Bool(v) => v.append(false),
+            Values::I8(v) => v.push(0),
+            Values::I16(v) => v.push(0),
+            Values::I32(v) | Values::Date(v) => v.push(0),
+            Values::I64(v) | Values::Time(v) | Values::Ts(v) => v.push(0),
+            Values::F32(v) => v.push(0.0),
+            Values::F64(v) => v.push(0.0),
+            Values::Dec(v, ..) => v.push(0),
+            Values::Str(s, _) => s.put((), b""),
+        }
+        self.validity.append(false);
+        Ok(())
+    }
+
+    /// JSON: the row has no value for this column: DEFAULT, else NULL.
+    pub(crate) fn push_missing(&mut self) -> FieldResult<()> {
+        match &self.default {
+            None if !self.nullable => Err(FieldError::Missing),
+            None | Some(None) => self.push_null(),
+            Some(Some(_)) => {
+                // Moved out and back (no clone) to satisfy the borrow checker.
+                let text = self.default.take().flatten().unwrap_or_default();
+                let r = self.push_text(&text).map_err(|_| FieldError::BadDefault);
+                self.default = Some(Some(text));
+                r
+            }
+        }
+    }
+
+    /// Append a value given as text (a DEFAULT or a JSON string), parsed
+    /// like a CSV field of this column's type.
+    fn push_text(&mut self, t: &[u8]) -> FieldResult<()> {
+        match &mut self.values {
+            Values::Bool(v) => v.append(fields::parse_bool(t, true)?),
+            Values::I8(v) => v.push(fields::parse_int(t)?),
+            Values::I16(v) => v.push(fields::parse_int(t)?),
+            Values::I32(v) => v.push(fields::parse_int(t)?),
+            Values::I64(v) => v.push(fields::parse_i64(t)?),
+            Values::F32(v) => v.push(fields::parse_f32(t)?),
+            Values::F64(v) => v.push(fields::parse_f64(t)?),
+            Values::Dec(v, p, s) => v.push(fields::parse_decimal(t, *p, *s)?),
+            Values::Str(sb, max) => sb.put((), fields::check_str(t, *max)?),
+            Values::Date(v) => v.push(fields::parse_date(t)?),
+            Values::Time(v) => v.push(fields::parse_time(t)?),
+            Values::Ts(v) => v.push(fields::parse_timestamp(t)?),
+        }
+        self.validity.append(true);
+        Ok(())
+    }
+
+    /// JSON: append one tape node. `raw_number` gives the source text of a
+    /// float node, needed only to put it exactly into a DECIMAL.
+    pub(crate) fn push_json<'r>(
+        &mut self,
+        node: &Node<'_>,
+        raw_number: impl FnOnce() -> Option<&'r [u8]>,
+    ) -> FieldResult<()> {
+        use StaticNode as S;
+        let found = Err(FieldError::Found(kind_of(node)));
+        match (node, &mut self.values) {
+            (Node::Static(S::Null), _) => return self.push_null(),
+            (Node::Static(S::Bool(b)), Values::Bool(v)) => v.append(*b),
+            (Node::Static(S::I64(_) | S::U64(_)), Values::I8(v)) => v.push(json_int(node)?),
+            (Node::Static(S::I64(_) | S::U64(_)), Values::I16(v)) => v.push(json_int(node)?),
+            (Node::Static(S::I64(_) | S::U64(_)), Values::I32(v)) => v.push(json_int(node)?),
+            (Node::Static(S::I64(_) | S::U64(_)), Values::I64(v)) => v.push(json_int(node)?),
+            // Floats accept integers; REAL rounds from the f64 value.
+            (Node::Static(S::I64(x)), Values::F32(v)) => v.push(*x as f32),
+            (Node::Static(S::U64(x)), Values::F32(v)) => v.push(*x as f32),
+            (Node::Static(S::F64(x)), Values::F32(v)) => v.push(*x as f32),
+            (Node::Static(S::I64(x)), Values::F64(v)) => v.push(*x as f64),
+            (Node::Static(S::U64(x)), Values::F64(v)) => v.push(*x as f64),
+            (Node::Static(S::F64(x)), Values::F64(v)) => v.push(*x),
+            (Node::Static(S::I64(x)), Values::Dec(v, p, s)) => {
+                v.push(decimal_int(*x as i128, *p, *s)?)
+            }
+            (Node::Static(S::U64(x)), Values::Dec(v, p, s)) => {
+                v.push(decimal_int(*x as i128, *p, *s)?)
+            }
+            (Node::Static(S::F64(_)), Values::Dec(v, p, s)) => {
+                let raw = raw_number().ok_or(FieldError::Syntax)?;
+                v.push(fields::parse_decimal(raw, *p, *s)?)
+            }
+            (
+                Node::String(t),
+                Values::Dec(..) | Values::Date(_) | Values::Time(_) | Values::Ts(_),
+            ) => {
+                return self.push_text(t.as_bytes());
+            }
+            (Node::String(t), Values::Str(sb, max)) => {
+                // simd-json already validated UTF-8; only the length remains.
+                let t = t.as_bytes();
+                if let Some(max) = *max {
+                    if t.len() > max as usize && fields::char_count(t) > max as usize {
+                        return Err(FieldError::TooLong);
+                    }
+                }
+                sb.put((), t)
+            }
+            _ => return found,
+        }
+        self.validity.append(true);
+        Ok(())
+    }
+
+    /// Take the rows as an Arrow array; the buffers start again empty.
+    pub(crate) fn finish(&mut self) -> ArrayRef {
+        let nulls = NullBuffer::new(self.validity.finish());
+        let nulls = (nulls.null_count() > 0).then_some(nulls);
+        let fresh = Self::empty_values(self.sql_type, self.capacity);
+        match std::mem::replace(&mut self.values, fresh) {
+            Values::Bool(mut v) => Arc::new(BooleanArray::new(v.finish(), nulls)),
+            Values::I8(v) => prim::<Int8Type>(v, nulls),
+            Values::I16(v) => prim::<Int16Type>(v, nulls),
+            Values::I32(v) => prim::<Int32Type>(v, nulls),
+            Values::I64(v) => prim::<Int64Type>(v, nulls),
+            Values::F32(v) => prim::<Float32Type>(v, nulls),
+            Values::F64(v) => prim::<Float64Type>(v, nulls),
+            Values::Dec(v, p, s) => Arc::new(
+                PrimitiveArray::<Decimal128Type>::new(v.into(), nulls)
+                    .with_data_type(arrow_schema::DataType::Decimal128(p, s)),
+            ),
+            Values::Str(sb, _) => {
+                let offsets = OffsetBuffer::new(ScalarBuffer::from(sb.offsets));
+                let data = Buffer::from_vec(sb.data);
+                // SAFETY: every value was checked to be UTF-8 when appended
+                // (`check_str`, or simd-json's validation of JSON strings),
+                // and offsets start at 0 and never decrease (`StrBuf::put`,
+                // `truncate`), so the array invariants hold.
+                Arc::new(unsafe { StringArray::new_unchecked(offsets, data, nulls) })
+            }
+            Values::Date(v) => prim::<Date32Type>(v, nulls),
+            Values::Time(v) => prim::<Time64MicrosecondType>(v, nulls),
+            Values::Ts(v) => prim::<TimestampMicrosecondType>(v, nulls),
+        }
+    }
+}
+
+fn prim<T: ArrowPrimitiveType>(v: Vec<T::Native>, nulls: Option<NullBuffer>) -> ArrayRef {
+    Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(v), nulls))
+}
+
+/// The JSON kind of a node, for "found ..." messages.
+pub(crate) fn kind_of(node: &Node<'_>) -> &'static str {
+    match node {
+        Node::String(_) => "string",
+        Node::Object { .. } => "object",
+        Node::Array { .. } => "array",
+        Node::Static(StaticNode::Bool(_)) => "boolean",
+        Node::Static(StaticNode::Null) => "null",
+        Node::Static(StaticNode::F64(_)) => "float",
+        Node::Static(_) => "integer",
+    }
+}
+
+/// An integer node into a column of width `T`.
+fn json_int<T: TryFrom<i64>>(node: &Node<'_>) -> FieldResult<T> {
+    let x = match node {
+        Node::Static(StaticNode::I64(x)) => *x,
+        Node::Static(StaticNode::U64(x)) => i64::try_from(*x).map_err(|_| FieldError::Overflow)?,
+        other => return Err(FieldError::Found(kind_of(other))),
+    };
+    T::try_from(x).map_err(|_| FieldError::Overflow)
+}
+
+/// An exact integer into DECIMAL(p, s).
+fn decimal_int(x: i128, p: u8, s: i8) -> FieldResult<i128> {
+    let scaled = if s >= 0 {
+        x.checked_mul(10i128.pow(s as u32))
+            .ok_or(FieldError::Precision)?
+    } else {
+        let d = 10i128.pow(s.unsigned_abs() as u32);
+        if x % d != 0 {
+            return Err(FieldError::Scale);
+        }
+        x / d
+    };
+    if scaled.unsigned_abs() >= 10u128.pow(p as u32) {
+        return Err(FieldError::Precision);
+    }
+    Ok(scaled)
+}
+
+/// The loop of `append_cells`, generic over the value type so that it is
+/// compiled once per type: no type dispatch inside.
+struct Filler<'x> {
+    validity: &'x mut BooleanBufferBuilder,
+    nullable: bool,
+    default: Option<Option<&'x [u8]>>,
+    n: usize,
+    skip: &'x [bool],
+    bad: &'x mut Vec<(usize, FieldError)>,
+}
+
+impl<'x> Filler<'x> {
+    /// `empty_is_value`: string columns read `""` (and an empty field in a
+    /// NOT NULL column) as the empty string rather than NULL.
+    fn fill<'a, T: Default, S: Sink<T>>(
+        &mut self,
+        sink: &mut S,
+        empty_is_value: bool,
+        cell: &impl Fn(usize) -> Cell<'a>,
+        parse: impl Fn(&[u8]) -> FieldResult<T>,
+    ) {
+        for i in 0..self.n {
+            if self.skip[i] {
+                continue;
+            }
+            let (got, text): (FieldResult<T>, &[u8]) = match cell(i) {
+                Cell::Text(t) => (parse(t), t),
+                Cell::Empty { quoted } if empty_is_value && (quoted || !self.nullable) => {
+                    (Ok(T::default()), b"")
+                }
+                Cell::Empty { .. } => (Err(FieldError::Null), b""),
+                Cell::Missing => match self.default {
+                    None => (Err(FieldError::Missing), b""),
+                    Some(None) => (Err(FieldError::Null), b""),
+                    Some(Some(d)) => (parse(d).map_err(|_| FieldError::BadDefault), d),
+                },
+            };
+            match got {
+                Ok(v) => {
+                    sink.put(v, text);
+                    self.validity.append(true);
+                }
+                Err(FieldError::Null | FieldError::Missing) if self.nullable => {
+                    sink.put(T::default(), b"");
+                    self.validity.append(false);
+                }
+                Err(e) => self.bad.push((i, e)),
+            }
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! Per-type field parsers: bytes of one field in, one value or a small error
+//! out. Shared by the CSV and JSON decoders; none of them allocates.
+//!
+//! Policies (documented here once, relied on by both formats):
+//! - Integers: optional sign then ASCII digits only. `1.0`, `1e3`, spaces
+//!   and values outside the column width (300 into TINYINT) are errors.
+//! - Floats: Rust's `str::parse`, so integers, exponents and the texts
+//!   `NaN`, `inf`, `-inf`, `Infinity` (any case) are accepted.
+//! - Booleans: `true`/`false`; `case_insensitive` also accepts `TRUE`,
+//!   `False`... (the CSV decoder passes it, JSON never does).
+//! - DECIMAL(p,s): exact, digits accumulated by hand into an i128. An
+//!   exponent is allowed (JSON numbers). Fractional digits beyond the scale
+//!   are accepted only when they are zeros (the value is still exact); a
+//!   nonzero digit there is `Scale`, never rounded. A value with more than
+//!   `p - s` integer digits is `Precision`.
+//! - TIME/TIMESTAMP fractions: any number of digits is accepted; digits
+//!   beyond microseconds are truncated (not rounded), as chrono does.
+//! - CHAR(n)/VARCHAR(n): longer (in characters) is `TooLong`; CHAR values
+//!   shorter than n are kept as given, not blank-padded. No field is trimmed.
+//! - TIMESTAMP: `YYYY-MM-DD HH:MM:SS[.frac]`, `T`/`t` also separate date and
+//!   time, and an optional `Z`/`z` or `+hh:mm`/`-hh:mm` offset is converted
+//!   to UTC.
+
+/// Why a field did not parse. Small and `Copy`: the text of the message is
+/// built only when an error is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldError {
+    /// Not a value of the column type.
+    Syntax,
+    /// Outside the range of the column type.
+    Overflow,
+    /// More digits than DECIMAL(p, s) holds.
+    Precision,
+    /// More (nonzero) fractional digits than the DECIMAL scale.
+    Scale,
+    /// More characters than CHAR(n)/VARCHAR(n).
+    TooLong,
+    /// Not valid UTF-8.
+    Utf8,
+    /// NULL given for a NOT NULL column.
+    Null,
+    /// No value, no DEFAULT, and the column is NOT NULL.
+    Missing,
+    /// The column DEFAULT itself does not parse as the column type.
+    BadDefault,
+    /// JSON: a value of the wrong kind (`"string"`, `"float"`, ...).
+    Found(&'static str),
+    /// Table too large for one batch (string data over 2 GiB).
+    BatchTooLarge,
+}
+
+impl FieldError {
+    /// "expected INTEGER, found string" style description for `sql_name`.
+    pub fn describe(self, sql_name: &str) -> String {
+        match self {
+            FieldError::Syntax => format!("expected {sql_name}, found invalid text"),
+            FieldError::Overflow => format!("value out of range for {sql_name}"),
+            FieldError::Precision => format!("too many digits for {sql_name}"),
+            FieldError::Scale => format!("more fractional digits than the scale of {sql_name}"),
+            FieldError::TooLong => format!("string longer than {sql_name}"),
+            FieldError::Utf8 => format!("expected {sql_name}, found invalid UTF-8"),
+            FieldError::Null => format!("NULL in NOT NULL column of type {sql_name}"),
+            FieldError::Missing => {
+                format!("missing value for NOT NULL column of type {sql_name} without DEFAULT")
+            }
+            FieldError::BadDefault => format!("column DEFAULT is not a valid {sql_name}"),
+            FieldError::Found(kind) => format!("expected {sql_name}, found {kind}"),
+            FieldError::BatchTooLarge => "string data of one batch exceeds 2 GiB".to_string(),
+        }
+    }
+}
+
+pub type FieldResult<T> = Result<T, FieldError>;
+
+/// `true`/`false` (any case when `case_insensitive`).
+pub fn parse_bool(s: &[u8], case_insensitive: bool) -> FieldResult<bool> {
+    match s {
+        b"true" => Ok(true),
+        b"false" => Ok(false),
+        _ if case_insensitive && s.eq_ignore_ascii_case(b"true") => Ok(true),
+        _ if case_insensitive && s.eq_ignore_ascii_case(b"false") => Ok(false),
+        _ => Err(FieldError::Syntax),
+    }
+}
+
+/// A 64-bit integer: `[+-]digits`. Accumulates negatively so that
+/// `i64::MIN` parses without overflow.
+pub fn parse_i64(s: &[u8]) -> FieldResult<i64> {
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return Err(FieldError::Syntax);
+    }
+    let mut acc: i64 = 0;
+    let mut overflow = false;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(FieldError::Syntax);
+        }
+        match acc.checked_mul(10).and_then(|v| v.checked_sub(d as i64)) {
+            Some(v) => acc = v,
+            // Keep scanning: `99999999999999999999x` is a syntax error.
+            None => overflow = true,
+        }
+    }
+    if overflow {
+        return Err(FieldError::Overflow);
+    }
+    if neg {
+        Ok(acc)
+    } else {
+        acc.checked_neg().ok_or(FieldError::Overflow)
+    }
+}
+
+/// An integer of width `T` (TINYINT..BIGINT).
+pub fn parse_int<T: TryFrom<i64>>(s: &[u8]) -> FieldResult<T> {
+    T::try_from(parse_i64(s)?).map_err(|_| FieldError::Overflow)
+}
+
+/// A DOUBLE. See the module policy for accepted texts.
+pub fn parse_f64(s: &[u8]) -> FieldResult<f64> {
+    std::str::from_utf8(s)
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+        .ok_or(FieldError::Syntax)
+}
+
+/// A REAL, rounded once from the text (not via f64).
+pub fn parse_f32(s: &[u8]) -> FieldResult<f32> {
+    std::str::from_utf8(s)
+        .ok()
+        .and_then(|t| t.parse::<f32>().ok())
+        .ok_or(FieldError::Syntax)
+}
+
+/// 10^n for n in 0..=38, the range Decimal128 needs.
+fn pow10(n: u32) -> Option<i128> {
+    10i128.checked_pow(n)
+}
+
+/// DECIMAL(precision, scale) as the unscaled i128 (`1.5` in scale 2 = 150).
+pub fn parse_decimal(s: &[u8], precision: u8, scale: i8) -> FieldResult<i128> {
+    let (neg, mut rest) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    // Mantissa without trailing zeros; `zeros` counts zeros not yet folded
+    // in, so long runs of zeros cost no precision.
+    let mut mantissa: i128 = 0;
+    let mut zeros: i64 = 0;
+    let mut digits = 0usize;
+    let mut frac_digits: i64 = 0;
+    let mut in_frac = false;
+    while let Some((&b, tail)) = rest.split_first() {
+        match b {
+            b'0'..=b'9' => {
+                digits += 1;
+                if in_frac {
+                    frac_digits += 1;
+                }
+                let d = (b - b'0') as i128;
+                if d == 0 {
+                    if mantissa != 0 {
+                        zeros += 1;
+                    }
+                } else {
+                    let shift = pow10(zeros as u32 + 1).ok_or(FieldError::Precision)?;
+                    mantissa = mantissa
+                        .checked_mul(shift)
+                        .and_then(|m| m.checked_add(d))
+                        .ok_or(FieldError::Precision)?;
+                    zeros = 0;
+                }
+            }
+            b'.' if !in_frac => in_frac = true,
+            b'e' | b'E' => break,
+            _ => return Err(FieldError::Syntax),
+        }
+        rest = tail;
+    }
+    if digits == 0 {
+        return Err(FieldError::Syntax);
+    }
+    let mut exp: i64 = 0;
+    if let Some((_, tail)) = rest.split_first() {
+        // Exponent: bounded so the arithmetic below cannot overflow.
+        let e = parse_i64(tail).map_err(|_| FieldError::Syntax)?;
+        exp = e.clamp(-1000, 1000);
+    }
+    // value = mantissa * 10^(zeros + exp - frac_digits); scale it.
+    let shift = zeros + exp - frac_digits + scale as i64;
+    let scaled = if mantissa == 0 {
+        0
+    } else if shift >= 0 {
+        let p = pow10(shift as u32).ok_or(FieldError::Precision)?;
+        mantissa.checked_mul(p).ok_or(FieldError::Precision)?
+    } else {
+        // The mantissa has no trailing zeros, so any division is inexact.
+        return Err(FieldError::Scale);
+    };
+    let limit = pow10(precision as u32).ok_or(FieldError::Precision)?;
+    if scaled >= limit {
+        return Err(FieldError::Precision);
+    }
+    Ok(if neg { -scaled } else { scaled })
+}
+
+/// Exactly `n` ASCII digits as a number.
+fn digits_n(s: &[u8], n: usize) -> FieldResult<u32> {
+    if s.len() < n {
+        return Err(FieldError::Syntax);
+    }
+    let mut v = 0u32;
+    for &b in &s[..n] {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(FieldError::Syntax);
+        }
+        v = v * 10 + d as u32;
+    }
+    Ok(v)
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// `YYYY-MM-DD` prefix of `s`: days since epoch and bytes used (10).
+fn date_prefix(s: &[u8]) -> FieldResult<i64> {
+    let y = digits_n(s, 4)? as i64;
+    if s.len() < 10 || s[4] != b'-' || s[7] != b'-' {
+        return Err(FieldError::Syntax);
+    }
+    let m = digits_n(&s[5..], 2)?;
+    let d = digits_n(&s[8..], 2)?;
+    const DAYS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&m) {
+        return Err(FieldError::Syntax);
+    }
+    let max = DAYS[m as usize - 1] + u32::from(m == 2 && is_leap(y));
+    if d == 0 || d > max {
+        return Err(FieldError::Syntax);
+    }
+    Ok(days_from_civil(y, m, d))
+}
+
+/// DATE `YYYY-MM-DD` as days since 1970-01-01.
+pub fn parse_date(s: &[u8]) -> FieldResult<i32> {
+    if s.len() != 10 {
+        return Err(FieldError::Syntax);
+    }
+    Ok(date_prefix(s)? as i32)
+}
+
+/// `HH:MM:SS[.frac]` prefix of `s`: microseconds and bytes used.
+fn time_prefix(s: &[u8]) -> FieldResult<(i64, usize)> {
+    let h = digits_n(s, 2)?;
+    if s.len() < 8 || s[2] != b':' || s[5] != b':' {
+        return Err(FieldError::Syntax);
+    }
+    let m = digits_n(&s[3..], 2)?;
+    let sec = digits_n(&s[6..], 2)?;
+    if h > 23 || m > 59 || sec > 59 {
+        return Err(FieldError::Syntax);
+    }
+    let mut micros = ((h as i64 * 60 + m as i64) * 60 + sec as i64) * 1_000_000;
+    let mut used = 8;
+    if s.get(8) == Some(&b'.') {
+        used = 9;
+        let mut frac = 0i64;
+        let mut n = 0;
+        while let Some(&b) = s.get(used) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            // Digits past microseconds are truncated (module policy).
+            if n < 6 {
+                frac = frac * 10 + (b - b'0') as i64;
+            }
+            n += 1;
+            used += 1;
+        }
+        if n == 0 {
+            return Err(FieldError::Syntax);
+        }
+        for _ in n..6 {
+            frac *= 10;
+        }
+        micros += frac;
+    }
+    Ok((micros, used))
+}
+
+/// TIME `HH:MM:SS[.frac]` as microseconds since midnight.
+pub fn parse_time(s: &[u8]) -> FieldResult<i64> {
+    let (micros, used) = time_prefix(s)?;
+    if used != s.len() {
+        return Err(FieldError::Syntax);
+    }
+    Ok(micros)
+}
+
+/// TIMESTAMP as microseconds since 1970-01-01T00:00:00 (UTC when an
+/// offset is given).
+pub fn parse_timestamp(s: &[u8]) -> FieldResult<i64> {
+    let days = date_prefix(s)?;
+    if s.len() < 11 || !matches!(s[10], b' ' | b'T' | b't') {
+        return Err(FieldError::Syntax);
+    }
+    let (micros, used) = time_prefix(&s[11..])?;
+    let rest = &s[11 + used..];
+    let offset_s: i64 = match rest {
+        [] | [b'Z'] | [b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let h = digits_n(&[*h1, *h2], 2)?;
+            let m = digits_n(&[*m1, *m2], 2)?;
+            if h > 23 || m > 59 {
+                return Err(FieldError::Syntax);
+            }
+            let v = (h * 3600 + m * 60) as i64;
+            if *sign == b'-' {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return Err(FieldError::Syntax),
+    };
+    // Local time minus its offset is UTC.
+    Ok(days * 86_400_000_000 + micros - offset_s * 1_000_000)
+}
+
+/// Number of characters of valid UTF-8 (bytes that do not continue one).
+pub fn char_count(s: &[u8]) -> usize {
+    s.iter().filter(|&&b| (b as i8) >= -0x40).count()
+}
+
+/// Validate a string field: UTF-8 and at most `max_chars` characters.
+pub fn check_str(s: &[u8], max_chars: Option<u32>) -> FieldResult<&[u8]> {
+    if std::str::from_utf8(s).is_err() {
+        return Err(FieldError::Utf8);
+    }
+    if let Some(max) = max_chars {
+        // A string of at most `max` bytes cannot have more characters.
+        if s.len() > max as usize && char_count(s) > max as usize {
+            return Err(FieldError::TooLong);
+        }
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+#[path = "fields_tests.rs"]
+mod tests;

@@ -1,0 +1,204 @@
+//! Table-driven tests of the field parsers: each row is text -> expected.
+
+use super::FieldError::*;
+use super::*;
+
+#[test]
+fn booleans() {
+    let cases: &[(&str, bool, FieldResult<bool>)] = &[
+        ("true", false, Ok(true)),
+        ("false", false, Ok(false)),
+        ("TRUE", false, Err(Syntax)),
+        ("TRUE", true, Ok(true)),
+        ("False", true, Ok(false)),
+        ("1", true, Err(Syntax)),
+        ("", true, Err(Syntax)),
+        ("truex", true, Err(Syntax)),
+    ];
+    for (text, ci, want) in cases {
+        assert_eq!(parse_bool(text.as_bytes(), *ci), *want, "{text:?}");
+    }
+}
+
+#[test]
+fn integers() {
+    let cases: &[(&str, FieldResult<i64>)] = &[
+        ("0", Ok(0)),
+        ("-0", Ok(0)),
+        ("+17", Ok(17)),
+        ("-9223372036854775808", Ok(i64::MIN)),
+        ("9223372036854775807", Ok(i64::MAX)),
+        ("9223372036854775808", Err(Overflow)),
+        ("-9223372036854775809", Err(Overflow)),
+        ("99999999999999999999x", Err(Syntax)),
+        ("1.0", Err(Syntax)),
+        ("1e3", Err(Syntax)),
+        (" 1", Err(Syntax)),
+        ("", Err(Syntax)),
+        ("-", Err(Syntax)),
+        ("0x10", Err(Syntax)),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse_i64(text.as_bytes()), *want, "{text:?}");
+    }
+    assert_eq!(parse_int::<i8>(b"127"), Ok(127i8));
+    assert_eq!(parse_int::<i8>(b"-128"), Ok(-128i8));
+    assert_eq!(parse_int::<i8>(b"300"), Err(Overflow));
+    assert_eq!(parse_int::<i16>(b"-32769"), Err(Overflow));
+    assert_eq!(parse_int::<i32>(b"2147483647"), Ok(i32::MAX));
+    assert_eq!(parse_int::<i32>(b"2147483648"), Err(Overflow));
+}
+
+#[test]
+fn floats() {
+    assert_eq!(parse_f64(b"1"), Ok(1.0));
+    assert_eq!(parse_f64(b"-2.5e3"), Ok(-2500.0));
+    assert_eq!(parse_f64(b"0.1"), Ok(0.1));
+    assert!(parse_f64(b"NaN").unwrap().is_nan());
+    assert_eq!(parse_f64(b"inf"), Ok(f64::INFINITY));
+    assert_eq!(parse_f64(b"-inf"), Ok(f64::NEG_INFINITY));
+    assert_eq!(parse_f64(b"Infinity"), Ok(f64::INFINITY));
+    assert_eq!(parse_f64(b"1,5"), Err(Syntax));
+    assert_eq!(parse_f64(b""), Err(Syntax));
+    assert_eq!(parse_f32(b"0.1"), Ok(0.1f32));
+    assert_eq!(parse_f32(b"abc"), Err(Syntax));
+}
+
+#[test]
+fn decimals() {
+    let cases: &[(&str, u8, i8, FieldResult<i128>)] = &[
+        ("1.5", 5, 2, Ok(150)),
+        ("-1.5", 5, 2, Ok(-150)),
+        ("+0.01", 5, 2, Ok(1)),
+        ("123", 5, 2, Ok(12300)),
+        ("999.99", 5, 2, Ok(99999)),
+        ("1000", 5, 2, Err(Precision)),
+        ("1.234", 5, 2, Err(Scale)),
+        ("1.230", 5, 2, Ok(123)),
+        ("1.5e2", 5, 2, Ok(15000)),
+        ("15e-1", 5, 2, Ok(150)),
+        ("1e-3", 5, 2, Err(Scale)),
+        (".5", 5, 2, Ok(50)),
+        ("5.", 5, 2, Ok(500)),
+        ("0", 5, 2, Ok(0)),
+        ("000000000000000000000000000000000000000001", 5, 0, Ok(1)),
+        ("", 5, 2, Err(Syntax)),
+        (".", 5, 2, Err(Syntax)),
+        ("1.2.3", 5, 2, Err(Syntax)),
+        ("1e", 5, 2, Err(Syntax)),
+        ("abc", 5, 2, Err(Syntax)),
+        (
+            "12345678901234567890.123456789",
+            38,
+            9,
+            Ok(12345678901234567890123456789),
+        ),
+        (
+            "99999999999999999999999999999.999999999",
+            38,
+            9,
+            Ok(99_999_999_999_999_999_999_999_999_999_999_999_999),
+        ),
+        ("100000000000000000000000000000", 38, 9, Err(Precision)),
+        (
+            "-99999999999999999999999999999999999999",
+            38,
+            0,
+            Ok(-99_999_999_999_999_999_999_999_999_999_999_999_999),
+        ),
+        (
+            "999999999999999999999999999999999999999",
+            38,
+            0,
+            Err(Precision),
+        ),
+        ("1e40", 38, 0, Err(Precision)),
+    ];
+    for (text, p, s, want) in cases {
+        assert_eq!(parse_decimal(text.as_bytes(), *p, *s), *want, "{text:?}");
+    }
+}
+
+#[test]
+fn dates() {
+    let cases: &[(&str, FieldResult<i32>)] = &[
+        ("1970-01-01", Ok(0)),
+        ("1970-01-02", Ok(1)),
+        ("1969-12-31", Ok(-1)),
+        ("2000-02-29", Ok(11016)),
+        ("2024-02-29", Ok(19782)),
+        ("2023-02-29", Err(Syntax)),
+        ("1900-02-29", Err(Syntax)),
+        ("2024-13-01", Err(Syntax)),
+        ("2024-00-01", Err(Syntax)),
+        ("2024-04-31", Err(Syntax)),
+        ("2024-4-1", Err(Syntax)),
+        ("2024-04-01 ", Err(Syntax)),
+        ("0001-01-01", Ok(-719162)),
+        ("9999-12-31", Ok(2932896)),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse_date(text.as_bytes()), *want, "{text:?}");
+    }
+}
+
+#[test]
+fn times() {
+    let cases: &[(&str, FieldResult<i64>)] = &[
+        ("00:00:00", Ok(0)),
+        ("23:59:59.999999", Ok(86_399_999_999)),
+        ("23:59:59.9999999", Ok(86_399_999_999)),
+        ("12:34:56.5", Ok(45_296_500_000)),
+        ("01:02:03.000123", Ok(3_723_000_123)),
+        ("24:00:00", Err(Syntax)),
+        ("12:60:00", Err(Syntax)),
+        ("12:00:60", Err(Syntax)),
+        ("12:00", Err(Syntax)),
+        ("12:00:00.", Err(Syntax)),
+        ("12:00:00Z", Err(Syntax)),
+        ("1:00:00", Err(Syntax)),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse_time(text.as_bytes()), *want, "{text:?}");
+    }
+}
+
+#[test]
+fn timestamps() {
+    const DAY: i64 = 86_400_000_000;
+    const HOUR: i64 = 3_600_000_000;
+    let cases: &[(&str, FieldResult<i64>)] = &[
+        ("1970-01-01 00:00:00", Ok(0)),
+        ("1970-01-01T00:00:00Z", Ok(0)),
+        ("1970-01-01t00:00:00z", Ok(0)),
+        ("1970-01-02 00:00:00.5", Ok(DAY + 500_000)),
+        ("1970-01-01T01:00:00+01:00", Ok(0)),
+        ("1970-01-01T00:00:00-05:30", Ok(5 * HOUR + 30 * 60_000_000)),
+        ("1969-12-31 23:59:59.999999", Ok(-1)),
+        (
+            "2024-02-29T12:00:00.123456789Z",
+            Ok(19782 * DAY + 12 * HOUR + 123_456),
+        ),
+        ("1970-01-01 00:00:00+24:00", Err(Syntax)),
+        ("1970-01-01 00:00:00+0100", Err(Syntax)),
+        ("1970-01-01", Err(Syntax)),
+        ("1970-01-01X00:00:00", Err(Syntax)),
+        ("1970-01-01 00:00", Err(Syntax)),
+        ("1970-01-01 00:00:00 ", Err(Syntax)),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse_timestamp(text.as_bytes()), *want, "{text:?}");
+    }
+}
+
+#[test]
+fn strings() {
+    assert_eq!(check_str(b"abc", Some(3)), Ok(&b"abc"[..]));
+    assert_eq!(check_str(b"abcd", Some(3)), Err(TooLong));
+    // Three characters, six bytes: within VARCHAR(3).
+    assert!(check_str("äöü".as_bytes(), Some(3)).is_ok());
+    assert_eq!(check_str("äöüx".as_bytes(), Some(3)), Err(TooLong));
+    assert_eq!(check_str(b"\xff", None), Err(Utf8));
+    assert_eq!(check_str(b"", Some(0)), Ok(&b""[..]));
+    assert_eq!(char_count("a€😀".as_bytes()), 3);
+}

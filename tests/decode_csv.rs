@@ -1,0 +1,515 @@
+//! CSV decoder: exact batch contents, error details, policies, and
+//! properties (split invariance, agreement with the `csv` crate).
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use proptest::prelude::*;
+use sluice::decode::*;
+use sluice::table::*;
+
+fn col(name: &str, t: SqlType, nullable: bool, default: Option<&str>) -> Column {
+    Column {
+        ident: Ident::new(name, false),
+        sql_type: t,
+        nullable,
+        default: default.map(|d| DefaultValue::Text(d.into())),
+    }
+}
+
+fn table(cols: Vec<Column>) -> Arc<Table> {
+    Arc::new(Table::new(Ident::new("t", false), cols, vec![]))
+}
+
+fn opts() -> DecodeOptions {
+    DecodeOptions {
+        format: Format::Csv,
+        update_format: UpdateFormat::Raw,
+        array: false,
+        batch_rows: 1024,
+        batch_bytes: 1 << 20,
+        record_bytes_max: 1 << 16,
+        json_depth_max: 32,
+    }
+}
+
+struct Out {
+    batches: Vec<ChangeBatch>,
+    errors: ParseErrors,
+    records: u64,
+}
+
+/// Drive a decoder the way the connection loop does: feed each chunk until
+/// consumed, flushing whenever the batch is full.
+fn run_chunks(t: &Arc<Table>, o: &DecodeOptions, chunks: &[&[u8]]) -> Out {
+    let mut d = new_decoder(t.clone(), o.clone());
+    let mut batches = Vec::new();
+    for chunk in chunks {
+        let mut rest = *chunk;
+        loop {
+            let n = d.decode(rest);
+            rest = &rest[n..];
+            if d.batch_full() {
+                assert!(batches.len() < 100_000);
+                batches.extend(d.flush());
+            } else {
+                assert!(rest.is_empty(), "decode stopped without a full batch");
+            }
+            if rest.is_empty() {
+                break;
+            }
+        }
+    }
+    batches.extend(d.finish());
+    Out {
+        batches,
+        errors: d.errors().clone(),
+        records: d.records(),
+    }
+}
+
+fn run(t: &Arc<Table>, body: &[u8]) -> Out {
+    run_chunks(t, &opts(), &[body])
+}
+
+/// The single batch of a small body.
+fn rows(out: &Out) -> RecordBatch {
+    assert_eq!(out.batches.len(), 1, "test expects a single batch");
+    out.batches[0].data.clone()
+}
+
+fn mixed() -> Arc<Table> {
+    table(vec![
+        col("id", SqlType::Int, false, None),
+        col("flag", SqlType::Boolean, true, None),
+        col("tiny", SqlType::TinyInt, true, None),
+        col("small", SqlType::SmallInt, true, None),
+        col("big", SqlType::BigInt, true, None),
+        col("r", SqlType::Real, true, None),
+        col("d", SqlType::Double, true, None),
+        col(
+            "amount",
+            SqlType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            true,
+            None,
+        ),
+        col("name", SqlType::Varchar(Some(5)), true, None),
+        col("code", SqlType::Char(3), true, None),
+        col("day", SqlType::Date, true, None),
+        col("t", SqlType::Time, true, None),
+        col("ts", SqlType::Timestamp, true, None),
+    ])
+}
+
+fn nulls(a: &ArrayRef) -> Vec<bool> {
+    (0..a.len()).map(|i| a.is_null(i)).collect()
+}
+
+#[test]
+fn mixed_table_exact_contents() {
+    let body = b"1,true,-128,32767,-9223372036854775808,1.5,-2.25,12345678.90,abc,xyz,2024-02-29,23:59:59.999999,2024-02-29 12:00:00.5\n\
+2,FALSE,127,-1,42,NaN,inf,-0.01,\"a,\"\"b\",\"\",1970-01-01,00:00:00,1970-01-01T01:00:00+01:00\r\n\
+3,,,,,,,,,,,,\n";
+    let out = run(&mixed(), body);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(out.records, 3);
+    let b = rows(&out);
+    assert_eq!(b.num_rows(), 3);
+    assert!(out.batches[0].weights.is_none());
+    let c = |i: usize| b.column(i).clone();
+    assert_eq!(
+        c(0).as_primitive::<Int32Type>().values().to_vec(),
+        vec![1, 2, 3]
+    );
+    let flag = c(1);
+    let flag = flag.as_boolean();
+    assert!(flag.value(0) && !flag.value(1) && flag.is_null(2));
+    assert_eq!(c(2).as_primitive::<Int8Type>().values()[..2], [-128, 127]);
+    assert_eq!(c(3).as_primitive::<Int16Type>().values()[..2], [32767, -1]);
+    assert_eq!(
+        c(4).as_primitive::<Int64Type>().values()[..2],
+        [i64::MIN, 42]
+    );
+    assert_eq!(c(5).as_primitive::<Float32Type>().value(0), 1.5);
+    assert!(c(5).as_primitive::<Float32Type>().value(1).is_nan());
+    assert_eq!(
+        c(6).as_primitive::<Float64Type>().values()[..2],
+        [-2.25, f64::INFINITY]
+    );
+    let amount = c(7);
+    let amount = amount.as_primitive::<Decimal128Type>();
+    assert_eq!(amount.values()[..2], [1234567890, -1]);
+    assert_eq!(amount.precision(), 10);
+    assert_eq!(amount.scale(), 2);
+    let name = c(8);
+    let name = name.as_string::<i32>();
+    assert_eq!((name.value(0), name.value(1)), ("abc", "a,\"b"));
+    let code = c(9);
+    let code = code.as_string::<i32>();
+    // `""` is the empty string in a string column, not NULL.
+    assert_eq!(code.value(0), "xyz");
+    assert!(code.is_valid(1) && code.value(1).is_empty());
+    assert_eq!(c(10).as_primitive::<Date32Type>().values()[..2], [19782, 0]);
+    assert_eq!(
+        c(11).as_primitive::<Time64MicrosecondType>().values()[..2],
+        [86_399_999_999, 0]
+    );
+    assert_eq!(
+        c(12).as_primitive::<TimestampMicrosecondType>().values()[..2],
+        [19782 * 86_400_000_000 + 12 * 3_600_000_000 + 500_000, 0]
+    );
+    // Row 3: every nullable column empty -> NULL.
+    for i in 1..13 {
+        assert_eq!(nulls(&c(i)), vec![false, false, true], "column {i}");
+    }
+    assert_eq!(b.schema(), mixed().schema);
+}
+
+#[test]
+fn bad_records_are_reported_and_skipped() {
+    let t = table(vec![
+        col("id", SqlType::Int, false, None),
+        col("tiny", SqlType::TinyInt, true, None),
+        col("name", SqlType::Varchar(Some(3)), true, None),
+    ]);
+    let body = b"1,1,a\n2,300,b\n3,1.0,c\n\n4,2,toolong\n5,x,\xff\n6,3,ok\n";
+    let out = run(&t, body);
+    let e = &out.errors.listed;
+    assert_eq!(out.errors.total, 4);
+    assert_eq!(out.records, 6);
+    let got: Vec<_> = e
+        .iter()
+        .map(|e| (e.event_number, e.field.as_deref(), e.line, e.offset))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, Some("tiny"), Some(2), 6),
+            (3, Some("tiny"), Some(3), 14),
+            (4, Some("name"), Some(5), 23),
+            // Two bad fields: the first column is reported.
+            (5, Some("tiny"), Some(6), 35),
+        ]
+    );
+    assert_eq!(e[0].description, "value out of range for TINYINT");
+    assert_eq!(e[0].invalid_text.as_deref(), Some("300"));
+    assert_eq!(e[1].description, "expected TINYINT, found invalid text");
+    assert_eq!(e[2].description, "string longer than VARCHAR(3)");
+    assert_eq!(e[2].invalid_text.as_deref(), Some("toolong"));
+    let b = rows(&out);
+    assert_eq!(
+        b.column(0).as_primitive::<Int32Type>().values().to_vec(),
+        vec![1, 6]
+    );
+}
+
+#[test]
+fn invalid_utf8_in_string_is_an_error() {
+    let t = table(vec![col("s", SqlType::Varchar(None), true, None)]);
+    let out = run(&t, b"ok\n\xff\xfe\nfine\n");
+    assert_eq!(out.errors.total, 1);
+    assert_eq!(out.errors.listed[0].event_number, 2);
+    assert!(out.errors.listed[0].description.contains("UTF-8"));
+    assert_eq!(rows(&out).num_rows(), 2);
+}
+
+#[test]
+fn not_null_default_missing_and_extra_fields() {
+    let t = table(vec![
+        col("a", SqlType::Int, false, None),
+        col("b", SqlType::Int, true, Some("7")),
+        col("c", SqlType::Varchar(None), false, Some("dflt")),
+        col("d", SqlType::Int, true, None),
+        col("e", SqlType::Int, false, None),
+    ]);
+    // 1: missing b..e: e is NOT NULL without default -> error.
+    // 2: all given plus extras (ignored).
+    // 3: empty a in NOT NULL INT -> error.
+    // 4: only e missing -> error; 5: explicit empty d -> NULL.
+    let body = b"1\n1,2,x,4,5,extra,more\n,2,x,4,5\n1,2,x,4\n9,,,,8\n";
+    let out = run(&t, body);
+    let got: Vec<_> = out
+        .errors
+        .listed
+        .iter()
+        .map(|e| (e.event_number, e.field.clone().unwrap()))
+        .collect();
+    assert_eq!(got, vec![(1, "e".into()), (3, "a".into()), (4, "e".into())]);
+    assert!(out.errors.listed[0].description.contains("without DEFAULT"));
+    assert!(out.errors.listed[1].description.contains("NOT NULL"));
+    let b = rows(&out);
+    assert_eq!(b.num_rows(), 2);
+    let bcol = b.column(1).as_primitive::<Int32Type>().clone();
+    assert_eq!(bcol.value(0), 2);
+    // An empty field is NULL even when the column has a DEFAULT: the
+    // DEFAULT is for missing fields only.
+    assert!(bcol.is_null(1));
+    let c = b.column(2).as_string::<i32>().clone();
+    // Empty unquoted field in a NOT NULL string column: the empty string.
+    assert_eq!((c.value(0), c.value(1)), ("x", ""));
+    assert!(b.column(3).is_null(1));
+}
+
+#[test]
+fn defaults_fill_missing_trailing_fields() {
+    let t = table(vec![
+        col("a", SqlType::Int, false, None),
+        col("b", SqlType::Int, true, Some("7")),
+        col("c", SqlType::Varchar(None), false, Some("dflt")),
+        col("d", SqlType::Int, true, None),
+    ]);
+    let out = run(&t, b"1\n2,3\n");
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let b = rows(&out);
+    let bcol = b.column(1).as_primitive::<Int32Type>().clone();
+    assert_eq!(bcol.values().to_vec(), vec![7, 3]);
+    let c = b.column(2).as_string::<i32>().clone();
+    assert_eq!((c.value(0), c.value(1)), ("dflt", "dflt"));
+    assert!(b.column(3).is_null(0) && b.column(3).is_null(1));
+}
+
+#[test]
+fn quoting_crlf_bom_and_blank_lines() {
+    let t = table(vec![
+        col("a", SqlType::Varchar(None), true, None),
+        col("b", SqlType::Int, true, None),
+    ]);
+    let body = b"\xEF\xBB\xBF\"x\r\ny\",1\r\n\r\n\n\"\",\"\"\r\nplain,2";
+    let out = run(&t, body);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(out.records, 3);
+    let b = rows(&out);
+    let a = b.column(0).as_string::<i32>().clone();
+    assert_eq!(a.value(0), "x\r\ny");
+    assert!(a.is_valid(1) && a.value(1).is_empty());
+    assert_eq!(a.value(2), "plain");
+    // `""` in a non-string column is NULL.
+    assert!(b.column(1).is_null(1));
+    assert_eq!(b.column(1).as_primitive::<Int32Type>().value(2), 2);
+}
+
+#[test]
+fn line_numbers_count_newlines_inside_quotes() {
+    let t = table(vec![
+        col("a", SqlType::Varchar(None), true, None),
+        col("b", SqlType::Int, true, None),
+    ]);
+    let out = run(&t, b"\"1\n2\n3\",1\nx,bad\n");
+    assert_eq!(out.errors.listed[0].line, Some(4));
+    assert_eq!(out.errors.listed[0].offset, 10);
+    assert_eq!(out.errors.listed[0].event_number, 2);
+}
+
+#[test]
+fn unterminated_quote_is_an_error_at_its_record() {
+    let t = table(vec![col("a", SqlType::Varchar(None), true, None)]);
+    let out = run(&t, b"ok\n\"never closed\nmore\n");
+    assert_eq!(out.errors.total, 1);
+    let e = &out.errors.listed[0];
+    assert_eq!((e.event_number, e.line, e.offset), (2, Some(2), 3));
+    assert!(e.description.contains("not terminated"));
+    assert_eq!(rows(&out).num_rows(), 1);
+}
+
+#[test]
+fn record_bytes_max_rejects_long_records_only() {
+    let t = table(vec![col("a", SqlType::Varchar(None), true, None)]);
+    let mut o = opts();
+    o.record_bytes_max = 8;
+    let body = b"short\nthis one is far too long\nok\n";
+    let out = run_chunks(&t, &o, &[body]);
+    assert_eq!(out.errors.total, 1);
+    assert_eq!(out.errors.listed[0].event_number, 2);
+    assert_eq!(out.errors.listed[0].offset, 6);
+    let b = rows(&out);
+    let a = b.column(0).as_string::<i32>().clone();
+    assert_eq!((a.value(0), a.value(1)), ("short", "ok"));
+}
+
+#[test]
+fn batches_seal_at_batch_rows_and_batch_bytes() {
+    let t = table(vec![col("a", SqlType::Int, true, None)]);
+    let mut o = opts();
+    o.batch_rows = 3;
+    let out = run_chunks(&t, &o, &[b"1\n2\nx\n3\n4\n5\n6\n7\n"]);
+    let sizes: Vec<_> = out.batches.iter().map(|b| b.num_rows()).collect();
+    assert_eq!(sizes, vec![3, 3, 1]);
+    let mut o = opts();
+    o.batch_bytes = 4;
+    let out = run_chunks(&t, &o, &[b"1\n2\n3\n4\n5\n"]);
+    let sizes: Vec<_> = out.batches.iter().map(|b| b.num_rows()).collect();
+    assert_eq!(sizes, vec![2, 2, 1]);
+}
+
+#[test]
+fn decode_returns_early_when_full() {
+    let t = table(vec![col("a", SqlType::Int, true, None)]);
+    let mut o = opts();
+    o.batch_rows = 2;
+    let mut d = new_decoder(t, o);
+    let body = b"1\n2\n3\n";
+    let n = d.decode(body);
+    assert_eq!(n, 4);
+    assert!(d.batch_full());
+    assert_eq!(d.decode(&body[n..]), 0);
+    assert_eq!(d.flush().unwrap().num_rows(), 2);
+    assert!(!d.batch_full());
+    assert_eq!(d.decode(&body[n..]), 2);
+    assert_eq!(d.finish().unwrap().num_rows(), 1);
+}
+
+/// Values of a VARCHAR-only batch list, NULL as None.
+fn strings(out: &Out) -> Vec<Vec<Option<String>>> {
+    let mut rows = Vec::new();
+    for b in &out.batches {
+        for r in 0..b.num_rows() {
+            let row = (0..b.data.num_columns())
+                .map(|c| {
+                    let a = b.data.column(c).as_string::<i32>();
+                    a.is_valid(r).then(|| a.value(r).to_string())
+                })
+                .collect();
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+fn error_keys(e: &ParseErrors) -> Vec<(u64, Option<String>, u64, Option<u64>)> {
+    e.listed
+        .iter()
+        .map(|e| (e.event_number, e.field.clone(), e.offset, e.line))
+        .collect()
+}
+
+fn split_at(body: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+    cuts.sort();
+    let mut out = Vec::new();
+    let mut prev = 0;
+    for c in cuts {
+        out.push(body[prev..c].to_vec());
+        prev = c;
+    }
+    out.push(body[prev..].to_vec());
+    out
+}
+
+fn assert_same(a: &Out, b: &Out) {
+    assert_eq!(a.errors, b.errors);
+    assert_eq!(a.records, b.records);
+    assert_eq!(a.batches.len(), b.batches.len());
+    for (x, y) in a.batches.iter().zip(&b.batches) {
+        assert_eq!(x.data, y.data);
+        assert_eq!(x.weights, y.weights);
+    }
+}
+
+fn field_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z0-9]{0,6}",
+        "[a-z ,\"\r\n]{0,6}",
+        "-?[0-9]{1,4}",
+        Just(String::new()),
+        "[é😀a\"]{0,3}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Any split of a body (1-byte chunks included) gives the same batches
+    /// and errors; small batches exercise the early return.
+    #[test]
+    fn split_invariance(
+        recs in prop::collection::vec(prop::collection::vec(field_text(), 0..5), 0..12),
+        cuts in prop::collection::vec(0usize..1000, 0..6),
+        junk in prop::collection::vec(any::<u8>(), 0..20),
+        crlf in any::<bool>(),
+        prefix in prop::sample::select(vec![&b""[..], b"\xEF\xBB\xBF", b"\xEF", b"\xEF\xBB", b"\xEF\xBBx"]),
+    ) {
+        let t = table(vec![
+            col("a", SqlType::Int, true, None),
+            col("b", SqlType::Varchar(Some(4)), false, Some("d")),
+            col("c", SqlType::Varchar(None), true, None),
+        ]);
+        let mut w = csv::WriterBuilder::new()
+            .flexible(true)
+            .terminator(if crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') })
+            .from_writer(vec![]);
+        for r in &recs {
+            w.write_record(r).unwrap();
+        }
+        let mut body = prefix.to_vec();
+        body.extend_from_slice(&w.into_inner().unwrap());
+        body.extend_from_slice(&junk);
+        let mut o = opts();
+        o.batch_rows = 3;
+        o.record_bytes_max = 24;
+        let whole = run_chunks(&t, &o, &[&body]);
+        let parts = split_at(&body, &cuts);
+        let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+        assert_same(&whole, &run_chunks(&t, &o, &parts));
+        let bytes: Vec<&[u8]> = body.chunks(1).collect();
+        assert_same(&whole, &run_chunks(&t, &o, &bytes));
+    }
+
+    /// A VARCHAR-only table holds exactly what the `csv` crate reads.
+    #[test]
+    fn agrees_with_csv_crate(
+        recs in prop::collection::vec(prop::collection::vec("[a-z\"\r\n, é]{0,5}", 1..5), 0..12),
+        cuts in prop::collection::vec(0usize..1000, 0..4),
+    ) {
+        let t = table((0..4).map(|i| col(&format!("c{i}"), SqlType::Varchar(None), false, Some(""))).collect());
+        let mut w = csv::WriterBuilder::new().flexible(true).from_writer(vec![]);
+        for r in &recs {
+            w.write_record(r).unwrap();
+        }
+        let body = w.into_inner().unwrap();
+        let mut rd = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&body[..]);
+        let want: Vec<Vec<Option<String>>> = rd
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (0..4).map(|i| Some(r.get(i).unwrap_or("").to_string())).collect()
+            })
+            .collect();
+        let parts = split_at(&body, &cuts);
+        let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+        let out = run_chunks(&t, &opts(), &parts);
+        prop_assert!(out.errors.is_empty());
+        prop_assert_eq!(strings(&out), want);
+    }
+}
+
+#[test]
+fn partial_bom_is_data() {
+    let t = table(vec![col("a", SqlType::Varchar(None), true, None)]);
+    let whole = run(&t, b"\xEF\xBB\xBFa\n\xEF\xBBb\n");
+    let b = rows(&whole);
+    let a = b.column(0).as_string::<i32>().clone();
+    assert_eq!(a.value(0), "a");
+    // Not at body start, and not a whole BOM: invalid UTF-8 data.
+    assert_eq!(whole.errors.total, 1);
+    let bytes: Vec<&[u8]> = [&b"\xEF"[..], b"\xBB", b"\xBF", b"a\n"].to_vec();
+    assert_eq!(rows(&run_chunks(&t, &opts(), &bytes)).num_rows(), 1);
+    let out = run(&t, b"\xEF\xBBx\n");
+    assert_eq!(out.errors.total, 1);
+    assert_eq!(out.errors.listed[0].offset, 0);
+}
+
+#[test]
+fn errors_are_split_invariant_too() {
+    let t = table(vec![col("a", SqlType::Int, false, None)]);
+    let body = b"1\nx\n\"3\n4,\n";
+    let whole = run(&t, body);
+    let bytes: Vec<&[u8]> = body.chunks(1).collect();
+    let split = run_chunks(&t, &opts(), &bytes);
+    assert_eq!(error_keys(&whole.errors), error_keys(&split.errors));
+    assert_eq!(whole.errors.total, 2);
+}
