@@ -578,3 +578,29 @@ fn big_integers_into_decimal_are_exact() {
     );
     assert_eq!(d.value(1), -12_345_678_901_234_567_890_123);
 }
+
+#[test]
+fn array_mode_with_insert_delete_and_positional_rows() {
+    let t = table(vec![
+        col("a", SqlType::Int, false, None),
+        col("b", SqlType::Varchar(None), true, Some("dflt")),
+    ]);
+    let o = opts(UpdateFormat::InsertDelete, true);
+    let body = r#"[{"insert": [1, "x"]}, {"delete": [2]}, {"insert": {"A": 3}}]
+        [{"delete": [4, "y", "ignored"]}, {"update": {"a": 5}}]
+        [{"insert": [6, null]}]"#;
+    let out = run(&t, &o, body);
+    assert_eq!(out.records, 6);
+    assert_eq!(out.errors.total, 1);
+    assert_eq!(out.errors.listed[0].event_number, 5);
+    let b = one(&out);
+    assert_eq!(
+        b.column(0).as_primitive::<Int32Type>().values().to_vec(),
+        vec![1, 2, 3, 6]
+    );
+    let s = b.column(1).as_string::<i32>().clone();
+    assert_eq!((s.value(0), s.value(1), s.value(2)), ("x", "dflt", "dflt"));
+    assert!(s.is_null(3));
+    let w = out.batches[0].weights.as_ref().unwrap();
+    assert_eq!(w.values().to_vec(), vec![1, -1, 1, 1]);
+}

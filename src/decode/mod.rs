@@ -72,7 +72,9 @@ pub struct DecodeOptions {
     pub batch_bytes: usize,
     /// Longest single record (CSV line or JSON value), in bytes.
     pub record_bytes_max: usize,
-    /// Deepest JSON nesting accepted.
+    /// Deepest JSON nesting accepted, counted in open brackets: a bare
+    /// row object is depth 1, `{"insert": {..}}` depth 2. Deeper values are
+    /// a per-record error found by the splitter before any parsing.
     pub json_depth_max: usize,
 }
 
