@@ -311,8 +311,7 @@ fn main() {
                     "arrow-json"
                 }
             };
-            if let (Some(s), Some(a)) = (bench.get(&group, "sluice"), bench.get(&group, baseline))
-            {
+            if let (Some(s), Some(a)) = (bench.get(&group, "sluice"), bench.get(&group, baseline)) {
                 ratios.push(format!(
                     "| {group} | {baseline} | {:.2} | {:.2} |",
                     a.median() / s.median(),

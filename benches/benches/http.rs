@@ -17,7 +17,8 @@ const BODY_BYTES: usize = 1 << 20;
 const READ_BYTES: usize = 64 * 1024;
 
 /// A typical ingress request head (~200 bytes).
-const HEAD: &[u8] = b"POST /v0/pipelines/default/ingress/bench?format=json&update_format=raw HTTP/1.1\r\n\
+const HEAD: &[u8] =
+    b"POST /v0/pipelines/default/ingress/bench?format=json&update_format=raw HTTP/1.1\r\n\
 Host: localhost:8080\r\n\
 Content-Length: 1048576\r\n\
 Authorization: Bearer dGVzdC10b2tlbi1mb3ItYmVuY2g\r\n\

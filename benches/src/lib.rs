@@ -165,7 +165,10 @@ impl Bench {
         let warm_until = Instant::now() + budget / 10;
         loop {
             let got = black_box(f());
-            assert_eq!(got, items, "{full}: produced {got} {unit}, expected {items}");
+            assert_eq!(
+                got, items,
+                "{full}: produced {got} {unit}, expected {items}"
+            );
             if Instant::now() >= warm_until {
                 break;
             }
@@ -177,7 +180,10 @@ impl Bench {
             let t = Instant::now();
             let got = black_box(f());
             samples.push(t.elapsed().as_secs_f64());
-            assert_eq!(got, items, "{full}: produced {got} {unit}, expected {items}");
+            assert_eq!(
+                got, items,
+                "{full}: produced {got} {unit}, expected {items}"
+            );
         }
         samples.sort_by(f64::total_cmp);
         let m = Measurement {
