@@ -252,3 +252,32 @@ fn expect_continue_is_answered_before_the_body() {
     c.send(b"POST /v0/pipelines/p/ingress/zz HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 13\r\n\r\n");
     assert_eq!(c.read_response().unwrap().status, 404);
 }
+
+#[test]
+fn slow_heads_and_stalled_bodies_time_out() {
+    let s = Server::start(
+        1,
+        "[http]\nheader_timeout_ms = 300\nbody_idle_timeout_ms = 300\nkeepalive_timeout_ms = 300\n",
+    );
+    // A head trickling in past header_timeout_ms: 408, then close.
+    let mut c = s.client();
+    let started = std::time::Instant::now();
+    c.send(b"GET /healthz HTTP/1.1\r\n");
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    c.send(b"Host: x\r\n");
+    let r = c.read_response().unwrap();
+    assert_eq!((r.status, r.error_code().as_str()), (408, "RequestTimeout"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(c.is_closed());
+    // A body that stops arriving: 408, then close.
+    let mut c = s.client();
+    c.send(
+        b"POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n1,a,",
+    );
+    let r = c.read_response().unwrap();
+    assert_eq!(r.status, 408);
+    // An idle keep-alive connection is closed quietly.
+    let mut c = s.client();
+    assert_eq!(c.get("/healthz").status, 200);
+    assert!(c.is_closed());
+}
