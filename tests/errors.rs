@@ -281,3 +281,34 @@ fn slow_heads_and_stalled_bodies_time_out() {
     assert_eq!(c.get("/healthz").status, 200);
     assert!(c.is_closed());
 }
+
+#[test]
+fn connections_past_the_cap_get_503() {
+    let s = Server::start(1, "[http]\nconnections_per_shard_max = 2\n");
+    let mut a = s.client();
+    let mut b = s.client();
+    assert_eq!(a.get("/healthz").status, 200);
+    assert_eq!(b.get("/healthz").status, 200);
+    let mut c = s.client();
+    c.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = c.read_response().unwrap();
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (503, "ApiConnectionLimit")
+    );
+    assert_eq!(r.header("Retry-After"), Some("1"));
+    drop(a);
+    // Once a connection closes, a new one is served again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let mut d = s.client();
+        if d.get("/healthz").status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cap never freed up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
