@@ -2,7 +2,7 @@
 //! arrives, hand sealed batches to the table's owner, answer a token.
 
 use super::conn::{BodyState, Conn, Failure};
-use crate::decode::{self, DecodeOptions, Format, UpdateFormat};
+use crate::decode::{self, DecodeOptions, Decoder, Format, UpdateFormat};
 use crate::error::ApiError;
 use crate::http::body::BodyDecoder;
 use crate::http::head::{Framing, RequestHead};
@@ -129,39 +129,12 @@ pub async fn handle(
             json_depth_max: ing.json_depth_max,
         },
     );
-    let mut body = BodyDecoder::new(head.framing);
-    let mut done = false;
-    let mut total = 0u64;
-    let mut last_end = None;
-    let mut rows = 0u64;
-    while let Some(range) = c.next_body_chunk(&mut body, &mut done).await? {
-        total += range.len() as u64;
-        if total > max {
-            return Err((ApiError::BodyTooLarge { limit: max }, BodyState::Broken));
-        }
-        let mut chunk = &c.buf[range];
-        while !chunk.is_empty() {
-            let n = decoder.decode(chunk);
-            chunk = &chunk[n..];
-            if decoder.batch_full() {
-                if let Some(b) = decoder.flush() {
-                    rows += b.num_rows() as u64;
-                    last_end = Some(shard.submit(pi, ti, b).await);
-                }
-            }
-        }
-        // Cooperative scheduling: a large body must not hold the core.
-        glommio::yield_if_needed().await;
-    }
-    if let Some(b) = decoder.finish() {
-        rows += b.num_rows() as u64;
-        last_end = Some(shard.submit(pi, ti, b).await);
-    }
+    let streamed = stream_body(c, head, &mut *decoder, pi, ti).await?;
     let stats = &t.lane_stats[shard.id];
     let errors = decoder.errors();
     add(&stats.requests, 1);
-    add(&stats.bytes, total);
-    add(&stats.records, rows);
+    add(&stats.bytes, streamed.bytes);
+    add(&stats.records, streamed.rows);
     add(&stats.parse_errors, errors.total);
     if !errors.is_empty() {
         return Err((
@@ -177,13 +150,69 @@ pub async fn handle(
         pipeline_id: p.id,
         table: ti as u16,
         lane: shard.id as u16,
-        position: last_end.unwrap_or_else(|| shard.lane_position(pi, ti)),
+        position: streamed
+            .last_end
+            .unwrap_or_else(|| shard.lane_position(pi, ti)),
     };
     let mut out = Vec::with_capacity(48);
     out.extend_from_slice(b"{\"token\":\"");
     token.encode_into(&mut out);
     out.extend_from_slice(b"\"}");
     Ok((200, out))
+}
+
+/// What streaming a body produced.
+struct Streamed {
+    /// Body payload bytes.
+    bytes: u64,
+    /// Rows handed to the owner.
+    rows: u64,
+    /// Lane position after the last batch sent, if any was.
+    last_end: Option<u64>,
+}
+
+/// Feed the body to the decoder as it arrives; send each sealed batch to
+/// the table's owner (waiting when its queue is full: back-pressure).
+async fn stream_body(
+    c: &mut Conn<'_>,
+    head: &RequestHead,
+    decoder: &mut dyn Decoder,
+    pi: usize,
+    ti: usize,
+) -> Result<Streamed, Failure> {
+    let shard = c.shard;
+    let max = shard.cfg.http.body_bytes_max;
+    let mut body = BodyDecoder::new(head.framing);
+    let mut done = false;
+    let mut s = Streamed {
+        bytes: 0,
+        rows: 0,
+        last_end: None,
+    };
+    while let Some(range) = c.next_body_chunk(&mut body, &mut done).await? {
+        s.bytes += range.len() as u64;
+        if s.bytes > max {
+            return Err((ApiError::BodyTooLarge { limit: max }, BodyState::Broken));
+        }
+        let mut chunk = &c.buf[range];
+        while !chunk.is_empty() {
+            let n = decoder.decode(chunk);
+            chunk = &chunk[n..];
+            if decoder.batch_full() {
+                if let Some(b) = decoder.flush() {
+                    s.rows += b.num_rows() as u64;
+                    s.last_end = Some(shard.submit(pi, ti, b).await);
+                }
+            }
+        }
+        // Cooperative scheduling: a large body must not hold the core.
+        glommio::yield_if_needed().await;
+    }
+    if let Some(b) = decoder.finish() {
+        s.rows += b.num_rows() as u64;
+        s.last_end = Some(shard.submit(pi, ti, b).await);
+    }
+    Ok(s)
 }
 
 fn closed() -> ApiError {
