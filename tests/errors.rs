@@ -285,10 +285,17 @@ fn slow_heads_and_stalled_bodies_time_out() {
 #[test]
 fn connections_past_the_cap_get_503() {
     let s = Server::start(1, "[http]\nconnections_per_shard_max = 2\n");
-    let mut a = s.client();
-    let mut b = s.client();
-    assert_eq!(a.get("/healthz").status, 200);
-    assert_eq!(b.get("/healthz").status, 200);
+    // The readiness probe's connection may not be reaped yet: retry until
+    // each of the two allowed connections is served.
+    let served = || loop {
+        let mut c = s.client();
+        if c.get("/healthz").status == 200 {
+            return c;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let a = served();
+    let _b = served();
     let mut c = s.client();
     c.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     let r = c.read_response().unwrap();
