@@ -1,6 +1,6 @@
 //! Steady-state decoding does not allocate per record: counted with a
-//! global allocator (this file holds one test so nothing else allocates
-//! concurrently).
+//! global allocator (this file holds one test, which runs the checks in
+//! turn, so nothing else allocates concurrently).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -94,6 +94,11 @@ fn allocations(format: Format, body: &[u8]) -> usize {
 }
 
 #[test]
+fn decoder_allocations() {
+    no_allocation_per_record();
+    reset_and_small_body_do_not_allocate();
+}
+
 fn no_allocation_per_record() {
     let rows = 20_000;
     let mut csv = Vec::new();
@@ -119,4 +124,51 @@ fn no_allocation_per_record() {
     let json_allocs = allocations(Format::Json, &json);
     eprintln!("allocations for {rows} rows: CSV {csv_allocs}, JSON {json_allocs}");
     assert!(json_allocs < rows / 20, "JSON: {json_allocs} allocations");
+}
+
+/// A reused decoder serves small requests without allocating: after
+/// warm-up, `reset` + `decode` of a one-row body allocates nothing, and
+/// sealing its batch allocates only the exact-size arrays handed out.
+fn reset_and_small_body_do_not_allocate() {
+    for format in [Format::Csv, Format::Json] {
+        let opts = DecodeOptions {
+            format,
+            update_format: UpdateFormat::Raw,
+            array: false,
+            batch_rows: 8192,
+            batch_bytes: 1 << 20,
+            record_bytes_max: 1 << 20,
+            json_depth_max: 32,
+        };
+        let body: &[u8] = match format {
+            Format::Csv => b"1,abc,1.5,12.50,2026-01-01 10:00:00\n",
+            Format::Json => {
+                b"{\"a\": 1, \"b\": \"abc\", \"c\": 1.5, \"d\": 12.50, \"e\": \"2026-01-01 10:00:00\"}\n"
+            }
+        };
+        let mut d = new_decoder(table(), opts);
+        let cycle = |d: &mut Box<dyn Decoder>| {
+            d.reset();
+            assert_eq!(d.decode(body), body.len());
+            assert!(d.errors().is_empty());
+        };
+        for _ in 0..3 {
+            cycle(&mut d);
+            assert_eq!(d.finish().map(|b| b.num_rows()), Some(1));
+        }
+        let before = ALLOCS.load(Ordering::Relaxed);
+        for _ in 0..1000 {
+            cycle(&mut d);
+        }
+        let decode_allocs = ALLOCS.load(Ordering::Relaxed) - before;
+        assert_eq!(decode_allocs, 0, "{format:?}: reset + decode allocated");
+        let before = ALLOCS.load(Ordering::Relaxed);
+        let batch = d.finish();
+        let seal_allocs = ALLOCS.load(Ordering::Relaxed) - before;
+        drop(batch);
+        eprintln!("{format:?}: sealing a one-row batch: {seal_allocs} allocations");
+        // Per column about three (values, Arc'd array, buffer headers),
+        // plus the RecordBatch: nothing proportional to reserved capacity.
+        assert!(seal_allocs <= 40, "{format:?}: {seal_allocs} allocations");
+    }
 }

@@ -45,6 +45,11 @@ struct Out {
 /// consumed, flushing whenever the batch is full.
 fn run_chunks(t: &Arc<Table>, o: &DecodeOptions, chunks: &[&[u8]]) -> Out {
     let mut d = new_decoder(t.clone(), o.clone());
+    run_on(&mut *d, chunks)
+}
+
+/// `run_chunks` with a given (possibly reused) decoder.
+fn run_on(d: &mut dyn Decoder, chunks: &[&[u8]]) -> Out {
     let mut batches = Vec::new();
     for chunk in chunks {
         let mut rest = *chunk;
@@ -512,4 +517,49 @@ fn errors_are_split_invariant_too() {
     let split = run_chunks(&t, &opts(), &bytes);
     assert_eq!(error_keys(&whole.errors), error_keys(&split.errors));
     assert_eq!(whole.errors.total, 2);
+}
+
+/// A reset decoder gives exactly what a fresh one gives, whatever the
+/// previous body left behind: errors, a partial record, a quoted field or
+/// half a BOM, an unflushed full batch.
+#[test]
+fn reset_is_like_new() {
+    let t = table(vec![
+        col("a", SqlType::Int, false, None),
+        col("b", SqlType::Varchar(Some(4)), true, Some("d")),
+        col("c", SqlType::Double, true, None),
+    ]);
+    let mut o = opts();
+    o.batch_rows = 2;
+    o.record_bytes_max = 40;
+    let bodies: [&[u8]; 8] = [
+        b"1,ab,1.5\n2,,\nx,1\n3,\"q\"\"q\",2\n",
+        b"\xEF\xBB\xBF1,a\n2,bbbbbb\n",
+        b"1,a,1\n2,b,2\n3,c,3\n4,d,4\n5,e,5\n",
+        b"7,\"unterminated\n8,9",
+        b"\xEF\xBB",
+        b"1,abc,1.5\n2,partial",
+        b"5,\"quoted, with \"\"escapes\"\"\r\nand lines\",3\r\n\r\n6\r",
+        b"\n\n,,,\n1,aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa,2\n3\n",
+    ];
+    let mut d = new_decoder(t.clone(), o.clone());
+    for a in bodies {
+        for b in bodies {
+            for cut in [0, 1, 5, a.len()] {
+                // Body A, possibly abandoned mid-way (no finish, no flush).
+                let cut = cut.min(a.len());
+                d.reset();
+                let _ = d.decode(&a[..cut]);
+                if cut == a.len() {
+                    let _ = run_on(&mut *d, &[]);
+                }
+                d.reset();
+                let got = run_on(&mut *d, &[b]);
+                assert_same(&got, &run_chunks(&t, &o, &[b]));
+                d.reset();
+                let bytes: Vec<&[u8]> = b.chunks(1).collect();
+                assert_same(&run_on(&mut *d, &bytes), &run_chunks(&t, &o, &[b]));
+            }
+        }
+    }
 }

@@ -49,6 +49,11 @@ struct Out {
 /// Drive a decoder like the connection loop: flush whenever it is full.
 fn run_chunks(t: &Arc<Table>, o: &DecodeOptions, chunks: &[&[u8]]) -> Out {
     let mut d = new_decoder(t.clone(), o.clone());
+    run_on(&mut *d, chunks)
+}
+
+/// `run_chunks` with a given (possibly reused) decoder.
+fn run_on(d: &mut dyn Decoder, chunks: &[&[u8]]) -> Out {
     let mut batches = Vec::new();
     for chunk in chunks {
         let mut rest = *chunk;
@@ -603,4 +608,67 @@ fn array_mode_with_insert_delete_and_positional_rows() {
     assert!(s.is_null(3));
     let w = out.batches[0].weights.as_ref().unwrap();
     assert_eq!(w.values().to_vec(), vec![1, -1, 1, 1]);
+}
+
+/// A reset decoder gives exactly what a fresh one gives, whatever the
+/// previous body left behind: errors, a partial value, a fatal stop, an
+/// unflushed full batch.
+#[test]
+fn reset_is_like_new() {
+    let t = table(vec![
+        col("a", SqlType::Int, false, None),
+        col("b", SqlType::Varchar(Some(4)), true, Some("d")),
+        col(
+            "c",
+            SqlType::Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            true,
+            None,
+        ),
+    ]);
+    for o in [
+        raw(),
+        opts(UpdateFormat::InsertDelete, false),
+        opts(UpdateFormat::Raw, true),
+    ] {
+        let mut o = o;
+        o.batch_rows = 2;
+        o.record_bytes_max = 60;
+        let bodies: [&str; 8] = [
+            "{\"a\": 1, \"b\": \"x\", \"c\": 1.5}\n{\"a\": \"bad\"}\n{\"a\": 3}",
+            "[{\"a\": 1}, {\"a\": 2}] [{\"a\": 3, \"c\": 2.25}]",
+            "{\"insert\": {\"a\": 1}} {\"delete\": {\"a\": 2}}",
+            "{\"a\": 1, \"b\": \"unterminated",
+            "} fatal {\"a\": 1}",
+            "{\"a\": 1} {\"a\": 2} {\"a\": 3} {\"a\": 4} {\"a\": 5}",
+            "[[[[[[[[[[[[1]]]]]]]]]]]] {\"a\": 7, \"b\": \"long string value here........................\"}",
+            "12 {\"a\": 1",
+        ];
+        let mut d = new_decoder(t.clone(), o.clone());
+        for a in bodies {
+            for b in bodies {
+                let (a, b) = (a.as_bytes(), b.as_bytes());
+                for cut in [0, 1, 7, a.len()] {
+                    let cut = cut.min(a.len());
+                    d.reset();
+                    let _ = d.decode(&a[..cut]);
+                    if cut == a.len() {
+                        let _ = run_on(&mut *d, &[]);
+                    }
+                    d.reset();
+                    let fresh = run_chunks(&t, &o, &[b]);
+                    let got = run_on(&mut *d, &[b]);
+                    assert_eq!(got.errors, fresh.errors);
+                    assert_eq!(got.records, fresh.records);
+                    assert_eq!(got.batches.len(), fresh.batches.len());
+                    for (x, y) in got.batches.iter().zip(&fresh.batches) {
+                        assert_eq!(x.data, y.data);
+                        assert_eq!(x.weights, y.weights);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -63,6 +63,13 @@ impl Batch {
         self.rows = rows;
     }
 
+    /// Drop every row, keeping the buffers (a new body).
+    pub(crate) fn reset(&mut self) {
+        self.truncate(0);
+        self.weights.clear();
+        self.weighted = false;
+    }
+
     /// Commit the row(s) the columns now hold beyond `rows`, with weight `w`.
     pub(crate) fn commit(&mut self, n: usize, w: i64) {
         if w != 1 && !self.weighted {

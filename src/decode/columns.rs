@@ -96,6 +96,8 @@ pub(crate) struct ColumnBuf {
 }
 
 impl ColumnBuf {
+    /// Buffers start empty (a decoder is cheap to build) and grow to the
+    /// batch size; `capacity` (rows) bounds what `finish` reserves again.
     pub(crate) fn new(col: &Column, capacity: usize) -> ColumnBuf {
         let default = col.default.as_ref().map(|d| match d {
             DefaultValue::Null => None,
@@ -105,8 +107,8 @@ impl ColumnBuf {
             sql_type: col.sql_type,
             nullable: col.nullable,
             default,
-            values: Self::empty_values(col.sql_type, capacity),
-            validity: BooleanBufferBuilder::new(capacity),
+            values: Self::empty_values(col.sql_type, 0),
+            validity: BooleanBufferBuilder::new(0),
             capacity,
         }
     }
@@ -123,20 +125,20 @@ impl ColumnBuf {
             SqlType::Decimal { precision, scale } => {
                 Values::Dec(Vec::with_capacity(cap), precision, scale)
             }
-            SqlType::Char(n) => Values::Str(Self::empty_str(cap), Some(n)),
-            SqlType::Varchar(n) => Values::Str(Self::empty_str(cap), n),
+            SqlType::Char(n) => Values::Str(Self::empty_str(cap, 0), Some(n)),
+            SqlType::Varchar(n) => Values::Str(Self::empty_str(cap, 0), n),
             SqlType::Date => Values::Date(Vec::with_capacity(cap)),
             SqlType::Time => Values::Time(Vec::with_capacity(cap)),
             SqlType::Timestamp => Values::Ts(Vec::with_capacity(cap)),
         }
     }
 
-    fn empty_str(cap: usize) -> StrBuf {
+    fn empty_str(cap: usize, data_cap: usize) -> StrBuf {
         let mut offsets = Vec::with_capacity(cap + 1);
         offsets.push(0);
         StrBuf {
             offsets,
-            data: Vec::with_capacity(cap * 16),
+            data: Vec::with_capacity(data_cap),
         }
     }
 
@@ -322,11 +324,38 @@ impl ColumnBuf {
     }
 
     /// Take the rows as an Arrow array; the buffers start again empty.
+    ///
+    /// A batch much smaller than the buffers' capacity (a small request) is
+    /// copied out at its exact size and the buffers are kept, so the next
+    /// body reuses them; a large one is moved out and the buffers are
+    /// reserved again at its size (at most `capacity` rows).
     pub(crate) fn finish(&mut self) -> ArrayRef {
-        let nulls = NullBuffer::new(self.validity.finish());
-        let nulls = (nulls.null_count() > 0).then_some(nulls);
-        let fresh = Self::empty_values(self.sql_type, self.capacity);
-        match std::mem::replace(&mut self.values, fresh) {
+        let len = self.validity.len();
+        let nulls = if count_ones(self.validity.as_slice(), len) == len {
+            None
+        } else {
+            Some(NullBuffer::new(self.validity.finish_cloned()))
+        };
+        self.validity.truncate(0);
+        let keep = len * 4 <= self.values_capacity();
+        let reserve = len.min(self.capacity);
+        let values = if keep {
+            self.copy_values()
+        } else {
+            let fresh = match &self.values {
+                Values::Str(sb, _) => {
+                    let data = sb.data.len();
+                    let mut v = Self::empty_values(self.sql_type, reserve);
+                    if let Values::Str(nb, _) = &mut v {
+                        nb.data.reserve(data);
+                    }
+                    v
+                }
+                _ => Self::empty_values(self.sql_type, reserve),
+            };
+            std::mem::replace(&mut self.values, fresh)
+        };
+        match values {
             Values::Bool(mut v) => Arc::new(BooleanArray::new(v.finish(), nulls)),
             Values::I8(v) => prim::<Int8Type>(v, nulls),
             Values::I16(v) => prim::<Int16Type>(v, nulls),
@@ -352,6 +381,68 @@ impl ColumnBuf {
             Values::Ts(v) => prim::<TimestampMicrosecondType>(v, nulls),
         }
     }
+
+    /// Rows the value buffer holds without growing.
+    fn values_capacity(&self) -> usize {
+        match &self.values {
+            Values::Bool(v) => v.capacity(),
+            Values::I8(v) => v.capacity(),
+            Values::I16(v) => v.capacity(),
+            Values::I32(v) | Values::Date(v) => v.capacity(),
+            Values::I64(v) | Values::Time(v) | Values::Ts(v) => v.capacity(),
+            Values::F32(v) => v.capacity(),
+            Values::F64(v) => v.capacity(),
+            Values::Dec(v, ..) => v.capacity(),
+            Values::Str(s, _) => s.offsets.capacity().saturating_sub(1),
+        }
+    }
+
+    /// An exact-size copy of the values; the buffers are emptied, kept.
+    fn copy_values(&mut self) -> Values {
+        fn take<T: Clone>(v: &mut Vec<T>) -> Vec<T> {
+            let out = v.to_vec();
+            v.clear();
+            out
+        }
+        match &mut self.values {
+            Values::Bool(v) => {
+                let out = v.finish_cloned();
+                v.truncate(0);
+                let mut b = BooleanBufferBuilder::new(0);
+                b.append_buffer(&out);
+                Values::Bool(b)
+            }
+            Values::I8(v) => Values::I8(take(v)),
+            Values::I16(v) => Values::I16(take(v)),
+            Values::I32(v) => Values::I32(take(v)),
+            Values::Date(v) => Values::Date(take(v)),
+            Values::I64(v) => Values::I64(take(v)),
+            Values::Time(v) => Values::Time(take(v)),
+            Values::Ts(v) => Values::Ts(take(v)),
+            Values::F32(v) => Values::F32(take(v)),
+            Values::F64(v) => Values::F64(take(v)),
+            Values::Dec(v, p, s) => Values::Dec(take(v), *p, *s),
+            Values::Str(sb, max) => {
+                let out = StrBuf {
+                    offsets: sb.offsets.to_vec(),
+                    data: sb.data.to_vec(),
+                };
+                sb.offsets.truncate(1);
+                sb.data.clear();
+                Values::Str(out, *max)
+            }
+        }
+    }
+}
+
+/// Set bits among the first `len` bits of `bits`.
+fn count_ones(bits: &[u8], len: usize) -> usize {
+    let full = len / 8;
+    let mut n: usize = bits[..full].iter().map(|b| b.count_ones() as usize).sum();
+    if len % 8 != 0 {
+        n += (bits[full] & ((1u8 << (len % 8)) - 1)).count_ones() as usize;
+    }
+    n
 }
 
 fn prim<T: ArrowPrimitiveType>(v: Vec<T::Native>, nulls: Option<NullBuffer>) -> ArrayRef {

@@ -533,4 +533,29 @@ impl Decoder for CsvDecoder {
     fn errors(&self) -> &ParseErrors {
         &self.errors
     }
+
+    fn reset(&mut self) {
+        self.batch.reset();
+        self.state = State::StartRecord;
+        self.pos = 0;
+        self.line = 1;
+        self.bom = Some(0);
+        self.rec_offset = 0;
+        self.rec_line = 1;
+        self.rec_first_field = 0;
+        self.rec_data_start = 0;
+        self.rec_too_long = false;
+        self.field_start = 0;
+        self.field_quoted = false;
+        self.data.clear();
+        self.fields.clear();
+        self.recs.clear();
+        self.records = 0;
+        self.batch_bytes = 0;
+        self.full = false;
+        self.skip.clear();
+        self.bad.clear();
+        self.bad_all.clear();
+        self.errors.clear();
+    }
 }

@@ -39,6 +39,13 @@ impl ParseErrors {
         }
     }
 
+    /// Forget every error, keeping the list's allocation.
+    pub fn clear(&mut self) {
+        self.listed.clear();
+        self.total = 0;
+        self.fatal = false;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.total == 0
     }

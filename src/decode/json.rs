@@ -424,4 +424,16 @@ impl Decoder for JsonDecoder {
     fn errors(&self) -> &ParseErrors {
         &self.errors
     }
+
+    fn reset(&mut self) {
+        self.batch.reset();
+        self.sp.reset();
+        self.scratch.clear();
+        self.slots.fill(NO_SLOT);
+        // `key_cache` stays: it maps keys to this table's columns.
+        self.records = 0;
+        self.batch_bytes = 0;
+        self.full = false;
+        self.errors.clear();
+    }
 }

@@ -60,6 +60,20 @@ impl Splitter {
         }
     }
 
+    /// Back to the state of `new` (a new body), keeping `buf`'s allocation.
+    pub(super) fn reset(&mut self) {
+        self.pos = 0;
+        self.in_value = false;
+        self.kind = Kind::Scalar;
+        self.depth = 0;
+        self.in_string = false;
+        self.escape = false;
+        self.value_offset = 0;
+        self.too_long = false;
+        self.too_deep = false;
+        self.buf.clear();
+    }
+
     /// Look for the end of the next value in `chunk[i..]`.
     pub(super) fn next(&mut self, chunk: &[u8], mut i: usize) -> Step {
         if !self.in_value {

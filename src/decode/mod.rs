@@ -108,6 +108,12 @@ pub trait Decoder {
     fn records(&self) -> u64;
     /// Errors so far.
     fn errors(&self) -> &ParseErrors;
+    /// Start a new body: back to the state right after construction
+    /// (positions, line, BOM, record count and errors cleared, a partial
+    /// record and the current batch dropped) while keeping every allocated
+    /// buffer, so one decoder per (table, options) can serve many requests
+    /// without allocating.
+    fn reset(&mut self);
 }
 
 /// Build a decoder for `table`. Called once per request; the decoder

@@ -1,0 +1,109 @@
+//! Throughput of the body decoders on 1 MiB bodies of the `bench` table,
+//! fed in 64 KiB chunks; one decoder reused (reset) across bodies.
+//! `cargo run --release --example decode_speed [seconds]`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sluice::decode::*;
+use sluice::table::{parse_program, Table};
+
+const SQL: &str = "CREATE TABLE bench (c0 BIGINT, c1 VARCHAR, c2 DOUBLE, c3 BOOLEAN, \
+    c4 DATE, c5 TIMESTAMP, c6 INT, c7 DECIMAL(10, 2), c8 VARCHAR, c9 SMALLINT)";
+
+fn bodies() -> (Vec<u8>, Vec<u8>) {
+    let (mut csv, mut json) = (Vec::new(), Vec::new());
+    let mut i: u64 = 0;
+    while csv.len() < 1 << 20 || json.len() < 1 << 20 {
+        let (c0, c2, c3) = (i * 7919 % 1_000_003, (i % 977) as f64 * 1.25, i % 3 == 0);
+        let (d, s, c6, c9) = (1 + i % 28, i % 60, i % 100_000, i % 300);
+        let c1 = format!("name {}", i % 5000);
+        let c7 = format!("{}.{:02}", i % 10_000, i % 100);
+        let c4 = format!("2026-01-{d:02}");
+        let c5 = format!("2026-01-{d:02} 10:{:02}:{s:02}", i % 60);
+        if csv.len() < 1 << 20 {
+            csv.extend(format!("{c0},{c1},{c2},{c3},{c4},{c5},{c6},{c7},x{i},{c9}\n").as_bytes());
+        }
+        if json.len() < 1 << 20 {
+            json.extend(format!(
+                "{{\"c0\":{c0},\"c1\":\"{c1}\",\"c2\":{c2},\"c3\":{c3},\"c4\":\"{c4}\",\"c5\":\"{c5}\",\"c6\":{c6},\"c7\":{c7},\"c8\":\"x{i}\",\"c9\":{c9}}}\n"
+            ).as_bytes());
+        }
+        i += 1;
+    }
+    (csv, json)
+}
+
+fn opts(format: Format) -> DecodeOptions {
+    DecodeOptions {
+        format,
+        update_format: UpdateFormat::Raw,
+        array: false,
+        batch_rows: 8192,
+        batch_bytes: 1 << 20,
+        record_bytes_max: 16 << 20,
+        json_depth_max: 128,
+    }
+}
+
+fn run(d: &mut dyn Decoder, body: &[u8]) -> usize {
+    let mut rows = 0;
+    for chunk in body.chunks(64 << 10) {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let n = d.decode(rest);
+            rest = &rest[n..];
+            if d.batch_full() {
+                rows += d.flush().map_or(0, |b| b.num_rows());
+            }
+        }
+    }
+    rows += d.finish().map_or(0, |b| b.num_rows());
+    assert!(d.errors().is_empty(), "{:?}", d.errors().listed.first());
+    rows
+}
+
+fn speed(name: &str, t: &Arc<Table>, format: Format, body: &[u8], secs: f64) {
+    let mut d = new_decoder(t.clone(), opts(format));
+    let rows = run(&mut *d, body);
+    let (mut n, start) = (0u32, Instant::now());
+    while start.elapsed() < Duration::from_secs_f64(secs) {
+        d.reset();
+        run(&mut *d, body);
+        n += 1;
+    }
+    let mbs = body.len() as f64 * n as f64 / start.elapsed().as_secs_f64() / 1e6;
+    println!(
+        "{name}: {mbs:.0} MB/s ({rows} rows/body, {} bytes)",
+        body.len()
+    );
+}
+
+fn small(t: &Arc<Table>) {
+    let line = b"1,abc,1.5,true,2026-01-01,2026-01-01 10:00:00,3,12.50,x,7\n";
+    let mut d = new_decoder(t.clone(), opts(Format::Csv));
+    let n = 200_000;
+    let start = Instant::now();
+    for _ in 0..n {
+        d.reset();
+        d.decode(line);
+        assert_eq!(d.finish().map(|b| b.num_rows()), Some(1));
+    }
+    let ns = start.elapsed().as_nanos() as f64 / n as f64;
+    println!("one-row CSV request (reset+decode+finish incl. batch seal): {ns:.0} ns");
+    let start = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(new_decoder(t.clone(), opts(Format::Csv)));
+    }
+    let ns = start.elapsed().as_nanos() as f64 / n as f64;
+    println!("new CSV decoder: {ns:.0} ns");
+}
+
+fn main() {
+    let secs = std::env::args().nth(1).map_or(1.0, |s| s.parse().unwrap());
+    let t = Arc::new(parse_program(SQL).unwrap().remove(0));
+    let (csv, json) = bodies();
+    speed("CSV", &t, Format::Csv, &csv, secs);
+    speed("JSON", &t, Format::Json, &json, secs);
+    small(&t);
+}
