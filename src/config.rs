@@ -115,6 +115,9 @@ pub struct IngestConfig {
     /// oldest are dropped past it (the durable log keeps everything).
     /// Default 64 MiB.
     pub table_memory_bytes_max: usize,
+    /// Decoders a shard keeps between requests so that their column
+    /// buffers are reused (each holds up to one batch). Default 32.
+    pub idle_decoders_max: usize,
 }
 
 impl Default for IngestConfig {
@@ -126,6 +129,7 @@ impl Default for IngestConfig {
             json_depth_max: 128,
             channel_batches_max: 64,
             table_memory_bytes_max: 64 << 20,
+            idle_decoders_max: 32,
         }
     }
 }

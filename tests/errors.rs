@@ -145,6 +145,21 @@ fn parse_errors_list_records_and_keep_good_rows() {
     let st = common::table_stats(&mut c, "p", "t1");
     assert_eq!(st["total_records"], 2);
     assert_eq!(st["num_parse_errors"], 2);
+    // Decoders are reused between requests: nothing carries over, neither
+    // record numbers nor an unfinished record nor the errors.
+    let r = c.post(
+        "/v0/pipelines/p/ingress/t1?format=csv",
+        b"5,e,1,true\n6,\"unfinished",
+    );
+    assert_eq!(r.status, 400);
+    let errs = r.json()["details"]["errors"].clone();
+    assert_eq!(errs[0]["event_number"], 2, "{errs}");
+    let r = c.post("/v0/pipelines/p/ingress/t1?format=csv", b"7,g,1,true\n");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = c.post("/v0/pipelines/p/ingress/t1?format=csv", b"oops\n");
+    assert_eq!(r.json()["details"]["errors"][0]["event_number"], 1);
+    assert_eq!(r.json()["details"]["num_errors"], 1);
+    assert_eq!(common::table_stats(&mut c, "p", "t1")["total_records"], 4);
 }
 
 #[test]

@@ -2,12 +2,12 @@
 //! arrives, hand sealed batches to the table's owner, answer a token.
 
 use super::conn::{BodyState, Conn, Failure};
-use crate::decode::{self, DecodeOptions, Decoder, Format, UpdateFormat};
+use crate::decode::{DecodeOptions, Decoder, Format, UpdateFormat};
 use crate::error::ApiError;
 use crate::http::body::BodyDecoder;
 use crate::http::head::{Framing, RequestHead};
 use crate::http::target::Target;
-use crate::shard::add;
+use crate::shard::{add, DecoderKey, Shard};
 use crate::token::Token;
 
 /// The query parameters of an ingress request.
@@ -117,8 +117,16 @@ pub async fn handle(
     }
     let t = &p.tables[ti];
     let ing = &shard.cfg.ingest;
-    let mut decoder = decode::new_decoder(
-        t.table.clone(),
+    let key = DecoderKey {
+        pipeline: pi as u16,
+        table: ti as u16,
+        format: params.format,
+        update_format: params.update_format,
+        array: params.array,
+    };
+    let mut decoder = shard.decoders.take(
+        key,
+        &t.table,
         DecodeOptions {
             format: params.format,
             update_format: params.update_format,
@@ -129,7 +137,24 @@ pub async fn handle(
             json_depth_max: ing.json_depth_max,
         },
     );
-    let streamed = stream_body(c, head, &mut *decoder, pi, ti).await?;
+    let streamed = stream_body(c, head, &mut *decoder, pi, ti).await;
+    let result = respond(shard, pi, ti, streamed, &*decoder);
+    shard.decoders.give(key, decoder);
+    result
+}
+
+/// Count the request and answer a token, or the parse errors.
+fn respond(
+    shard: &Shard,
+    pi: usize,
+    ti: usize,
+    streamed: Result<Streamed, Failure>,
+    decoder: &dyn Decoder,
+) -> Result<(u16, Vec<u8>), Failure> {
+    let streamed = streamed?;
+    let reg = &shard.reg;
+    let p = &reg.pipelines[pi];
+    let t = &p.tables[ti];
     let stats = &t.lane_stats[shard.id];
     let errors = decoder.errors();
     add(&stats.requests, 1);

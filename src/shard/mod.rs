@@ -5,11 +5,13 @@
 //! arrival order and publishes the lane watermark.
 
 mod buffers;
+mod decoders;
 mod registry;
 mod start;
 mod store;
 
 pub use buffers::BufferPool;
+pub use decoders::{DecoderKey, DecoderPool};
 pub use registry::{add, get, LaneStats, OwnerStats, PipelineRt, Registry, TableRt};
 pub use start::{run, Started};
 pub use store::TableStore;
@@ -59,6 +61,8 @@ pub struct Shard {
     pub connections: std::cell::Cell<usize>,
     /// Idle connection read buffers.
     pub buffers: BufferPool,
+    /// Idle decoders, reused across requests.
+    pub decoders: DecoderPool,
 }
 
 impl Shard {
@@ -87,8 +91,10 @@ impl Shard {
             })
             .collect();
         let buffers = BufferPool::new(cfg.http.read_buffer_bytes, cfg.http.idle_buffers_max);
+        let decoders = DecoderPool::new(cfg.ingest.idle_decoders_max);
         Shard {
             buffers,
+            decoders,
             id,
             reg,
             cfg,
