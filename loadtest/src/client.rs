@@ -175,8 +175,9 @@ pub async fn run(cfg: RunConfig, pool: Vec<Request>) -> Stats {
         let c = completion(&ctx, ends).await;
         ctx.stats.borrow_mut().completion = Some(c);
     }
-    let ctx = Rc::into_inner(ctx).expect("all tasks finished");
-    ctx.stats.into_inner()
+    // The cancelled progress task may still hold a reference to `ctx` until
+    // the executor reaps it, so take the stats out rather than unwrap the Rc.
+    ctx.stats.replace(Stats::new())
 }
 
 async fn connect(ctx: &Ctx) -> io::Result<TcpStream> {
