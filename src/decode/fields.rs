@@ -150,6 +150,9 @@ pub fn parse_decimal(s: &[u8], precision: u8, scale: i8) -> FieldResult<i128> {
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
+    if let Some(v) = short_decimal(rest, precision, scale) {
+        return v.map(|v| if neg { -v } else { v });
+    }
     // Mantissa without trailing zeros; `zeros` counts zeros not yet folded
     // in, so long runs of zeros cost no precision.
     let mut mantissa: i128 = 0;
@@ -209,6 +212,50 @@ pub fn parse_decimal(s: &[u8], precision: u8, scale: i8) -> FieldResult<i128> {
         return Err(FieldError::Precision);
     }
     Ok(if neg { -scaled } else { scaled })
+}
+
+/// Fast path of `parse_decimal` for the common `digits[.digits]` with at
+/// most 18 digits and a scale in 0..=18 (u64 arithmetic, same results);
+/// `None` for anything else (the general path decides).
+#[inline]
+fn short_decimal(s: &[u8], precision: u8, scale: i8) -> Option<FieldResult<i128>> {
+    if s.is_empty() || s.len() > 19 || !(0..=18).contains(&scale) {
+        return None;
+    }
+    let mut m: u64 = 0;
+    let mut frac: Option<u32> = None;
+    let mut digits = 0;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d <= 9 {
+            m = m * 10 + d as u64;
+            digits += 1;
+            if let Some(f) = &mut frac {
+                *f += 1;
+            }
+        } else if b == b'.' && frac.is_none() {
+            frac = Some(0);
+        } else {
+            return None;
+        }
+    }
+    if digits == 0 || digits > 18 {
+        return None;
+    }
+    let (f, scale) = (frac.unwrap_or(0), scale as u32);
+    let scaled = if f <= scale {
+        m as i128 * 10i128.pow(scale - f)
+    } else {
+        let d = 10u64.pow(f - scale);
+        if m % d != 0 {
+            return Some(Err(FieldError::Scale));
+        }
+        (m / d) as i128
+    };
+    if precision > 38 || scaled >= 10i128.pow(precision as u32) {
+        return Some(Err(FieldError::Precision));
+    }
+    Some(Ok(scaled))
 }
 
 /// Exactly `n` ASCII digits as a number.
