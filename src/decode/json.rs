@@ -68,6 +68,8 @@ pub struct JsonDecoder {
     /// Key -> column of the previous object, by key position: rows of one
     /// stream usually list their keys in the same order.
     key_cache: Vec<(String, Option<usize>)>,
+    /// Scratch for `too_deep`.
+    depth_stack: Vec<usize>,
     records: u64,
     batch_bytes: usize,
     full: bool,
@@ -96,6 +98,7 @@ impl JsonDecoder {
             tape: Tape(Vec::new()),
             slots: vec![NO_SLOT; ncols],
             key_cache: Vec::new(),
+            depth_stack: Vec::new(),
             records: 0,
             batch_bytes: 0,
             full: false,
@@ -108,6 +111,15 @@ impl JsonDecoder {
     fn split(&mut self, chunk: &[u8]) -> usize {
         let mut i = 0;
         loop {
+            if !self.sp.in_value {
+                if let Some(used) = self.fast_line(chunk, i) {
+                    i += used;
+                    if self.full {
+                        return i;
+                    }
+                    continue;
+                }
+            }
             match self.sp.next(chunk, i) {
                 Step::NeedMore => return chunk.len(),
                 Step::Fatal => {
@@ -126,6 +138,58 @@ impl JsonDecoder {
                     }
                 }
             }
+        }
+    }
+
+    /// Fast path for newline-delimited values: when the next line lies in
+    /// `chunk` and holds (between whitespace) one object or array that
+    /// simd-json accepts, not too long nor too deep, that value is exactly
+    /// what the splitter would find (a valid container ends where its
+    /// brackets balance), so the splitter's byte-by-byte scan is skipped.
+    /// Returns bytes consumed; `None` leaves everything to the splitter
+    /// (which then parses again and reports any error).
+    fn fast_line(&mut self, chunk: &[u8], i: usize) -> Option<usize> {
+        let rest = &chunk[i..];
+        // Whitespace before the value (newlines included), then its line.
+        let lead = rest
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
+        let line = &rest[lead..lead + memchr::memchr(b'\n', &rest[lead..])?];
+        let len = line
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r'))?
+            + 1;
+        let raw = &line[..len];
+        let end = lead + len;
+        if !matches!(raw[0], b'{' | b'[') || raw.len() > self.record_bytes_max {
+            return None;
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(raw);
+        scratch.resize(raw.len() + INPUT_PADDING, b' ');
+        let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
+        let ok = fill_tape_padded(&mut scratch, raw.len(), &mut self.buffers, &mut tape).is_ok()
+            && !too_deep(&tape.0, self.depth_max, &mut self.depth_stack);
+        if ok {
+            self.sp.pos += lead as u64;
+            self.sp.value_offset = self.sp.pos;
+            self.sp.pos += raw.len() as u64;
+            self.batch_bytes += raw.len();
+            self.walk(&tape.0, raw);
+            self.check_full();
+        }
+        self.tape = tape.reset();
+        self.scratch = scratch;
+        ok.then_some(end)
+    }
+
+    /// After a value: is the batch full?
+    fn check_full(&mut self) {
+        if self.batch.rows() == 0 {
+            self.batch_bytes = 0;
+        } else if self.batch.rows() >= self.rows_max || self.batch_bytes >= self.bytes_max {
+            self.full = true;
         }
     }
 
@@ -172,11 +236,7 @@ impl JsonDecoder {
         }
         self.sp.buf = buf;
         self.sp.buf.clear();
-        if self.batch.rows() == 0 {
-            self.batch_bytes = 0;
-        } else if self.batch.rows() >= self.rows_max || self.batch_bytes >= self.bytes_max {
-            self.full = true;
-        }
+        self.check_full();
     }
 
     fn parse(&mut self, raw: &[u8]) {
@@ -347,6 +407,33 @@ impl JsonDecoder {
             }
         }
     }
+}
+
+/// Does the parsed value nest deeper than `max` (open brackets, as the
+/// splitter counts)? `stack` is scratch space.
+fn too_deep(nodes: &[Node<'_>], max: usize, stack: &mut Vec<usize>) -> bool {
+    let containers = || {
+        nodes
+            .iter()
+            .filter(|n| matches!(n, Node::Object { .. } | Node::Array { .. }))
+    };
+    if containers().count() <= max {
+        return false;
+    }
+    // Ends (exclusive tape index) of the open containers.
+    stack.clear();
+    for (i, n) in nodes.iter().enumerate() {
+        while stack.last().is_some_and(|&e| e <= i) {
+            stack.pop();
+        }
+        if let Node::Object { count, .. } | Node::Array { count, .. } = n {
+            stack.push(i + count + 1);
+            if stack.len() > max {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Nodes in the subtree starting at `node`, itself included.
