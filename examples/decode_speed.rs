@@ -34,7 +34,11 @@ fn bodies() -> (Vec<u8>, Vec<u8>) {
     let (mut csv, mut json) = (Vec::new(), Vec::new());
     let mut i: u64 = 0;
     while csv.len() < 1 << 20 || json.len() < 1 << 20 {
-        let (c0, c2, c3) = (i * 7919 % 1_000_003, (i % 977) as f64 * 1.25, i % 3 == 0);
+        let (c0, c2, c3) = (
+            i * 7919 % 1_000_003,
+            (i % 977) as f64 * 1.25,
+            i.is_multiple_of(3),
+        );
         let (d, s, c6, c9) = (1 + i % 28, i % 60, i % 100_000, i % 300);
         let c1 = format!("name {}", i % 5000);
         let c7 = format!("{}.{:02}", i % 10_000, i % 100);

@@ -469,7 +469,7 @@ impl ColumnBuf {
 fn count_ones(bits: &[u8], len: usize) -> usize {
     let full = len / 8;
     let mut n: usize = bits[..full].iter().map(|b| b.count_ones() as usize).sum();
-    if len % 8 != 0 {
+    if !len.is_multiple_of(8) {
         n += (bits[full] & ((1u8 << (len % 8)) - 1)).count_ones() as usize;
     }
     n

@@ -428,8 +428,8 @@ impl CsvDecoder {
             }
             j += 8;
         }
-        for k in j..end {
-            if chunk[k] == b',' {
+        for (k, &b) in chunk.iter().enumerate().take(end).skip(j) {
+            if b == b',' {
                 comma(k, &mut self.fields);
             }
         }
