@@ -70,6 +70,9 @@ pub struct JsonDecoder {
     key_cache: Vec<(String, Option<usize>)>,
     /// Scratch for `too_deep`.
     depth_stack: Vec<usize>,
+    /// Address of the buffer simd-json parsed (a copy of `raw`), so a
+    /// string node's position in `raw` can be found (`number_text`).
+    tape_base: usize,
     records: u64,
     batch_bytes: usize,
     full: bool,
@@ -99,6 +102,7 @@ impl JsonDecoder {
             slots: vec![NO_SLOT; ncols],
             key_cache: Vec::new(),
             depth_stack: Vec::new(),
+            tape_base: 0,
             records: 0,
             batch_bytes: 0,
             full: false,
@@ -168,6 +172,7 @@ impl JsonDecoder {
         scratch.clear();
         scratch.extend_from_slice(raw);
         scratch.resize(raw.len() + INPUT_PADDING, b' ');
+        self.tape_base = scratch.as_ptr() as usize;
         let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         let ok = fill_tape_padded(&mut scratch, raw.len(), &mut self.buffers, &mut tape).is_ok()
             && !too_deep(&tape.0, self.depth_max, &mut self.depth_stack);
@@ -244,6 +249,7 @@ impl JsonDecoder {
         scratch.clear();
         scratch.extend_from_slice(raw);
         scratch.resize(raw.len() + INPUT_PADDING, b' ');
+        self.tape_base = scratch.as_ptr() as usize;
         let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         match fill_tape_padded(&mut scratch, raw.len(), &mut self.buffers, &mut tape) {
             Err(e) => {
@@ -363,7 +369,8 @@ impl JsonDecoder {
             let r = if j == NO_SLOT {
                 col.push_missing()
             } else {
-                col.push_json(&nodes[j], || nth_number(raw, number_ordinal(nodes, j)))
+                let base = self.tape_base;
+                col.push_json(&nodes[j], || number_text(nodes, j, raw, base))
             };
             r.map_err(|err| EventError::Field {
                 col: c,
@@ -449,6 +456,55 @@ fn is_number(node: &Node<'_>) -> bool {
         node,
         Node::Static(StaticNode::I64(_) | StaticNode::U64(_) | StaticNode::F64(_))
     )
+}
+
+/// The source text of the number at tape index `j`. When it is an object
+/// member whose key has no escapes, the key's bytes sit in the parsed copy
+/// of `raw` at their original place (`base` is that copy's address), so
+/// the number is found right after `"key"` and `:`; otherwise (and when any
+/// check fails) it is counted from the start (`nth_number`).
+fn number_text<'r>(nodes: &[Node<'_>], j: usize, raw: &'r [u8], base: usize) -> Option<&'r [u8]> {
+    let direct = || {
+        let Node::String(key) = nodes.get(j.checked_sub(1)?)? else {
+            return None;
+        };
+        let off = (key.as_ptr() as usize).wrapping_sub(base);
+        let end = off.checked_add(key.len())?;
+        // The raw key is exactly `"key"`: same bytes, no backslash, and a
+        // quote right after (so not escaped).
+        if off == 0 || raw.get(off - 1) != Some(&b'"') || raw.get(end) != Some(&b'"') {
+            return None;
+        }
+        let text = &raw[off..end];
+        if text != key.as_bytes() || text.contains(&b'\\') {
+            return None;
+        }
+        let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+        let mut i = end + 1;
+        while raw.get(i).is_some_and(ws) {
+            i += 1;
+        }
+        // Only a key is followed by `:`.
+        if raw.get(i) != Some(&b':') {
+            return None;
+        }
+        i += 1;
+        while raw.get(i).is_some_and(ws) {
+            i += 1;
+        }
+        let start = i;
+        if !matches!(raw.get(i), Some(b'-' | b'0'..=b'9')) {
+            return None;
+        }
+        while raw
+            .get(i)
+            .is_some_and(|b| matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+        {
+            i += 1;
+        }
+        Some(&raw[start..i])
+    };
+    direct().or_else(|| nth_number(raw, number_ordinal(nodes, j)))
 }
 
 /// How many numbers precede tape index `j`: numbers appear on the tape in
