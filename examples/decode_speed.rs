@@ -116,6 +116,23 @@ fn small(t: &Arc<Table>) {
     println!("one-row CSV request (reset+decode+finish incl. batch seal): {ns:.0} ns");
     let start = Instant::now();
     for _ in 0..n {
+        d.reset();
+        d.decode(line);
+    }
+    let ns = start.elapsed().as_nanos() as f64 / n as f64;
+    println!("one-row CSV request, reset+decode only (no batch seal): {ns:.0} ns");
+    let mut d = new_decoder(t.clone(), opts(Format::Json));
+    let line = br#"{"c0":1,"c1":"abc","c2":1.5,"c3":true,"c4":"2026-01-01","c5":"2026-01-01 10:00:00","c6":3,"c7":12.50,"c8":"x","c9":7}
+"#;
+    let start = Instant::now();
+    for _ in 0..n {
+        d.reset();
+        d.decode(line);
+    }
+    let ns = start.elapsed().as_nanos() as f64 / n as f64;
+    println!("one-row JSON request, reset+decode only: {ns:.0} ns");
+    let start = Instant::now();
+    for _ in 0..n {
         std::hint::black_box(new_decoder(t.clone(), opts(Format::Csv)));
     }
     let ns = start.elapsed().as_nanos() as f64 / n as f64;

@@ -12,6 +12,12 @@
 //! agreement. Unescaped field bytes go to `data`, field bounds to `fields`,
 //! one entry per record to `recs`; `convert` then fills each column in turn
 //! (one type dispatch per column) and rolls back records that failed.
+//! Fast path (`fast_record`): a record that ends in the current chunk and
+//! has no quote and no `\r` but that of `\r\n` is split with memchr and
+//! eight-byte comma search, and its fields point into the chunk instead of
+//! being copied (`Field::in_chunk`); `decode` converts every such record
+//! before it returns, so no reference outlives the chunk. The state machine
+//! handles everything else and gives the same result.
 //!
 //! Policies: no header; extra fields are ignored; a missing trailing field
 //! takes the column DEFAULT, else NULL (an error when NOT NULL). An empty
@@ -518,6 +524,9 @@ impl CsvDecoder {
     /// Report faults and field errors in record order, one per record
     /// (its first bad column).
     fn report(&mut self, chunk: &[u8]) {
+        if self.bad_all.is_empty() && !self.skip.contains(&true) {
+            return;
+        }
         self.bad_all.sort_by_key(|&(r, c, _)| (r, c));
         let mut bad = self.bad_all.iter().peekable();
         for (i, rec) in self.recs.iter().enumerate() {

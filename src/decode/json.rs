@@ -8,7 +8,13 @@
 //! chunk; one that spans chunks is gathered in `buf` (bounded by
 //! `record_bytes_max`). simd-json unescapes strings in place, so values are
 //! copied into `scratch` first, which keeps the original text for exact
-//! DECIMALs (a float node's source text is found again in `raw`).
+//! DECIMALs (a float node's source text is found again in `raw`, right
+//! after its key when that key has no escapes).
+//! Fast path (`fast_line`): an object or array alone on a line inside the
+//! chunk is handed to simd-json straight away; only if simd-json accepts it
+//! (and it is not too long or too deep) is the result used, since then it
+//! is exactly the value the splitter would have found. Otherwise the
+//! splitter takes over for that value.
 //!
 //! Policies: keys match columns like SQL identifiers (`Table::column_index`);
 //! unknown keys are ignored; a duplicated key: the last one wins; missing
