@@ -672,3 +672,42 @@ fn reset_is_like_new() {
         }
     }
 }
+
+/// DECIMALs are read from the number's source text however the member is
+/// written: spaces around `:`, positional rows, strings holding escapes,
+/// `:` or digits before it.
+#[test]
+fn decimal_source_text_found_in_every_layout() {
+    let t = table(vec![
+        col("s", SqlType::Varchar(None), true, None),
+        col(
+            "amount",
+            SqlType::Decimal {
+                precision: 38,
+                scale: 9,
+            },
+            true,
+            None,
+        ),
+    ]);
+    let body = concat!(
+        "{\"s\": \"a:1.5\", \"amount\": 1.000000001}\n",
+        "{\"s\": \"a\\\"b:\\u0041\", \"amount\" :\t2.25e1}\n",
+        "[\"1.5, 7.75\", 3.125]\n",
+        "{\"amount\"  :  -4.5, \"s\": \"\\\"amount\\\": 9.5\"}\n",
+        "{\"s\": \"q\", \"amount\": 123456789012345678901234567.5}\n",
+    );
+    let out = run(&t, &raw(), body);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let b = one(&out);
+    let a = b.column(1).as_primitive::<Decimal128Type>();
+    assert_eq!(a.null_count(), 0, "{a:?}");
+    let want: Vec<i128> = vec![
+        1_000_000_001,
+        22_500_000_000,
+        3_125_000_000,
+        -4_500_000_000,
+        123_456_789_012_345_678_901_234_567_500_000_000,
+    ];
+    assert_eq!(a.values().to_vec(), want);
+}

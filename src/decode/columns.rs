@@ -61,6 +61,20 @@ struct StrBuf {
     data: Vec<u8>,
 }
 
+impl StrBuf {
+    /// Are the values from row `row` on valid UTF-8? Their concatenation
+    /// must be, and each must start on a character boundary.
+    fn valid_from(&self, row: usize) -> bool {
+        let start = self.offsets[row] as usize;
+        std::str::from_utf8(&self.data[start..]).is_ok()
+            && self.offsets[row..].iter().all(|&o| {
+                self.data
+                    .get(o as usize)
+                    .is_none_or(|&b| (b as i8) >= -0x40)
+            })
+    }
+}
+
 impl Sink<()> for StrBuf {
     fn put(&mut self, _v: (), text: &[u8]) {
         self.data.extend_from_slice(text);
@@ -204,6 +218,22 @@ impl ColumnBuf {
             }
             Values::Str(sb, max) => {
                 let max = *max;
+                // Optimistic: lengths only, then the UTF-8 of the whole run
+                // at once. Any doubt: roll back and check field by field.
+                let (rows, bad_len) = (sb.offsets.len() - 1, f.bad.len());
+                f.fill(sb, true, cell, |t| match max {
+                    Some(m) if t.len() > m as usize && fields::char_count(t) > m as usize => {
+                        Err(FieldError::TooLong)
+                    }
+                    _ => Ok(()),
+                });
+                if f.bad.len() == bad_len && sb.valid_from(rows) {
+                    return;
+                }
+                f.bad.truncate(bad_len);
+                f.validity.truncate(rows);
+                sb.offsets.truncate(rows + 1);
+                sb.data.truncate(sb.offsets[rows] as usize);
                 f.fill(sb, true, cell, |t| fields::check_str(t, max).map(|_| ()))
             }
             Values::Date(v) => f.fill(v, false, cell, fields::parse_date),
@@ -511,6 +541,8 @@ impl<'x> Filler<'x> {
         cell: &impl Fn(usize) -> Cell<'a>,
         parse: impl Fn(&[u8]) -> FieldResult<T>,
     ) {
+        // Valid bits are appended in runs: most columns have no NULLs.
+        let mut valid_run = 0;
         for i in 0..self.n {
             if self.skip[i] {
                 continue;
@@ -530,14 +562,17 @@ impl<'x> Filler<'x> {
             match got {
                 Ok(v) => {
                     sink.put(v, text);
-                    self.validity.append(true);
+                    valid_run += 1;
                 }
                 Err(FieldError::Null | FieldError::Missing) if self.nullable => {
                     sink.put(T::default(), b"");
+                    self.validity.append_n(valid_run, true);
+                    valid_run = 0;
                     self.validity.append(false);
                 }
                 Err(e) => self.bad.push((i, e)),
             }
         }
+        self.validity.append_n(valid_run, true);
     }
 }

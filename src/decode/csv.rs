@@ -12,6 +12,12 @@
 //! agreement. Unescaped field bytes go to `data`, field bounds to `fields`,
 //! one entry per record to `recs`; `convert` then fills each column in turn
 //! (one type dispatch per column) and rolls back records that failed.
+//! Fast path (`fast_record`): a record that ends in the current chunk and
+//! has no quote and no `\r` but that of `\r\n` is split with memchr and
+//! eight-byte comma search, and its fields point into the chunk instead of
+//! being copied (`Field::in_chunk`); `decode` converts every such record
+//! before it returns, so no reference outlives the chunk. The state machine
+//! handles everything else and gives the same result.
 //!
 //! Policies: no header; extra fields are ignored; a missing trailing field
 //! takes the column DEFAULT, else NULL (an error when NOT NULL). An empty
@@ -43,12 +49,15 @@ enum State {
     AfterCr,
 }
 
-/// A field's bytes in `data`, and whether it was quoted.
+/// A field's bytes, and whether it was quoted. They lie in `data`, or
+/// (`in_chunk`, records split by the fast path) in the chunk being decoded:
+/// such records are always converted before `decode` returns.
 #[derive(Clone, Copy)]
 struct Field {
     start: u32,
     end: u32,
     quoted: bool,
+    in_chunk: bool,
 }
 
 /// Why a record was rejected before conversion.
@@ -58,10 +67,16 @@ enum Fault {
     Unterminated,
 }
 
+/// Where a pending record's fields are in `fields`: kept apart from `Rec`
+/// so the column loops read 8 bytes per record, not the whole `Rec`.
+#[derive(Clone, Copy)]
+struct Span {
+    first: u32,
+    n: u32,
+}
+
 /// A complete record waiting for conversion.
 struct Rec {
-    first_field: usize,
-    nfields: usize,
     offset: u64,
     line: u64,
     event: u64,
@@ -92,6 +107,8 @@ pub struct CsvDecoder {
     data: Vec<u8>,
     fields: Vec<Field>,
     recs: Vec<Rec>,
+    /// One per `recs` entry.
+    spans: Vec<Span>,
     records: u64,
     /// Input bytes spanned by the records of the current batch.
     batch_bytes: usize,
@@ -125,6 +142,7 @@ impl CsvDecoder {
             data: Vec::new(),
             fields: Vec::new(),
             recs: Vec::new(),
+            spans: Vec::new(),
             records: 0,
             batch_bytes: 0,
             full: false,
@@ -201,12 +219,13 @@ impl CsvDecoder {
                 start: self.field_start as u32,
                 end: self.data.len() as u32,
                 quoted: self.field_quoted,
+                in_chunk: false,
             });
         }
     }
 
     /// End the current record; returns true when the batch became full.
-    fn end_record(&mut self, fault: Option<Fault>) -> bool {
+    fn end_record(&mut self, fault: Option<Fault>, chunk: &[u8]) -> bool {
         self.records += 1;
         let fault = if self.rec_too_long {
             Some(Fault::TooLong)
@@ -217,9 +236,11 @@ impl CsvDecoder {
             self.data.truncate(self.rec_data_start);
             self.fields.truncate(self.rec_first_field);
         }
+        self.spans.push(Span {
+            first: self.rec_first_field as u32,
+            n: (self.fields.len() - self.rec_first_field) as u32,
+        });
         self.recs.push(Rec {
-            first_field: self.rec_first_field,
-            nfields: self.fields.len() - self.rec_first_field,
             offset: self.rec_offset,
             line: self.rec_line,
             event: self.records,
@@ -234,7 +255,7 @@ impl CsvDecoder {
         if self.batch.rows() + self.recs.len() >= self.rows_max
             || self.batch_bytes >= self.bytes_max
         {
-            self.convert();
+            self.convert(chunk);
             if self.batch.rows() == 0 {
                 self.batch_bytes = 0;
             } else if self.batch.rows() >= self.rows_max || self.batch_bytes >= self.bytes_max {
@@ -248,6 +269,8 @@ impl CsvDecoder {
     /// batch. Returns bytes consumed.
     fn split(&mut self, chunk: &[u8]) -> usize {
         let mut i = 0;
+        // Where the fast path last found a `"` or `\r` (none in between).
+        let mut special = None;
         while i < chunk.len() {
             let b = chunk[i];
             match self.state {
@@ -278,7 +301,7 @@ impl CsvDecoder {
                     self.pos += 1;
                     if quoted {
                         self.state = State::QuoteInQuoted;
-                    } else if self.delimit(b) {
+                    } else if self.delimit(b, chunk) {
                         return i;
                     }
                 }
@@ -298,7 +321,16 @@ impl CsvDecoder {
                         self.pos += 1;
                         continue;
                     }
-                    // The byte starts a record: handle it as a field start.
+                    // The byte starts a record. Fast path: a record wholly
+                    // in this chunk without quotes or a lone `\r`.
+                    if let Some(used) = self.fast_record(chunk, i, &mut special) {
+                        i += used;
+                        if self.full {
+                            return i;
+                        }
+                        continue;
+                    }
+                    // Otherwise handle it as a field start, byte by byte.
                     self.start_record();
                 }
                 State::StartField => {
@@ -310,7 +342,7 @@ impl CsvDecoder {
                             self.state = State::Quoted;
                         }
                         b',' | b'\n' | b'\r' => {
-                            if self.delimit(b) {
+                            if self.delimit(b, chunk) {
                                 return i;
                             }
                         }
@@ -329,7 +361,7 @@ impl CsvDecoder {
                             self.push_data(b"\"");
                         }
                         b',' | b'\n' | b'\r' => {
-                            if self.delimit(b) {
+                            if self.delimit(b, chunk) {
                                 return i;
                             }
                         }
@@ -345,9 +377,102 @@ impl CsvDecoder {
         chunk.len()
     }
 
+    /// Split the record starting at `chunk[i]` (state `StartRecord` or
+    /// `AfterCr`, a byte that is not a newline) when it ends in this chunk,
+    /// has no `"` and no `\r` but a final one of `\r\n`, and is not too
+    /// long. Its fields then refer to the chunk; nothing is copied. Returns
+    /// bytes consumed, `None` to leave the record to the state machine
+    /// (which gives the same result, byte by byte).
+    /// `special` caches the position of the next `"` or `\r` (or the
+    /// chunk's end) found from an earlier position.
+    #[inline]
+    fn fast_record(
+        &mut self,
+        chunk: &[u8],
+        i: usize,
+        special: &mut Option<usize>,
+    ) -> Option<usize> {
+        let rest = &chunk[i..];
+        let nl = memchr::memchr(b'\n', rest)?;
+        let sp = match *special {
+            Some(p) if p >= i => p,
+            _ => {
+                let p = memchr::memchr2(b'"', b'\r', rest).map_or(chunk.len(), |k| i + k);
+                *special = Some(p);
+                p
+            }
+        };
+        let mut body = &rest[..nl];
+        let mut cr = false;
+        if sp < i + nl {
+            if sp + 1 != i + nl || chunk[sp] != b'\r' {
+                return None;
+            }
+            body = &body[..nl - 1];
+            cr = true;
+        }
+        // The state machine checks the length with the terminator counted.
+        if body.len() + 1 > self.record_bytes_max || chunk.len() > u32::MAX as usize {
+            return None;
+        }
+        self.rec_offset = self.pos;
+        self.rec_line = self.line;
+        self.rec_first_field = self.fields.len();
+        self.rec_data_start = self.data.len();
+        self.rec_too_long = false;
+        let mut start = i;
+        let mut comma = |k: usize, fields: &mut Vec<Field>| {
+            fields.push(Field {
+                start: start as u32,
+                end: k as u32,
+                quoted: false,
+                in_chunk: true,
+            });
+            start = k + 1;
+        };
+        // Commas, eight bytes at a time: a word's `,` bytes become 0x80
+        // (exact zero-byte test, no false positives).
+        const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+        let end = i + body.len();
+        let mut j = i;
+        while j + 8 <= end {
+            let w = u64::from_le_bytes(chunk[j..j + 8].try_into().unwrap());
+            let x = w ^ 0x2C2C_2C2C_2C2C_2C2C;
+            let mut m = !(((x & LOW7) + LOW7) | x | LOW7);
+            while m != 0 {
+                comma(j + (m.trailing_zeros() / 8) as usize, &mut self.fields);
+                m &= m - 1;
+            }
+            j += 8;
+        }
+        for (k, &b) in chunk.iter().enumerate().take(end).skip(j) {
+            if b == b',' {
+                comma(k, &mut self.fields);
+            }
+        }
+        self.fields.push(Field {
+            start: start as u32,
+            end: (i + body.len()) as u32,
+            quoted: false,
+            in_chunk: true,
+        });
+        // Terminator: `\n`, or the `\r` of `\r\n` (whose `\n` is then
+        // taken by the `AfterCr` state, as byte by byte).
+        let used = body.len() + 1;
+        self.pos += used as u64;
+        if cr {
+            self.state = State::AfterCr;
+        } else {
+            self.line += 1;
+            self.state = State::StartRecord;
+        }
+        self.end_record(None, chunk);
+        Some(used)
+    }
+
     /// A `,`, `\n` or `\r` outside quotes ends the field (and the record).
     /// Returns true when the batch became full.
-    fn delimit(&mut self, b: u8) -> bool {
+    fn delimit(&mut self, b: u8, chunk: &[u8]) -> bool {
         self.end_field();
         match b {
             b',' => {
@@ -357,17 +482,17 @@ impl CsvDecoder {
             b'\n' => {
                 self.line += 1;
                 self.state = State::StartRecord;
-                self.end_record(None)
+                self.end_record(None, chunk)
             }
             _ => {
                 self.state = State::AfterCr;
-                self.end_record(None)
+                self.end_record(None, chunk)
             }
         }
     }
 
     /// Convert the pending records into the batch, column by column.
-    fn convert(&mut self) {
+    fn convert(&mut self, chunk: &[u8]) {
         let n = self.recs.len();
         if n == 0 {
             return;
@@ -377,7 +502,7 @@ impl CsvDecoder {
         self.skip
             .extend(self.recs.iter().map(|r| r.fault.is_some()));
         self.bad_all.clear();
-        self.fill_columns();
+        self.fill_columns(chunk);
         if !self.bad_all.is_empty() {
             // Roll back and redo without the bad rows; parsing is
             // deterministic, so the second pass cannot fail.
@@ -386,22 +511,23 @@ impl CsvDecoder {
                 self.skip[row] = true;
             }
             let first = std::mem::take(&mut self.bad_all);
-            self.fill_columns();
+            self.fill_columns(chunk);
             debug_assert!(self.bad_all.is_empty());
             self.bad_all = first;
         }
-        self.report();
+        self.report(chunk);
         let good = self.skip.iter().filter(|s| !**s).count();
         self.batch.commit(good, 1);
         self.recs.clear();
+        self.spans.clear();
         self.compact();
     }
 
-    fn fill_columns(&mut self) {
-        let (recs, fields, data) = (&self.recs, &self.fields, &self.data);
+    fn fill_columns(&mut self, chunk: &[u8]) {
+        let (spans, fields, data) = (&self.spans, &self.fields, &self.data);
         for (c, col) in self.batch.cols.iter_mut().enumerate() {
-            let cell = |i: usize| cell_of(recs, fields, data, i, c);
-            col.append_cells(recs.len(), &cell, &self.skip, &mut self.bad);
+            let cell = |i: usize| cell_of(spans, fields, data, chunk, i, c);
+            col.append_cells(spans.len(), &cell, &self.skip, &mut self.bad);
             self.bad_all
                 .extend(self.bad.drain(..).map(|(r, e)| (r, c, e)));
         }
@@ -409,7 +535,10 @@ impl CsvDecoder {
 
     /// Report faults and field errors in record order, one per record
     /// (its first bad column).
-    fn report(&mut self) {
+    fn report(&mut self, chunk: &[u8]) {
+        if self.bad_all.is_empty() && !self.skip.contains(&true) {
+            return;
+        }
         self.bad_all.sort_by_key(|&(r, c, _)| (r, c));
         let mut bad = self.bad_all.iter().peekable();
         for (i, rec) in self.recs.iter().enumerate() {
@@ -439,7 +568,7 @@ impl CsvDecoder {
                 let column = &self.table.columns[c];
                 err.field = Some(column.ident.name.clone());
                 err.description = e.describe(&column.sql_type.sql_name());
-                if let Cell::Text(t) = cell_of(&self.recs, &self.fields, &self.data, i, c) {
+                if let Cell::Text(t) = cell_of(&self.spans, &self.fields, &self.data, chunk, i, c) {
                     err.invalid_text = Some(invalid_text(t));
                 }
                 self.errors.push(err);
@@ -468,16 +597,25 @@ impl CsvDecoder {
 }
 
 /// Column `c` of pending record `i`.
-fn cell_of<'a>(recs: &[Rec], fields: &[Field], data: &'a [u8], i: usize, c: usize) -> Cell<'a> {
-    let rec = &recs[i];
-    if c >= rec.nfields {
+#[inline]
+fn cell_of<'a>(
+    spans: &[Span],
+    fields: &[Field],
+    data: &'a [u8],
+    chunk: &'a [u8],
+    i: usize,
+    c: usize,
+) -> Cell<'a> {
+    let span = spans[i];
+    if c >= span.n as usize {
         return Cell::Missing;
     }
-    let f = fields[rec.first_field + c];
+    let f = fields[span.first as usize + c];
     if f.start == f.end {
         Cell::Empty { quoted: f.quoted }
     } else {
-        Cell::Text(&data[f.start as usize..f.end as usize])
+        let src = if f.in_chunk { chunk } else { data };
+        Cell::Text(&src[f.start as usize..f.end as usize])
     }
 }
 
@@ -492,7 +630,7 @@ impl Decoder for CsvDecoder {
         }
         let used = bom + self.split(&chunk[bom..]);
         if !self.full {
-            self.convert();
+            self.convert(&chunk[bom..]);
         }
         used
     }
@@ -502,7 +640,9 @@ impl Decoder for CsvDecoder {
     }
 
     fn flush(&mut self) -> Option<ChangeBatch> {
-        self.convert();
+        // Pending records never refer to a chunk here (`decode` converts
+        // them before it returns).
+        self.convert(&[]);
         self.full = false;
         self.batch_bytes = 0;
         self.batch.finish()
@@ -514,11 +654,11 @@ impl Decoder for CsvDecoder {
         }
         match self.state {
             State::Quoted => {
-                self.end_record(Some(Fault::Unterminated));
+                self.end_record(Some(Fault::Unterminated), &[]);
             }
             State::StartField | State::Unquoted | State::QuoteInQuoted => {
                 self.end_field();
-                self.end_record(None);
+                self.end_record(None, &[]);
             }
             State::StartRecord | State::AfterCr => {}
         }
@@ -550,6 +690,7 @@ impl Decoder for CsvDecoder {
         self.data.clear();
         self.fields.clear();
         self.recs.clear();
+        self.spans.clear();
         self.records = 0;
         self.batch_bytes = 0;
         self.full = false;

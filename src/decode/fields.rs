@@ -94,6 +94,18 @@ pub fn parse_i64(s: &[u8]) -> FieldResult<i64> {
     if digits.is_empty() {
         return Err(FieldError::Syntax);
     }
+    if digits.len() <= 18 {
+        // Cannot overflow: plain arithmetic.
+        let mut v: i64 = 0;
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return Err(FieldError::Syntax);
+            }
+            v = v * 10 + d as i64;
+        }
+        return Ok(if neg { -v } else { v });
+    }
     let mut acc: i64 = 0;
     let mut overflow = false;
     for &b in digits {
@@ -150,6 +162,9 @@ pub fn parse_decimal(s: &[u8], precision: u8, scale: i8) -> FieldResult<i128> {
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
+    if let Some(v) = short_decimal(rest, precision, scale) {
+        return v.map(|v| if neg { -v } else { v });
+    }
     // Mantissa without trailing zeros; `zeros` counts zeros not yet folded
     // in, so long runs of zeros cost no precision.
     let mut mantissa: i128 = 0;
@@ -211,6 +226,50 @@ pub fn parse_decimal(s: &[u8], precision: u8, scale: i8) -> FieldResult<i128> {
     Ok(if neg { -scaled } else { scaled })
 }
 
+/// Fast path of `parse_decimal` for the common `digits[.digits]` with at
+/// most 18 digits and a scale in 0..=18 (u64 arithmetic, same results);
+/// `None` for anything else (the general path decides).
+#[inline]
+fn short_decimal(s: &[u8], precision: u8, scale: i8) -> Option<FieldResult<i128>> {
+    if s.is_empty() || s.len() > 19 || !(0..=18).contains(&scale) {
+        return None;
+    }
+    let mut m: u64 = 0;
+    let mut frac: Option<u32> = None;
+    let mut digits = 0;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d <= 9 {
+            m = m * 10 + d as u64;
+            digits += 1;
+            if let Some(f) = &mut frac {
+                *f += 1;
+            }
+        } else if b == b'.' && frac.is_none() {
+            frac = Some(0);
+        } else {
+            return None;
+        }
+    }
+    if digits == 0 || digits > 18 {
+        return None;
+    }
+    let (f, scale) = (frac.unwrap_or(0), scale as u32);
+    let scaled = if f <= scale {
+        m as i128 * 10i128.pow(scale - f)
+    } else {
+        let d = 10u64.pow(f - scale);
+        if !m.is_multiple_of(d) {
+            return Some(Err(FieldError::Scale));
+        }
+        (m / d) as i128
+    };
+    if precision > 38 || scaled >= 10i128.pow(precision as u32) {
+        return Some(Err(FieldError::Precision));
+    }
+    Some(Ok(scaled))
+}
+
 /// Exactly `n` ASCII digits as a number.
 fn digits_n(s: &[u8], n: usize) -> FieldResult<u32> {
     if s.len() < n {
@@ -233,14 +292,17 @@ fn is_leap(y: i64) -> bool {
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
 /// `days_from_civil`).
+/// `y` is 0..=9999 here (four digits), so the arithmetic is done on
+/// `y + 400` (one era later, never negative: unsigned division by
+/// constants) and the era's 146097 days are taken off at the end.
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
+    let y = (y + 400 - i64::from(m <= 2)) as u64;
+    let era = y / 400;
     let yoe = y - era * 400;
-    let mp = (m as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let mp = (m as u64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as u64 - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
+    (era * 146097 + doe) as i64 - 719468 - 146097
 }
 
 /// `YYYY-MM-DD` prefix of `s`: days since epoch and bytes used (10).

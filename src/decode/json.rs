@@ -8,7 +8,13 @@
 //! chunk; one that spans chunks is gathered in `buf` (bounded by
 //! `record_bytes_max`). simd-json unescapes strings in place, so values are
 //! copied into `scratch` first, which keeps the original text for exact
-//! DECIMALs (a float node's source text is found again in `raw`).
+//! DECIMALs (a float node's source text is found again in `raw`, right
+//! after its key when that key has no escapes).
+//! Fast path (`fast_line`): an object or array alone on a line inside the
+//! chunk is handed to simd-json straight away; only if simd-json accepts it
+//! (and it is not too long or too deep) is the result used, since then it
+//! is exactly the value the splitter would have found. Otherwise the
+//! splitter takes over for that value.
 //!
 //! Policies: keys match columns like SQL identifiers (`Table::column_index`);
 //! unknown keys are ignored; a duplicated key: the last one wins; missing
@@ -68,6 +74,11 @@ pub struct JsonDecoder {
     /// Key -> column of the previous object, by key position: rows of one
     /// stream usually list their keys in the same order.
     key_cache: Vec<(String, Option<usize>)>,
+    /// Scratch for `too_deep`.
+    depth_stack: Vec<usize>,
+    /// Address of the buffer simd-json parsed (a copy of `raw`), so a
+    /// string node's position in `raw` can be found (`number_text`).
+    tape_base: usize,
     records: u64,
     batch_bytes: usize,
     full: bool,
@@ -96,6 +107,8 @@ impl JsonDecoder {
             tape: Tape(Vec::new()),
             slots: vec![NO_SLOT; ncols],
             key_cache: Vec::new(),
+            depth_stack: Vec::new(),
+            tape_base: 0,
             records: 0,
             batch_bytes: 0,
             full: false,
@@ -108,6 +121,15 @@ impl JsonDecoder {
     fn split(&mut self, chunk: &[u8]) -> usize {
         let mut i = 0;
         loop {
+            if !self.sp.in_value {
+                if let Some(used) = self.fast_line(chunk, i) {
+                    i += used;
+                    if self.full {
+                        return i;
+                    }
+                    continue;
+                }
+            }
             match self.sp.next(chunk, i) {
                 Step::NeedMore => return chunk.len(),
                 Step::Fatal => {
@@ -126,6 +148,59 @@ impl JsonDecoder {
                     }
                 }
             }
+        }
+    }
+
+    /// Fast path for newline-delimited values: when the next line lies in
+    /// `chunk` and holds (between whitespace) one object or array that
+    /// simd-json accepts, not too long nor too deep, that value is exactly
+    /// what the splitter would find (a valid container ends where its
+    /// brackets balance), so the splitter's byte-by-byte scan is skipped.
+    /// Returns bytes consumed; `None` leaves everything to the splitter
+    /// (which then parses again and reports any error).
+    fn fast_line(&mut self, chunk: &[u8], i: usize) -> Option<usize> {
+        let rest = &chunk[i..];
+        // Whitespace before the value (newlines included), then its line.
+        let lead = rest
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
+        let line = &rest[lead..lead + memchr::memchr(b'\n', &rest[lead..])?];
+        let len = line
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r'))?
+            + 1;
+        let raw = &line[..len];
+        let end = lead + len;
+        if !matches!(raw[0], b'{' | b'[') || raw.len() > self.record_bytes_max {
+            return None;
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(raw);
+        scratch.resize(raw.len() + INPUT_PADDING, b' ');
+        self.tape_base = scratch.as_ptr() as usize;
+        let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
+        let ok = fill_tape_padded(&mut scratch, raw.len(), &mut self.buffers, &mut tape).is_ok()
+            && !too_deep(&tape.0, self.depth_max, &mut self.depth_stack);
+        if ok {
+            self.sp.pos += lead as u64;
+            self.sp.value_offset = self.sp.pos;
+            self.sp.pos += raw.len() as u64;
+            self.batch_bytes += raw.len();
+            self.walk(&tape.0, raw);
+            self.check_full();
+        }
+        self.tape = tape.reset();
+        self.scratch = scratch;
+        ok.then_some(end)
+    }
+
+    /// After a value: is the batch full?
+    fn check_full(&mut self) {
+        if self.batch.rows() == 0 {
+            self.batch_bytes = 0;
+        } else if self.batch.rows() >= self.rows_max || self.batch_bytes >= self.bytes_max {
+            self.full = true;
         }
     }
 
@@ -172,11 +247,7 @@ impl JsonDecoder {
         }
         self.sp.buf = buf;
         self.sp.buf.clear();
-        if self.batch.rows() == 0 {
-            self.batch_bytes = 0;
-        } else if self.batch.rows() >= self.rows_max || self.batch_bytes >= self.bytes_max {
-            self.full = true;
-        }
+        self.check_full();
     }
 
     fn parse(&mut self, raw: &[u8]) {
@@ -184,6 +255,7 @@ impl JsonDecoder {
         scratch.clear();
         scratch.extend_from_slice(raw);
         scratch.resize(raw.len() + INPUT_PADDING, b' ');
+        self.tape_base = scratch.as_ptr() as usize;
         let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         match fill_tape_padded(&mut scratch, raw.len(), &mut self.buffers, &mut tape) {
             Err(e) => {
@@ -303,7 +375,8 @@ impl JsonDecoder {
             let r = if j == NO_SLOT {
                 col.push_missing()
             } else {
-                col.push_json(&nodes[j], || nth_number(raw, number_ordinal(nodes, j)))
+                let base = self.tape_base;
+                col.push_json(&nodes[j], || number_text(nodes, j, raw, base))
             };
             r.map_err(|err| EventError::Field {
                 col: c,
@@ -349,6 +422,33 @@ impl JsonDecoder {
     }
 }
 
+/// Does the parsed value nest deeper than `max` (open brackets, as the
+/// splitter counts)? `stack` is scratch space.
+fn too_deep(nodes: &[Node<'_>], max: usize, stack: &mut Vec<usize>) -> bool {
+    let containers = || {
+        nodes
+            .iter()
+            .filter(|n| matches!(n, Node::Object { .. } | Node::Array { .. }))
+    };
+    if containers().count() <= max {
+        return false;
+    }
+    // Ends (exclusive tape index) of the open containers.
+    stack.clear();
+    for (i, n) in nodes.iter().enumerate() {
+        while stack.last().is_some_and(|&e| e <= i) {
+            stack.pop();
+        }
+        if let Node::Object { count, .. } | Node::Array { count, .. } = n {
+            stack.push(i + count + 1);
+            if stack.len() > max {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// Nodes in the subtree starting at `node`, itself included.
 fn count(node: &Node<'_>) -> usize {
     match node {
@@ -362,6 +462,55 @@ fn is_number(node: &Node<'_>) -> bool {
         node,
         Node::Static(StaticNode::I64(_) | StaticNode::U64(_) | StaticNode::F64(_))
     )
+}
+
+/// The source text of the number at tape index `j`. When it is an object
+/// member whose key has no escapes, the key's bytes sit in the parsed copy
+/// of `raw` at their original place (`base` is that copy's address), so
+/// the number is found right after `"key"` and `:`; otherwise (and when any
+/// check fails) it is counted from the start (`nth_number`).
+fn number_text<'r>(nodes: &[Node<'_>], j: usize, raw: &'r [u8], base: usize) -> Option<&'r [u8]> {
+    let direct = || {
+        let Node::String(key) = nodes.get(j.checked_sub(1)?)? else {
+            return None;
+        };
+        let off = (key.as_ptr() as usize).wrapping_sub(base);
+        let end = off.checked_add(key.len())?;
+        // The raw key is exactly `"key"`: same bytes, no backslash, and a
+        // quote right after (so not escaped).
+        if off == 0 || raw.get(off - 1) != Some(&b'"') || raw.get(end) != Some(&b'"') {
+            return None;
+        }
+        let text = &raw[off..end];
+        if text != key.as_bytes() || text.contains(&b'\\') {
+            return None;
+        }
+        let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+        let mut i = end + 1;
+        while raw.get(i).is_some_and(ws) {
+            i += 1;
+        }
+        // Only a key is followed by `:`.
+        if raw.get(i) != Some(&b':') {
+            return None;
+        }
+        i += 1;
+        while raw.get(i).is_some_and(ws) {
+            i += 1;
+        }
+        let start = i;
+        if !matches!(raw.get(i), Some(b'-' | b'0'..=b'9')) {
+            return None;
+        }
+        while raw
+            .get(i)
+            .is_some_and(|b| matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+        {
+            i += 1;
+        }
+        Some(&raw[start..i])
+    };
+    direct().or_else(|| nth_number(raw, number_ordinal(nodes, j)))
 }
 
 /// How many numbers precede tape index `j`: numbers appear on the tape in

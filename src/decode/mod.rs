@@ -116,8 +116,9 @@ pub trait Decoder {
     fn reset(&mut self);
 }
 
-/// Build a decoder for `table`. Called once per request; the decoder
-/// allocates its builders here and reuses them across batches.
+/// Build a decoder for `table`. Cheap (buffers grow on first use); a
+/// decoder may be kept and `reset` for each request with the same table
+/// and options, reusing its buffers across batches and requests.
 pub fn new_decoder(table: Arc<Table>, opts: DecodeOptions) -> Box<dyn Decoder> {
     match opts.format {
         Format::Csv => Box::new(csv::CsvDecoder::new(table, opts)),
