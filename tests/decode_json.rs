@@ -711,3 +711,26 @@ fn decimal_source_text_found_in_every_layout() {
     ];
     assert_eq!(a.values().to_vec(), want);
 }
+
+#[test]
+fn escaped_keys_match_their_columns() {
+    let t = table(vec![
+        col("amount", SqlType::BigInt, true, None),
+        col("note", SqlType::Varchar(None), true, None),
+    ]);
+    // The same keys written plainly and with escapes, on one line and split.
+    let body = "{\"am\\u006funt\": 5, \"n\\u006fte\": \"x\"}\n{\"amount\": 6, \"note\": \"y\"}\n";
+    for out in [
+        run(&t, &raw(), body),
+        run_chunks(&t, &raw(), &[&body.as_bytes()[..7], &body.as_bytes()[7..]]),
+    ] {
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        let b = one(&out);
+        let a = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .unwrap();
+        assert_eq!(a.iter().collect::<Vec<_>>(), vec![Some(5), Some(6)]);
+    }
+}
