@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-8}
 OUT=${OUT:-target/quick-bench}
 mkdir -p "$OUT"
-cargo build --release -q -p sluice -p sluice-load --examples
+cargo build --release -q -p sluice -p sluice-load --bins --examples
 port_sluice=18181
 port_null=18182
 ./target/release/sluice --shards 1 --listen 127.0.0.1:$port_sluice --data-dir "$OUT/data" >"$OUT/sluice.log" 2>&1 &
