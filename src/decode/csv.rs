@@ -16,8 +16,11 @@
 //! has no quote and no `\r` but that of `\r\n` is split with memchr and
 //! eight-byte comma search, and its fields point into the chunk instead of
 //! being copied (`Field::in_chunk`); `decode` converts every such record
-//! before it returns, so no reference outlives the chunk. The state machine
-//! handles everything else and gives the same result.
+//! before it returns, so no reference outlives the chunk. A record with
+//! simple quoted fields (no `""` escape, no line break inside, nothing after
+//! the closing quote) takes a second fast path (`fast_quoted_record`) whose
+//! quoted contents also point into the chunk. The state machine handles
+//! everything else and gives the same result.
 //!
 //! Policies: no header; extra fields are ignored; a missing trailing field
 //! takes the column DEFAULT, else NULL (an error when NOT NULL). An empty
@@ -405,6 +408,9 @@ impl CsvDecoder {
         let mut body = &rest[..nl];
         let mut cr = false;
         if sp < i + nl {
+            if chunk[sp] == b'"' {
+                return self.fast_quoted_record(chunk, i, nl);
+            }
             if sp + 1 != i + nl || chunk[sp] != b'\r' {
                 return None;
             }
@@ -459,6 +465,77 @@ impl CsvDecoder {
         // Terminator: `\n`, or the `\r` of `\r\n` (whose `\n` is then
         // taken by the `AfterCr` state, as byte by byte).
         let used = body.len() + 1;
+        self.pos += used as u64;
+        if cr {
+            self.state = State::AfterCr;
+        } else {
+            self.line += 1;
+            self.state = State::StartRecord;
+        }
+        self.end_record(None, chunk);
+        Some(used)
+    }
+
+    /// The fast path for a record with quoted fields: every field is either
+    /// unquoted without any `"`, or `"..."` with no `""` escape, no `\r` and
+    /// no newline inside and a `,` or the record's end right after the
+    /// closing quote. Quoted contents then refer to the chunk like unquoted
+    /// ones (with `quoted` set, which gives `""` its empty-string meaning).
+    /// Anything else (escapes, text after a closing quote, a newline inside
+    /// quotes) returns `None` for the state machine. `nl` is the offset of
+    /// the record's `\n` from `i`.
+    fn fast_quoted_record(&mut self, chunk: &[u8], i: usize, nl: usize) -> Option<usize> {
+        let mut end = i + nl;
+        let cr = end > i && chunk[end - 1] == b'\r';
+        if cr {
+            end -= 1;
+        }
+        // Bytes this call consumes: through `\n`, or through the `\r` of
+        // `\r\n` (whose `\n` the `AfterCr` state takes), as in `fast_record`.
+        let used = nl + 1 - usize::from(cr);
+        if memchr::memchr(b'\r', &chunk[i..end]).is_some()
+            || used > self.record_bytes_max
+            || chunk.len() > u32::MAX as usize
+        {
+            return None;
+        }
+        let first = self.fields.len();
+        let field = |start: usize, end: usize, quoted: bool| Field {
+            start: start as u32,
+            end: end as u32,
+            quoted,
+            in_chunk: true,
+        };
+        let mut k = i;
+        loop {
+            let next = if chunk.get(k) == Some(&b'"') && k < end {
+                let close = memchr::memchr(b'"', &chunk[k + 1..end]).map(|p| k + 1 + p);
+                let Some(close) = close.filter(|&c| c + 1 == end || chunk[c + 1] == b',') else {
+                    self.fields.truncate(first);
+                    return None;
+                };
+                self.fields.push(field(k + 1, close, true));
+                close + 1
+            } else {
+                let comma = memchr::memchr(b',', &chunk[k..end]).map_or(end, |p| k + p);
+                if memchr::memchr(b'"', &chunk[k..comma]).is_some() {
+                    self.fields.truncate(first);
+                    return None;
+                }
+                self.fields.push(field(k, comma, false));
+                comma
+            };
+            if next >= end {
+                break;
+            }
+            // `next` is a comma: another field follows (maybe empty).
+            k = next + 1;
+        }
+        self.rec_offset = self.pos;
+        self.rec_line = self.line;
+        self.rec_first_field = first;
+        self.rec_data_start = self.data.len();
+        self.rec_too_long = false;
         self.pos += used as u64;
         if cr {
             self.state = State::AfterCr;
