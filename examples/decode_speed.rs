@@ -45,6 +45,13 @@ fn bodies() -> (Vec<u8>, Vec<u8>) {
         let c4 = format!("2026-01-{d:02}");
         let c5 = format!("2026-01-{d:02} 10:{:02}:{s:02}", i % 60);
         if csv.len() < 1 << 20 {
+            // A third of the rows quote a field with a comma in it, as
+            // sluice-load's generated rows do.
+            let c1 = if i.is_multiple_of(3) {
+                format!("\"{c1}, q\"")
+            } else {
+                c1.clone()
+            };
             csv.extend(format!("{c0},{c1},{c2},{c3},{c4},{c5},{c6},{c7},x{i},{c9}\n").as_bytes());
         }
         if json.len() < 1 << 20 {
