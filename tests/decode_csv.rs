@@ -10,18 +10,8 @@ use proptest::prelude::*;
 use sluice::decode::*;
 use sluice::table::*;
 
-fn col(name: &str, t: SqlType, nullable: bool, default: Option<&str>) -> Column {
-    Column {
-        ident: Ident::new(name, false),
-        sql_type: t,
-        nullable,
-        default: default.map(|d| DefaultValue::Text(d.into())),
-    }
-}
-
-fn table(cols: Vec<Column>) -> Arc<Table> {
-    Arc::new(Table::new(Ident::new("t", false), cols, vec![]))
-}
+mod decode_support;
+use decode_support::*;
 
 fn opts() -> DecodeOptions {
     DecodeOptions {
@@ -32,46 +22,6 @@ fn opts() -> DecodeOptions {
         batch_bytes: 1 << 20,
         record_bytes_max: 1 << 16,
         json_depth_max: 32,
-    }
-}
-
-struct Out {
-    batches: Vec<ChangeBatch>,
-    errors: ParseErrors,
-    records: u64,
-}
-
-/// Drive a decoder the way the connection loop does: feed each chunk until
-/// consumed, flushing whenever the batch is full.
-fn run_chunks(t: &Arc<Table>, o: &DecodeOptions, chunks: &[&[u8]]) -> Out {
-    let mut d = new_decoder(t.clone(), o.clone());
-    run_on(&mut *d, chunks)
-}
-
-/// `run_chunks` with a given (possibly reused) decoder.
-fn run_on(d: &mut dyn Decoder, chunks: &[&[u8]]) -> Out {
-    let mut batches = Vec::new();
-    for chunk in chunks {
-        let mut rest = *chunk;
-        loop {
-            let n = d.decode(rest);
-            rest = &rest[n..];
-            if d.batch_full() {
-                assert!(batches.len() < 100_000);
-                batches.extend(d.flush());
-            } else {
-                assert!(rest.is_empty(), "decode stopped without a full batch");
-            }
-            if rest.is_empty() {
-                break;
-            }
-        }
-    }
-    batches.extend(d.finish());
-    Out {
-        batches,
-        errors: d.errors().clone(),
-        records: d.records(),
     }
 }
 
@@ -390,29 +340,6 @@ fn error_keys(e: &ParseErrors) -> Vec<(u64, Option<String>, u64, Option<u64>)> {
         .iter()
         .map(|e| (e.event_number, e.field.clone(), e.offset, e.line))
         .collect()
-}
-
-fn split_at(body: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
-    cuts.sort();
-    let mut out = Vec::new();
-    let mut prev = 0;
-    for c in cuts {
-        out.push(body[prev..c].to_vec());
-        prev = c;
-    }
-    out.push(body[prev..].to_vec());
-    out
-}
-
-fn assert_same(a: &Out, b: &Out) {
-    assert_eq!(a.errors, b.errors);
-    assert_eq!(a.records, b.records);
-    assert_eq!(a.batches.len(), b.batches.len());
-    for (x, y) in a.batches.iter().zip(&b.batches) {
-        assert_eq!(x.data, y.data);
-        assert_eq!(x.weights, y.weights);
-    }
 }
 
 fn field_text() -> impl Strategy<Value = String> {

@@ -10,19 +10,8 @@ use proptest::prelude::*;
 use sluice::decode::*;
 use sluice::table::*;
 
-fn col(name: &str, t: SqlType, nullable: bool, default: Option<&str>) -> Column {
-    let (name, quoted) = unquote(name);
-    Column {
-        ident: Ident::new(name, quoted),
-        sql_type: t,
-        nullable,
-        default: default.map(|d| DefaultValue::Text(d.into())),
-    }
-}
-
-fn table(cols: Vec<Column>) -> Arc<Table> {
-    Arc::new(Table::new(Ident::new("t", false), cols, vec![]))
-}
+mod decode_support;
+use decode_support::*;
 
 fn opts(update_format: UpdateFormat, array: bool) -> DecodeOptions {
     DecodeOptions {
@@ -38,44 +27,6 @@ fn opts(update_format: UpdateFormat, array: bool) -> DecodeOptions {
 
 fn raw() -> DecodeOptions {
     opts(UpdateFormat::Raw, false)
-}
-
-struct Out {
-    batches: Vec<ChangeBatch>,
-    errors: ParseErrors,
-    records: u64,
-}
-
-/// Drive a decoder like the connection loop: flush whenever it is full.
-fn run_chunks(t: &Arc<Table>, o: &DecodeOptions, chunks: &[&[u8]]) -> Out {
-    let mut d = new_decoder(t.clone(), o.clone());
-    run_on(&mut *d, chunks)
-}
-
-/// `run_chunks` with a given (possibly reused) decoder.
-fn run_on(d: &mut dyn Decoder, chunks: &[&[u8]]) -> Out {
-    let mut batches = Vec::new();
-    for chunk in chunks {
-        let mut rest = *chunk;
-        loop {
-            let n = d.decode(rest);
-            rest = &rest[n..];
-            if d.batch_full() {
-                batches.extend(d.flush());
-            } else {
-                assert!(rest.is_empty(), "decode stopped without a full batch");
-            }
-            if rest.is_empty() {
-                break;
-            }
-        }
-    }
-    batches.extend(d.finish());
-    Out {
-        batches,
-        errors: d.errors().clone(),
-        records: d.records(),
-    }
 }
 
 fn run(t: &Arc<Table>, o: &DecodeOptions, body: &str) -> Out {
@@ -368,29 +319,6 @@ fn batches_seal_and_decode_returns_early() {
     assert_eq!(d.flush().unwrap().num_rows(), 2);
     assert_eq!(d.decode(&body[n..]), body.len() - n);
     assert_eq!(d.finish().unwrap().num_rows(), 1);
-}
-
-fn assert_same(a: &Out, b: &Out) {
-    assert_eq!(a.errors, b.errors);
-    assert_eq!(a.records, b.records);
-    assert_eq!(a.batches.len(), b.batches.len());
-    for (x, y) in a.batches.iter().zip(&b.batches) {
-        assert_eq!(x.data, y.data);
-        assert_eq!(x.weights, y.weights);
-    }
-}
-
-fn split_at(body: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
-    cuts.sort();
-    let mut out = Vec::new();
-    let mut prev = 0;
-    for c in cuts {
-        out.push(body[prev..c].to_vec());
-        prev = c;
-    }
-    out.push(body[prev..].to_vec());
-    out
 }
 
 fn prop_table() -> Arc<Table> {
