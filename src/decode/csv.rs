@@ -462,9 +462,15 @@ impl CsvDecoder {
             quoted: false,
             in_chunk: true,
         });
-        // Terminator: `\n`, or the `\r` of `\r\n` (whose `\n` is then
-        // taken by the `AfterCr` state, as byte by byte).
-        let used = body.len() + 1;
+        self.end_fast_record(body.len() + 1, cr, chunk);
+        Some(body.len() + 1)
+    }
+
+    /// A fast path split a whole record of `used` bytes: advance past it and
+    /// end it as the state machine would. `used` runs through the `\n`, or
+    /// through the `\r` of `\r\n` (whose `\n` the `AfterCr` state takes,
+    /// as byte by byte).
+    fn end_fast_record(&mut self, used: usize, cr: bool, chunk: &[u8]) {
         self.pos += used as u64;
         if cr {
             self.state = State::AfterCr;
@@ -473,7 +479,6 @@ impl CsvDecoder {
             self.state = State::StartRecord;
         }
         self.end_record(None, chunk);
-        Some(used)
     }
 
     /// The fast path for a record with quoted fields: every field is either
@@ -536,14 +541,7 @@ impl CsvDecoder {
         self.rec_first_field = first;
         self.rec_data_start = self.data.len();
         self.rec_too_long = false;
-        self.pos += used as u64;
-        if cr {
-            self.state = State::AfterCr;
-        } else {
-            self.line += 1;
-            self.state = State::StartRecord;
-        }
-        self.end_record(None, chunk);
+        self.end_fast_record(used, cr, chunk);
         Some(used)
     }
 
