@@ -5,7 +5,8 @@ Exits non-zero (with a traceback) on any failure.
 """
 import sys
 
-from feldera import FelderaClient
+from feldera import FelderaClient, Pipeline
+from feldera.enums import PipelineStatus
 from feldera.rest.errors import FelderaAPIError
 
 url = sys.argv[1]
@@ -38,9 +39,16 @@ push("t1", "csv", "6,d,2.5,false\n7,e,,true\n")
 # Table names: unquoted names in any case.
 push("T1", "csv", "8,f,0,true\n")
 
+# The SDK's pipeline path: Pipeline.get reads GET /v0/pipelines/p.
+pipeline = Pipeline.get("p", client)
+assert pipeline.status() == PipelineStatus.RUNNING, pipeline.status()
+token = pipeline.input_json("t1", [{"id": 9}, {"id": 10, "name": "j"}], wait=False)
+pipeline.wait_for_token(token)
+assert client.completion_token_processed("p", token), token
+
 stats = client.http.get("/pipelines/p/stats")
 t1 = [i for i in stats["inputs"] if i["endpoint_name"] == "t1"][0]
-assert t1["applied_records"] == 9, t1
+assert t1["applied_records"] == 11, t1
 
 # A parse error is reported as the client's FelderaAPIError with the code.
 try:
