@@ -174,11 +174,7 @@ impl JsonDecoder {
         if !matches!(raw[0], b'{' | b'[') || raw.len() > self.record_bytes_max {
             return None;
         }
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        scratch.extend_from_slice(raw);
-        scratch.resize(raw.len() + INPUT_PADDING, b' ');
-        self.tape_base = scratch.as_ptr() as usize;
+        let mut scratch = self.padded_copy(raw);
         let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         let ok = fill_tape_padded(&mut scratch, raw.len(), &mut self.buffers, &mut tape).is_ok()
             && !too_deep(&tape.0, self.depth_max, &mut self.depth_stack);
@@ -250,12 +246,20 @@ impl JsonDecoder {
         self.check_full();
     }
 
-    fn parse(&mut self, raw: &[u8]) {
+    /// simd-json parses in place and reads past the end, so each value is
+    /// copied into the reused scratch buffer with padding; the tape's
+    /// strings then point into it (`tape_base` locates them).
+    fn padded_copy(&mut self, raw: &[u8]) -> Vec<u8> {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         scratch.extend_from_slice(raw);
         scratch.resize(raw.len() + INPUT_PADDING, b' ');
         self.tape_base = scratch.as_ptr() as usize;
+        scratch
+    }
+
+    fn parse(&mut self, raw: &[u8]) {
+        let mut scratch = self.padded_copy(raw);
         let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         match fill_tape_padded(&mut scratch, raw.len(), &mut self.buffers, &mut tape) {
             Err(e) => {
