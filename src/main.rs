@@ -7,6 +7,14 @@ use clap::{Parser, Subcommand};
 
 use sluice::config::{self, DEFAULT_CONFIG_TOML};
 
+/// mimalloc rather than glibc malloc: with many small requests a shard
+/// allocates and frees tens of small Arrow buffers per request, and glibc's
+/// per-thread arenas spent up to a fifth of the shard's CPU on them
+/// (`malloc_consolidate`, heap trims and regrowth with `mprotect`; perf
+/// with one-row requests, loadtest/quick-bench.sh).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,
