@@ -127,12 +127,16 @@ fn example_row(t: &sluice::table::Table) -> String {
             let v = match c.sql_type {
                 T::Boolean => "true".to_string(),
                 T::TinyInt | T::SmallInt | T::Int | T::BigInt => "1".into(),
+                T::UTinyInt | T::USmallInt | T::UInt | T::UBigInt => "1".into(),
                 T::Real | T::Double => "1.5".into(),
                 T::Decimal { .. } => "\"12.50\"".into(),
                 T::Char(_) | T::Varchar(_) => "\"x\"".into(),
                 T::Date => "\"2026-11-28\"".into(),
                 T::Time => "\"12:00:00\"".into(),
                 T::Timestamp => "\"2026-11-28 12:00:00\"".into(),
+                T::Binary(_) | T::Varbinary(_) => "\"AAEC\"".into(),
+                T::Uuid => "\"123e4567-e89b-12d3-a456-426614174000\"".into(),
+                T::Variant => "{\"k\": [1, 2]}".into(),
             };
             format!("\"{}\": {v}", c.ident.name)
         })

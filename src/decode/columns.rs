@@ -15,13 +15,18 @@ use std::sync::Arc;
 
 use arrow_array::types::{
     Date32Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
-    Int8Type, Time64MicrosecondType, TimestampMicrosecondType,
+    Int8Type, Time64MicrosecondType, TimestampMicrosecondType, UInt16Type, UInt32Type, UInt64Type,
+    UInt8Type,
 };
-use arrow_array::{ArrayRef, ArrowPrimitiveType, BooleanArray, PrimitiveArray, StringArray};
+use arrow_array::{
+    ArrayRef, ArrowPrimitiveType, BinaryArray, BooleanArray, FixedSizeBinaryArray, PrimitiveArray,
+    StringArray,
+};
 use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use simd_json::{Node, StaticNode};
 
 use super::fields::{self, FieldError, FieldResult};
+use super::{binary, variant};
 use crate::table::{Column, DefaultValue, SqlType};
 
 /// One CSV field as the column sees it.
@@ -82,12 +87,56 @@ impl Sink<()> for StrBuf {
     }
 }
 
+/// BINARY(n)/VARBINARY(n) values: `put` decodes the base64 text that
+/// `binary::base64_len` validated (and zero-pads BINARY(n) to n bytes).
+struct BinBuf {
+    buf: StrBuf,
+    /// BINARY(n): every value is exactly n bytes.
+    fixed: Option<u32>,
+}
+
+impl BinBuf {
+    /// Zero-pad the value just written to the fixed size, if any.
+    fn pad(&mut self) {
+        if let Some(n) = self.fixed {
+            let start = self.buf.offsets[self.buf.offsets.len() - 1] as usize;
+            self.buf.data.resize(start + n as usize, 0);
+        }
+    }
+
+    fn end_value(&mut self) {
+        self.pad();
+        self.buf.offsets.push(self.buf.data.len() as i32);
+    }
+}
+
+impl Sink<()> for BinBuf {
+    fn put(&mut self, _v: (), text: &[u8]) {
+        binary::base64_append(text, &mut self.buf.data).expect("validated by base64_len");
+        self.end_value();
+    }
+}
+
+/// VARIANT: the CSV field's JSON text (validated), whitespace removed.
+struct VariantBuf(StrBuf);
+
+impl Sink<()> for VariantBuf {
+    fn put(&mut self, _v: (), text: &[u8]) {
+        variant::minify_into(text, &mut self.0.data);
+        self.0.offsets.push(self.0.data.len() as i32);
+    }
+}
+
 enum Values {
     Bool(BooleanBufferBuilder),
     I8(Vec<i8>),
     I16(Vec<i16>),
     I32(Vec<i32>),
     I64(Vec<i64>),
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
     F32(Vec<f32>),
     F64(Vec<f64>),
     Dec(Vec<i128>, u8, i8),
@@ -95,6 +144,10 @@ enum Values {
     Date(Vec<i32>),
     Time(Vec<i64>),
     Ts(Vec<i64>),
+    /// The maximum length in bytes (BINARY(n): n, and `fixed` is set).
+    Bin(BinBuf, Option<u32>),
+    Uuid(Vec<[u8; 16]>),
+    Variant(VariantBuf),
 }
 
 /// The buffers of one column of the batch being built.
@@ -134,6 +187,10 @@ impl ColumnBuf {
             SqlType::SmallInt => Values::I16(Vec::with_capacity(cap)),
             SqlType::Int => Values::I32(Vec::with_capacity(cap)),
             SqlType::BigInt => Values::I64(Vec::with_capacity(cap)),
+            SqlType::UTinyInt => Values::U8(Vec::with_capacity(cap)),
+            SqlType::USmallInt => Values::U16(Vec::with_capacity(cap)),
+            SqlType::UInt => Values::U32(Vec::with_capacity(cap)),
+            SqlType::UBigInt => Values::U64(Vec::with_capacity(cap)),
             SqlType::Real => Values::F32(Vec::with_capacity(cap)),
             SqlType::Double => Values::F64(Vec::with_capacity(cap)),
             SqlType::Decimal { precision, scale } => {
@@ -144,6 +201,22 @@ impl ColumnBuf {
             SqlType::Date => Values::Date(Vec::with_capacity(cap)),
             SqlType::Time => Values::Time(Vec::with_capacity(cap)),
             SqlType::Timestamp => Values::Ts(Vec::with_capacity(cap)),
+            SqlType::Binary(n) => Values::Bin(
+                BinBuf {
+                    buf: Self::empty_str(cap, 0),
+                    fixed: Some(n),
+                },
+                Some(n),
+            ),
+            SqlType::Varbinary(max) => Values::Bin(
+                BinBuf {
+                    buf: Self::empty_str(cap, 0),
+                    fixed: None,
+                },
+                max,
+            ),
+            SqlType::Uuid => Values::Uuid(Vec::with_capacity(cap)),
+            SqlType::Variant => Values::Variant(VariantBuf(Self::empty_str(cap, 0))),
         }
     }
 
@@ -169,13 +242,20 @@ impl ColumnBuf {
             Values::I16(v) => v.truncate(len),
             Values::I32(v) | Values::Date(v) => v.truncate(len),
             Values::I64(v) | Values::Time(v) | Values::Ts(v) => v.truncate(len),
+            Values::U8(v) => v.truncate(len),
+            Values::U16(v) => v.truncate(len),
+            Values::U32(v) => v.truncate(len),
+            Values::U64(v) => v.truncate(len),
             Values::F32(v) => v.truncate(len),
             Values::F64(v) => v.truncate(len),
             Values::Dec(v, ..) => v.truncate(len),
-            Values::Str(s, _) => {
+            Values::Str(s, _)
+            | Values::Bin(BinBuf { buf: s, .. }, _)
+            | Values::Variant(VariantBuf(s)) => {
                 s.offsets.truncate(len + 1);
                 s.data.truncate(s.offsets[len] as usize);
             }
+            Values::Uuid(v) => v.truncate(len),
         }
     }
 
@@ -210,6 +290,10 @@ impl ColumnBuf {
             Values::I16(v) => f.fill(v, false, cell, fields::parse_int::<i16>),
             Values::I32(v) => f.fill(v, false, cell, fields::parse_int::<i32>),
             Values::I64(v) => f.fill(v, false, cell, fields::parse_i64),
+            Values::U8(v) => f.fill(v, false, cell, fields::parse_uint::<u8>),
+            Values::U16(v) => f.fill(v, false, cell, fields::parse_uint::<u16>),
+            Values::U32(v) => f.fill(v, false, cell, fields::parse_uint::<u32>),
+            Values::U64(v) => f.fill(v, false, cell, fields::parse_u64),
             Values::F32(v) => f.fill(v, false, cell, fields::parse_f32),
             Values::F64(v) => f.fill(v, false, cell, fields::parse_f64),
             Values::Dec(v, p, s) => {
@@ -239,6 +323,15 @@ impl ColumnBuf {
             Values::Date(v) => f.fill(v, false, cell, fields::parse_date),
             Values::Time(v) => f.fill(v, false, cell, fields::parse_time),
             Values::Ts(v) => f.fill(v, false, cell, fields::parse_timestamp),
+            Values::Bin(bb, max) => {
+                let max = *max;
+                // `""` is the empty value, as for strings.
+                f.fill(bb, true, cell, |t| {
+                    binary::check_bytes(binary::base64_len(t)?, max)
+                })
+            }
+            Values::Uuid(v) => f.fill(v, false, cell, binary::parse_uuid),
+            Values::Variant(vb) => f.fill(vb, false, cell, variant::validate),
         }
     }
 
@@ -253,10 +346,16 @@ impl ColumnBuf {
             Values::I16(v) => v.push(0),
             Values::I32(v) | Values::Date(v) => v.push(0),
             Values::I64(v) | Values::Time(v) | Values::Ts(v) => v.push(0),
+            Values::U8(v) => v.push(0),
+            Values::U16(v) => v.push(0),
+            Values::U32(v) => v.push(0),
+            Values::U64(v) => v.push(0),
             Values::F32(v) => v.push(0.0),
             Values::F64(v) => v.push(0.0),
             Values::Dec(v, ..) => v.push(0),
-            Values::Str(s, _) => s.put((), b""),
+            Values::Str(s, _) | Values::Variant(VariantBuf(s)) => s.put((), b""),
+            Values::Bin(bb, _) => bb.end_value(),
+            Values::Uuid(v) => v.push([0; 16]),
         }
         self.validity.append(false);
         Ok(())
@@ -286,6 +385,10 @@ impl ColumnBuf {
             Values::I16(v) => v.push(fields::parse_int(t)?),
             Values::I32(v) => v.push(fields::parse_int(t)?),
             Values::I64(v) => v.push(fields::parse_i64(t)?),
+            Values::U8(v) => v.push(fields::parse_uint(t)?),
+            Values::U16(v) => v.push(fields::parse_uint(t)?),
+            Values::U32(v) => v.push(fields::parse_uint(t)?),
+            Values::U64(v) => v.push(fields::parse_u64(t)?),
             Values::F32(v) => v.push(fields::parse_f32(t)?),
             Values::F64(v) => v.push(fields::parse_f64(t)?),
             Values::Dec(v, p, s) => v.push(fields::parse_decimal(t, *p, *s)?),
@@ -293,6 +396,15 @@ impl ColumnBuf {
             Values::Date(v) => v.push(fields::parse_date(t)?),
             Values::Time(v) => v.push(fields::parse_time(t)?),
             Values::Ts(v) => v.push(fields::parse_timestamp(t)?),
+            Values::Bin(bb, max) => {
+                binary::check_bytes(binary::base64_len(t)?, *max)?;
+                bb.put((), t)
+            }
+            Values::Uuid(v) => v.push(binary::parse_uuid(t)?),
+            Values::Variant(vb) => {
+                variant::validate(t)?;
+                vb.put((), t)
+            }
         }
         self.validity.append(true);
         Ok(())
@@ -314,6 +426,10 @@ impl ColumnBuf {
             (Node::Static(S::I64(_) | S::U64(_)), Values::I16(v)) => v.push(json_int(node)?),
             (Node::Static(S::I64(_) | S::U64(_)), Values::I32(v)) => v.push(json_int(node)?),
             (Node::Static(S::I64(_) | S::U64(_)), Values::I64(v)) => v.push(json_int(node)?),
+            (Node::Static(S::I64(_) | S::U64(_)), Values::U8(v)) => v.push(json_uint(node)?),
+            (Node::Static(S::I64(_) | S::U64(_)), Values::U16(v)) => v.push(json_uint(node)?),
+            (Node::Static(S::I64(_) | S::U64(_)), Values::U32(v)) => v.push(json_uint(node)?),
+            (Node::Static(S::I64(_) | S::U64(_)), Values::U64(v)) => v.push(json_uint(node)?),
             // Floats accept integers; REAL rounds from the f64 value.
             (Node::Static(S::I64(x)), Values::F32(v)) => v.push(*x as f32),
             (Node::Static(S::U64(x)), Values::F32(v)) => v.push(*x as f32),
@@ -333,7 +449,12 @@ impl ColumnBuf {
             }
             (
                 Node::String(t),
-                Values::Dec(..) | Values::Date(_) | Values::Time(_) | Values::Ts(_),
+                Values::Dec(..)
+                | Values::Date(_)
+                | Values::Time(_)
+                | Values::Ts(_)
+                | Values::Bin(..)
+                | Values::Uuid(_),
             ) => {
                 return self.push_text(t.as_bytes());
             }
@@ -351,6 +472,45 @@ impl ColumnBuf {
         }
         self.validity.append(true);
         Ok(())
+    }
+
+    /// JSON: append the value at `nodes[j]`, whose source text `text` gives
+    /// (exact numbers for DECIMAL, the whole value for VARIANT).
+    pub(crate) fn push_json_at<'r>(
+        &mut self,
+        nodes: &[Node<'_>],
+        j: usize,
+        text: impl FnOnce() -> Option<&'r [u8]>,
+    ) -> FieldResult<()> {
+        match (&nodes[j], &mut self.values) {
+            (Node::Static(StaticNode::Null), _) => self.push_null(),
+            (_, Values::Variant(vb)) => {
+                vb.put((), text().ok_or(FieldError::Syntax)?);
+                self.validity.append(true);
+                Ok(())
+            }
+            (Node::Array { len, count }, Values::Bin(bb, max)) => {
+                // An array of byte values, as serde serializes `Vec<u8>`.
+                if len != count {
+                    return Err(FieldError::Found("nested array"));
+                }
+                binary::check_bytes(*len, *max)?;
+                let start = bb.buf.data.len();
+                for node in &nodes[j + 1..j + 1 + len] {
+                    match json_uint::<u8>(node) {
+                        Ok(b) => bb.buf.data.push(b),
+                        Err(e) => {
+                            bb.buf.data.truncate(start);
+                            return Err(e);
+                        }
+                    }
+                }
+                bb.end_value();
+                self.validity.append(true);
+                Ok(())
+            }
+            (node, _) => self.push_json(node, text),
+        }
     }
 
     /// Take the rows as an Arrow array; the buffers start again empty.
@@ -391,6 +551,10 @@ impl ColumnBuf {
             Values::I16(v) => prim::<Int16Type>(v, nulls),
             Values::I32(v) => prim::<Int32Type>(v, nulls),
             Values::I64(v) => prim::<Int64Type>(v, nulls),
+            Values::U8(v) => prim::<UInt8Type>(v, nulls),
+            Values::U16(v) => prim::<UInt16Type>(v, nulls),
+            Values::U32(v) => prim::<UInt32Type>(v, nulls),
+            Values::U64(v) => prim::<UInt64Type>(v, nulls),
             Values::F32(v) => prim::<Float32Type>(v, nulls),
             Values::F64(v) => prim::<Float64Type>(v, nulls),
             Values::Dec(v, p, s) => Arc::new(
@@ -409,6 +573,29 @@ impl ColumnBuf {
             Values::Date(v) => prim::<Date32Type>(v, nulls),
             Values::Time(v) => prim::<Time64MicrosecondType>(v, nulls),
             Values::Ts(v) => prim::<TimestampMicrosecondType>(v, nulls),
+            Values::Variant(VariantBuf(sb)) => {
+                let offsets = OffsetBuffer::new(ScalarBuffer::from(sb.offsets));
+                // SAFETY: VARIANT text is JSON validated as UTF-8 (serde_json
+                // for CSV fields, simd-json for JSON bodies), minified on
+                // whole tokens; offsets are monotonic as for strings.
+                Arc::new(unsafe { StringArray::new_unchecked(offsets, sb.data.into(), nulls) })
+            }
+            Values::Bin(BinBuf { buf, fixed: None }, _) => {
+                let offsets = OffsetBuffer::new(ScalarBuffer::from(buf.offsets));
+                Arc::new(BinaryArray::new(offsets, buf.data.into(), nulls))
+            }
+            Values::Bin(
+                BinBuf {
+                    buf,
+                    fixed: Some(n),
+                },
+                _,
+            ) => Arc::new(FixedSizeBinaryArray::new(n as i32, buf.data.into(), nulls)),
+            Values::Uuid(v) => Arc::new(FixedSizeBinaryArray::new(
+                16,
+                v.into_flattened().into(),
+                nulls,
+            )),
         }
     }
 
@@ -420,10 +607,17 @@ impl ColumnBuf {
             Values::I16(v) => v.capacity(),
             Values::I32(v) | Values::Date(v) => v.capacity(),
             Values::I64(v) | Values::Time(v) | Values::Ts(v) => v.capacity(),
+            Values::U8(v) => v.capacity(),
+            Values::U16(v) => v.capacity(),
+            Values::U32(v) => v.capacity(),
+            Values::U64(v) => v.capacity(),
             Values::F32(v) => v.capacity(),
             Values::F64(v) => v.capacity(),
             Values::Dec(v, ..) => v.capacity(),
-            Values::Str(s, _) => s.offsets.capacity().saturating_sub(1),
+            Values::Str(s, _)
+            | Values::Bin(BinBuf { buf: s, .. }, _)
+            | Values::Variant(VariantBuf(s)) => s.offsets.capacity().saturating_sub(1),
+            Values::Uuid(v) => v.capacity(),
         }
     }
 
@@ -449,20 +643,36 @@ impl ColumnBuf {
             Values::I64(v) => Values::I64(take(v)),
             Values::Time(v) => Values::Time(take(v)),
             Values::Ts(v) => Values::Ts(take(v)),
+            Values::U8(v) => Values::U8(take(v)),
+            Values::U16(v) => Values::U16(take(v)),
+            Values::U32(v) => Values::U32(take(v)),
+            Values::U64(v) => Values::U64(take(v)),
+            Values::Uuid(v) => Values::Uuid(take(v)),
+            Values::Bin(bb, max) => Values::Bin(
+                BinBuf {
+                    buf: take_str(&mut bb.buf),
+                    fixed: bb.fixed,
+                },
+                *max,
+            ),
+            Values::Variant(VariantBuf(sb)) => Values::Variant(VariantBuf(take_str(sb))),
             Values::F32(v) => Values::F32(take(v)),
             Values::F64(v) => Values::F64(take(v)),
             Values::Dec(v, p, s) => Values::Dec(take(v), *p, *s),
-            Values::Str(sb, max) => {
-                let out = StrBuf {
-                    offsets: sb.offsets.to_vec(),
-                    data: sb.data.to_vec(),
-                };
-                sb.offsets.truncate(1);
-                sb.data.clear();
-                Values::Str(out, *max)
-            }
+            Values::Str(sb, max) => Values::Str(take_str(sb), *max),
         }
     }
+}
+
+/// An exact-size copy of string buffers, which are emptied and kept.
+fn take_str(sb: &mut StrBuf) -> StrBuf {
+    let out = StrBuf {
+        offsets: sb.offsets.to_vec(),
+        data: sb.data.to_vec(),
+    };
+    sb.offsets.truncate(1);
+    sb.data.clear();
+    out
 }
 
 /// Set bits among the first `len` bits of `bits`.
@@ -497,6 +707,16 @@ fn json_int<T: TryFrom<i64>>(node: &Node<'_>) -> FieldResult<T> {
     let x = match node {
         Node::Static(StaticNode::I64(x)) => *x,
         Node::Static(StaticNode::U64(x)) => i64::try_from(*x).map_err(|_| FieldError::Overflow)?,
+        other => return Err(FieldError::Found(kind_of(other))),
+    };
+    T::try_from(x).map_err(|_| FieldError::Overflow)
+}
+
+/// A non-negative integer node into an unsigned column of width `T`.
+fn json_uint<T: TryFrom<u64>>(node: &Node<'_>) -> FieldResult<T> {
+    let x = match node {
+        Node::Static(StaticNode::I64(x)) => u64::try_from(*x).map_err(|_| FieldError::Overflow)?,
+        Node::Static(StaticNode::U64(x)) => *x,
         other => return Err(FieldError::Found(kind_of(other))),
     };
     T::try_from(x).map_err(|_| FieldError::Overflow)

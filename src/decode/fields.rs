@@ -134,6 +134,32 @@ pub fn parse_int<T: TryFrom<i64>>(s: &[u8]) -> FieldResult<T> {
     T::try_from(parse_i64(s)?).map_err(|_| FieldError::Overflow)
 }
 
+/// An unsigned 64-bit integer: `[+]digits` (a `-` sign is `Syntax`, even
+/// for `-0`: an unsigned column holds no signed text).
+pub fn parse_u64(s: &[u8]) -> FieldResult<u64> {
+    let digits = s.strip_prefix(b"+").unwrap_or(s);
+    if digits.is_empty() {
+        return Err(FieldError::Syntax);
+    }
+    let mut v: u64 = 0;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(FieldError::Syntax);
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(d as u64))
+            .ok_or(FieldError::Overflow)?;
+    }
+    Ok(v)
+}
+
+/// An unsigned integer of width `T` (TINYINT..INT UNSIGNED).
+pub fn parse_uint<T: TryFrom<u64>>(s: &[u8]) -> FieldResult<T> {
+    T::try_from(parse_u64(s)?).map_err(|_| FieldError::Overflow)
+}
+
 /// A DOUBLE. See the module policy for accepted texts.
 pub fn parse_f64(s: &[u8]) -> FieldResult<f64> {
     std::str::from_utf8(s)

@@ -380,7 +380,7 @@ impl JsonDecoder {
                 col.push_missing()
             } else {
                 let base = self.tape_base;
-                col.push_json(&nodes[j], || number_text(nodes, j, raw, base))
+                col.push_json_at(nodes, j, || value_text(nodes, j, raw, base))
             };
             r.map_err(|err| EventError::Field {
                 col: c,
@@ -524,6 +524,16 @@ fn number_ordinal(nodes: &[Node<'_>], j: usize) -> usize {
 }
 
 /// The text of a value for `invalid_text`.
+/// Source text of `nodes[j]`: the number's (fast, `number_text`) or the
+/// whole value's (`variant::node_span`, a scan of `raw`).
+fn value_text<'r>(nodes: &[Node<'_>], j: usize, raw: &'r [u8], base: usize) -> Option<&'r [u8]> {
+    if is_number(&nodes[j]) {
+        number_text(nodes, j, raw, base)
+    } else {
+        super::variant::node_span(raw, j)
+    }
+}
+
 fn node_text(nodes: &[Node<'_>], j: usize, raw: &[u8]) -> String {
     match &nodes[j] {
         Node::String(s) => invalid_text(s.as_bytes()),

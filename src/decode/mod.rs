@@ -28,12 +28,14 @@
 //! `record_bytes_max` at 512 MiB so string offsets fit Arrow's i32.
 
 mod batch;
+mod binary;
 mod columns;
 mod csv;
 mod error;
 pub mod fields;
 mod json;
 mod json_split;
+mod variant;
 
 pub use error::{invalid_text, ParseError, ParseErrors, ERRORS_LISTED_MAX, INVALID_TEXT_BYTES_MAX};
 

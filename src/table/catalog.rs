@@ -279,6 +279,10 @@ fn sql_type_from(t: &ast::DataType) -> Result<SqlType, String> {
         D::SmallInt(_) | D::Int2(_) => SqlType::SmallInt,
         D::Int(_) | D::Integer(_) | D::Int4(_) => SqlType::Int,
         D::BigInt(_) | D::Int8(_) => SqlType::BigInt,
+        D::TinyIntUnsigned(_) | D::UTinyInt => SqlType::UTinyInt,
+        D::SmallIntUnsigned(_) | D::USmallInt => SqlType::USmallInt,
+        D::IntUnsigned(_) | D::IntegerUnsigned(_) | D::UInt32 => SqlType::UInt,
+        D::BigIntUnsigned(_) | D::UBigInt | D::UInt64 => SqlType::UBigInt,
         D::Real | D::Float4 => SqlType::Real,
         D::Double(ExactNumberInfo::None) | D::DoublePrecision | D::Float8 => SqlType::Double,
         D::Float(ExactNumberInfo::None) => SqlType::Double,
@@ -289,8 +293,33 @@ fn sql_type_from(t: &ast::DataType) -> Result<SqlType, String> {
         D::Date => SqlType::Date,
         D::Time(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => SqlType::Time,
         D::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => SqlType::Timestamp,
+        D::Binary(n) => SqlType::Binary(binary_length(*n)?.unwrap_or(1)),
+        D::Varbinary(l) => SqlType::Varbinary(binary_length(match l {
+            Some(ast::BinaryLength::IntegerLength { length }) => Some(*length),
+            Some(ast::BinaryLength::Max) | None => None,
+        })?),
+        D::Bytea | D::Blob(None) => SqlType::Varbinary(None),
+        D::Uuid => SqlType::Uuid,
+        // sqlparser has no VARIANT keyword: it arrives as a custom type.
+        D::Custom(name, args) if args.is_empty() && is_named(name, "VARIANT") => SqlType::Variant,
         other => return Err(format!("type {other} is not supported by this build")),
     })
+}
+
+/// A BINARY/VARBINARY length: 1..=2^31-1 bytes (Arrow's i32 sizes).
+fn binary_length(n: Option<u64>) -> Result<Option<u32>, String> {
+    match n {
+        None => Ok(None),
+        Some(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| (1..=i32::MAX as u32).contains(n))
+            .map(Some)
+            .ok_or_else(|| format!("invalid length {n}")),
+    }
+}
+
+fn is_named(name: &ast::ObjectName, want: &str) -> bool {
+    name.0.len() == 1 && name.to_string().eq_ignore_ascii_case(want)
 }
 
 fn decimal(info: &ExactNumberInfo) -> Result<SqlType, String> {

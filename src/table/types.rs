@@ -11,6 +11,11 @@ pub enum SqlType {
     SmallInt,
     Int,
     BigInt,
+    /// TINYINT/SMALLINT/INT/BIGINT UNSIGNED: Arrow UInt8..UInt64.
+    UTinyInt,
+    USmallInt,
+    UInt,
+    UBigInt,
     Real,
     Double,
     /// DECIMAL(precision, scale): Arrow Decimal128, exact.
@@ -28,6 +33,16 @@ pub enum SqlType {
     Time,
     /// Microseconds since 1970-01-01T00:00:00, no time zone.
     Timestamp,
+    /// BINARY(n): exactly n bytes (shorter values are zero-padded, as the
+    /// SQL standard pads BINARY); Arrow FixedSizeBinary(n).
+    Binary(u32),
+    /// VARBINARY(n) / VARBINARY / BYTEA: at most n bytes; Arrow Binary.
+    Varbinary(Option<u32>),
+    /// 16 bytes, big-endian as written in the text form; Arrow
+    /// FixedSizeBinary(16).
+    Uuid,
+    /// Any JSON value, kept as its compact JSON text in an Arrow Utf8.
+    Variant,
 }
 
 /// Largest DECIMAL precision Arrow's Decimal128 holds.
@@ -41,6 +56,10 @@ impl SqlType {
             SqlType::SmallInt => DataType::Int16,
             SqlType::Int => DataType::Int32,
             SqlType::BigInt => DataType::Int64,
+            SqlType::UTinyInt => DataType::UInt8,
+            SqlType::USmallInt => DataType::UInt16,
+            SqlType::UInt => DataType::UInt32,
+            SqlType::UBigInt => DataType::UInt64,
             SqlType::Real => DataType::Float32,
             SqlType::Double => DataType::Float64,
             SqlType::Decimal { precision, scale } => DataType::Decimal128(precision, scale),
@@ -48,6 +67,10 @@ impl SqlType {
             SqlType::Date => DataType::Date32,
             SqlType::Time => DataType::Time64(TimeUnit::Microsecond),
             SqlType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            SqlType::Binary(n) => DataType::FixedSizeBinary(n as i32),
+            SqlType::Varbinary(_) => DataType::Binary,
+            SqlType::Uuid => DataType::FixedSizeBinary(16),
+            SqlType::Variant => DataType::Utf8,
         }
     }
 
@@ -59,6 +82,10 @@ impl SqlType {
             SqlType::SmallInt => "SMALLINT".into(),
             SqlType::Int => "INTEGER".into(),
             SqlType::BigInt => "BIGINT".into(),
+            SqlType::UTinyInt => "TINYINT UNSIGNED".into(),
+            SqlType::USmallInt => "SMALLINT UNSIGNED".into(),
+            SqlType::UInt => "INTEGER UNSIGNED".into(),
+            SqlType::UBigInt => "BIGINT UNSIGNED".into(),
             SqlType::Real => "REAL".into(),
             SqlType::Double => "DOUBLE".into(),
             SqlType::Decimal { precision, scale } => format!("DECIMAL({precision}, {scale})"),
@@ -68,6 +95,11 @@ impl SqlType {
             SqlType::Date => "DATE".into(),
             SqlType::Time => "TIME".into(),
             SqlType::Timestamp => "TIMESTAMP".into(),
+            SqlType::Binary(n) => format!("BINARY({n})"),
+            SqlType::Varbinary(Some(n)) => format!("VARBINARY({n})"),
+            SqlType::Varbinary(None) => "VARBINARY".into(),
+            SqlType::Uuid => "UUID".into(),
+            SqlType::Variant => "VARIANT".into(),
         }
     }
 }
