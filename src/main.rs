@@ -124,7 +124,7 @@ fn example_row(t: &sluice::table::Table) -> String {
         .columns
         .iter()
         .map(|c| {
-            let v = match c.sql_type {
+            let v = match &c.sql_type {
                 T::Boolean => "true".to_string(),
                 T::TinyInt | T::SmallInt | T::Int | T::BigInt => "1".into(),
                 T::UTinyInt | T::USmallInt | T::UInt | T::UBigInt => "1".into(),
@@ -137,6 +137,8 @@ fn example_row(t: &sluice::table::Table) -> String {
                 T::Binary(_) | T::Varbinary(_) => "\"AAEC\"".into(),
                 T::Uuid => "\"123e4567-e89b-12d3-a456-426614174000\"".into(),
                 T::Variant => "{\"k\": [1, 2]}".into(),
+                T::Array(_) => "[]".into(),
+                T::Map(..) | T::Row(_) => "{}".into(),
             };
             format!("\"{}\": {v}", c.ident.name)
         })

@@ -101,7 +101,7 @@ fn unsigned_integers() {
 fn varbinary_from_base64_and_byte_arrays() {
     let t = SqlType::Varbinary(Some(3));
     // (A blank CSV line is no record; `""` is the empty value.)
-    let out = csv(t, "AAEC\n\"\"\nAAECAw==\nnot base64\n");
+    let out = csv(t.clone(), "AAEC\n\"\"\nAAECAw==\nnot base64\n");
     let a = column(&out);
     let a = a.as_binary::<i32>();
     assert_eq!(a.len(), 2);
@@ -138,7 +138,7 @@ fn varbinary_from_base64_and_byte_arrays() {
 #[test]
 fn binary_is_zero_padded_to_its_size() {
     let t = SqlType::Binary(4);
-    let out = csv(t, "AAE=\nAQIDBA==\nAQIDBAU=\n");
+    let out = csv(t.clone(), "AAE=\nAQIDBA==\nAQIDBAU=\n");
     let a = column(&out);
     let a = a.as_fixed_size_binary();
     assert_eq!((a.value_length(), a.len()), (4, 2));
@@ -251,4 +251,157 @@ fn new_types_round_trip_through_the_catalog() {
         tables[0].schema.field(2).data_type(),
         &arrow_schema::DataType::FixedSizeBinary(8)
     );
+}
+
+/// The type of column `x` in `CREATE TABLE t (x <ty>)`, written as Feldera
+/// writes it.
+fn sql_type(ty: &str) -> SqlType {
+    let tables = parse_program(&format!("CREATE TABLE t (x {ty})")).unwrap();
+    tables[0].columns[0].sql_type.clone()
+}
+
+/// The column decoded from JSON rows `{"x": v}` and from CSV fields
+/// holding each `v`, which must agree.
+fn same_in_csv(t: &SqlType, values: &[&str]) -> ArrayRef {
+    let out = json(t.clone(), values);
+    let from_json = column(&out);
+    let body: String = values
+        .iter()
+        .map(|v| format!("\"{}\"\n", v.replace('"', "\"\"")))
+        .collect();
+    let out = csv(t.clone(), &body);
+    assert_eq!(&column(&out), &from_json, "CSV and JSON agree");
+    from_json
+}
+
+#[test]
+fn arrays_of_scalars_and_arrays() {
+    let t = sql_type("INT ARRAY");
+    assert_eq!(t.sql_name(), "INTEGER ARRAY");
+    let a = same_in_csv(&t, &["[1, 2, 3]", "[]", "[null, 4]", "null"]);
+    let l = a.as_list::<i32>();
+    assert_eq!(l.value_offsets(), &[0, 3, 3, 5, 5]);
+    assert!(l.is_null(3) && !l.is_null(1));
+    let items = l.values().as_primitive::<Int32Type>();
+    assert_eq!(items.values()[..], [1, 2, 3, 0, 4]);
+    assert!(items.is_null(3));
+
+    let t = sql_type("VARCHAR ARRAY ARRAY");
+    assert_eq!(t, sql_type("VARCHAR[][]"));
+    let a = same_in_csv(&t, &[r#"[["a", "b"], [], null, ["c"]]"#]);
+    let inner = a.as_list::<i32>().value(0);
+    let inner = inner.as_list::<i32>();
+    assert_eq!(inner.value_offsets(), &[0, 2, 2, 2, 3]);
+    assert!(inner.is_null(2));
+    let s = inner.values().as_string::<i32>();
+    assert_eq!((s.value(0), s.value(1), s.value(2)), ("a", "b", "c"));
+}
+
+#[test]
+fn a_bad_element_rejects_the_record_and_leaves_nothing_behind() {
+    let t = sql_type("SMALLINT ARRAY");
+    let out = json(
+        t.clone(),
+        &["[1, 2]", "[3, \"x\", 4]", "[5, 99999]", "[6]", "7"],
+    );
+    let l = column(&out);
+    let l = l.as_list::<i32>();
+    assert_eq!(l.len(), 2);
+    assert_eq!(l.value_offsets(), &[0, 2, 3]);
+    assert_eq!(
+        l.values().as_primitive::<Int16Type>().values()[..],
+        [1, 2, 6]
+    );
+    let d: Vec<String> = errors(&out).into_iter().map(|e| e.1).collect();
+    assert_eq!(
+        d,
+        [
+            "expected SMALLINT ARRAY, found string",
+            "value out of range for SMALLINT ARRAY",
+            "expected SMALLINT ARRAY, found integer",
+        ]
+    );
+    // The same in CSV, where fields hold JSON text; invalid JSON too.
+    let out = csv(t, "\"[1, 2]\"\n\"[3, \"\"x\"\", 4]\"\n[\n\"[6]\"\n");
+    let l = column(&out);
+    let l = l.as_list::<i32>();
+    assert_eq!(l.value_offsets(), &[0, 2, 3]);
+    assert_eq!(
+        l.values().as_primitive::<Int16Type>().values()[..],
+        [1, 2, 6]
+    );
+    assert_eq!(errors(&out).iter().map(|e| e.0).collect::<Vec<_>>(), [2, 3]);
+}
+
+#[test]
+fn maps_parse_keys_as_the_key_type() {
+    let t = sql_type("MAP<INT, VARCHAR ARRAY>");
+    assert_eq!(t.sql_name(), "MAP<INTEGER, VARCHAR ARRAY>");
+    let a = same_in_csv(&t, &[r#"{"1": ["a"], "2": null}"#, "{}", "null"]);
+    let m = a.as_map();
+    assert_eq!(m.value_offsets(), &[0, 2, 2, 2]);
+    assert!(m.is_null(2));
+    assert_eq!(m.keys().as_primitive::<Int32Type>().values()[..], [1, 2]);
+    assert!(m.values().is_null(1));
+    let out = json(t, &[r#"{"x": []}"#, "[]"]);
+    let d: Vec<String> = errors(&out).into_iter().map(|e| e.1).collect();
+    assert_eq!(
+        d,
+        [
+            "expected MAP<INTEGER, VARCHAR ARRAY>, found invalid text",
+            "expected MAP<INTEGER, VARCHAR ARRAY>, found array",
+        ]
+    );
+}
+
+#[test]
+fn rows_from_objects_and_positional_arrays() {
+    let t = sql_type("ROW(a INT, \"B\" DECIMAL(10, 2), c ROW(d BOOLEAN) ARRAY)");
+    assert_eq!(
+        t.sql_name(),
+        "ROW(a INTEGER, \"B\" DECIMAL(10, 2), c ROW(d BOOLEAN) ARRAY)"
+    );
+    let a = same_in_csv(
+        &t,
+        &[
+            r#"{"A": 1, "\"B\"": 12.345e1, "c": [{"d": true}, null]}"#,
+            r#"[2, "0.5"]"#,
+            r#"{"b": 1, "unknown": 3}"#,
+            "null",
+        ],
+    );
+    let s = a.as_struct();
+    assert_eq!(s.len(), 4);
+    assert!(s.is_null(3));
+    let a0 = s.column(0).as_primitive::<Int32Type>();
+    assert_eq!((a0.value(0), a0.value(1)), (1, 2));
+    assert!(a0.is_null(2));
+    let b = s.column(1).as_primitive::<Decimal128Type>();
+    assert_eq!((b.value(0), b.value(1)), (12345, 50));
+    // `"B"` is quoted: only the key `"\"B\""` matches it, not `b`.
+    assert!(b.is_null(2));
+    let c = s.column(2).as_list::<i32>();
+    assert_eq!(c.value_offsets()[..2], [0, 2]);
+    assert!(c.is_null(1));
+    let d = c.values().as_struct().column(0).as_boolean();
+    assert!(d.value(0));
+    assert!(c.values().as_struct().is_null(1));
+}
+
+#[test]
+fn nested_types_map_to_arrow_types() {
+    use arrow_schema::DataType as D;
+    let t = sql_type("MAP<VARCHAR, ROW(x BIGINT)>");
+    let D::Map(entries, false) = t.arrow_type() else {
+        panic!("{:?}", t.arrow_type())
+    };
+    let D::Struct(kv) = entries.data_type() else {
+        panic!()
+    };
+    assert_eq!(kv[0].data_type(), &D::Utf8);
+    assert!(!kv[0].is_nullable() && kv[1].is_nullable());
+    assert!(matches!(kv[1].data_type(), D::Struct(f) if f[0].name() == "x"));
+    assert!(matches!(sql_type("INT ARRAY").arrow_type(), D::List(f) if f.is_nullable()));
+    let e = parse_program("CREATE TABLE t (x MAP<INT ARRAY, INT>)").unwrap_err();
+    assert!(e.message.contains("MAP keys of type INTEGER ARRAY"), "{e}");
 }

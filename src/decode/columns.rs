@@ -26,6 +26,7 @@ use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, Scala
 use simd_json::{Node, StaticNode};
 
 use super::fields::{self, FieldError, FieldResult};
+use super::nested::{JsonScratch, Nested, TextOf};
 use super::{binary, variant};
 use crate::table::{Column, DefaultValue, SqlType};
 
@@ -148,6 +149,8 @@ enum Values {
     Bin(BinBuf, Option<u32>),
     Uuid(Vec<[u8; 16]>),
     Variant(VariantBuf),
+    /// ARRAY, MAP, ROW; the scratch parses CSV fields' JSON text.
+    Nested(Box<Nested>, Box<JsonScratch>),
 }
 
 /// The buffers of one column of the batch being built.
@@ -171,17 +174,29 @@ impl ColumnBuf {
             DefaultValue::Text(t) => Some(t.as_bytes().into()),
         });
         ColumnBuf {
-            sql_type: col.sql_type,
+            sql_type: col.sql_type.clone(),
             nullable: col.nullable,
             default,
-            values: Self::empty_values(col.sql_type, 0),
+            values: Self::empty_values(&col.sql_type, 0),
             validity: BooleanBufferBuilder::new(0),
             capacity,
         }
     }
 
-    fn empty_values(t: SqlType, cap: usize) -> Values {
-        match t {
+    /// The buffers of an ARRAY element, MAP key or value, or ROW field.
+    pub(crate) fn child(t: &SqlType, nullable: bool) -> ColumnBuf {
+        ColumnBuf {
+            sql_type: t.clone(),
+            nullable,
+            default: None,
+            values: Self::empty_values(t, 0),
+            validity: BooleanBufferBuilder::new(0),
+            capacity: 0,
+        }
+    }
+
+    fn empty_values(t: &SqlType, cap: usize) -> Values {
+        match *t {
             SqlType::Boolean => Values::Bool(BooleanBufferBuilder::new(cap)),
             SqlType::TinyInt => Values::I8(Vec::with_capacity(cap)),
             SqlType::SmallInt => Values::I16(Vec::with_capacity(cap)),
@@ -217,6 +232,9 @@ impl ColumnBuf {
             ),
             SqlType::Uuid => Values::Uuid(Vec::with_capacity(cap)),
             SqlType::Variant => Values::Variant(VariantBuf(Self::empty_str(cap, 0))),
+            SqlType::Array(_) | SqlType::Map(..) | SqlType::Row(_) => {
+                Values::Nested(Box::new(Nested::new(t)), Box::new(JsonScratch::new()))
+            }
         }
     }
 
@@ -256,6 +274,7 @@ impl ColumnBuf {
                 s.data.truncate(s.offsets[len] as usize);
             }
             Values::Uuid(v) => v.truncate(len),
+            Values::Nested(n, _) => n.truncate(len),
         }
     }
 
@@ -332,6 +351,7 @@ impl ColumnBuf {
             }
             Values::Uuid(v) => f.fill(v, false, cell, binary::parse_uuid),
             Values::Variant(vb) => f.fill(vb, false, cell, variant::validate),
+            Values::Nested(nested, js) => f.fill_nested(nested, js, cell),
         }
     }
 
@@ -356,6 +376,7 @@ impl ColumnBuf {
             Values::Str(s, _) | Values::Variant(VariantBuf(s)) => s.put((), b""),
             Values::Bin(bb, _) => bb.end_value(),
             Values::Uuid(v) => v.push([0; 16]),
+            Values::Nested(n, _) => n.push_null(),
         }
         self.validity.append(false);
         Ok(())
@@ -378,7 +399,7 @@ impl ColumnBuf {
 
     /// Append a value given as text (a DEFAULT or a JSON string), parsed
     /// like a CSV field of this column's type.
-    fn push_text(&mut self, t: &[u8]) -> FieldResult<()> {
+    pub(crate) fn push_text(&mut self, t: &[u8]) -> FieldResult<()> {
         match &mut self.values {
             Values::Bool(v) => v.append(fields::parse_bool(t, true)?),
             Values::I8(v) => v.push(fields::parse_int(t)?),
@@ -405,6 +426,7 @@ impl ColumnBuf {
                 variant::validate(t)?;
                 vb.put((), t)
             }
+            Values::Nested(n, js) => n.push_json_text(t, js)?,
         }
         self.validity.append(true);
         Ok(())
@@ -476,16 +498,21 @@ impl ColumnBuf {
 
     /// JSON: append the value at `nodes[j]`, whose source text `text` gives
     /// (exact numbers for DECIMAL, the whole value for VARIANT).
-    pub(crate) fn push_json_at<'r>(
+    pub(crate) fn push_json_at(
         &mut self,
         nodes: &[Node<'_>],
         j: usize,
-        text: impl FnOnce() -> Option<&'r [u8]>,
+        text: TextOf<'_, '_>,
     ) -> FieldResult<()> {
         match (&nodes[j], &mut self.values) {
             (Node::Static(StaticNode::Null), _) => self.push_null(),
+            (_, Values::Nested(n, _)) => {
+                n.push_json(nodes, j, text)?;
+                self.validity.append(true);
+                Ok(())
+            }
             (_, Values::Variant(vb)) => {
-                vb.put((), text().ok_or(FieldError::Syntax)?);
+                vb.put((), text(j).ok_or(FieldError::Syntax)?);
                 self.validity.append(true);
                 Ok(())
             }
@@ -509,7 +536,7 @@ impl ColumnBuf {
                 self.validity.append(true);
                 Ok(())
             }
-            (node, _) => self.push_json(node, text),
+            (node, _) => self.push_json(node, || text(j)),
         }
     }
 
@@ -527,6 +554,9 @@ impl ColumnBuf {
             Some(NullBuffer::new(self.validity.finish_cloned()))
         };
         self.validity.truncate(0);
+        if let Values::Nested(n, _) = &mut self.values {
+            return n.finish(&self.sql_type, nulls);
+        }
         let keep = len * 4 <= self.values_capacity();
         let reserve = len.min(self.capacity);
         let values = if keep {
@@ -535,13 +565,13 @@ impl ColumnBuf {
             let fresh = match &self.values {
                 Values::Str(sb, _) => {
                     let data = sb.data.len();
-                    let mut v = Self::empty_values(self.sql_type, reserve);
+                    let mut v = Self::empty_values(&self.sql_type, reserve);
                     if let Values::Str(nb, _) = &mut v {
                         nb.data.reserve(data);
                     }
                     v
                 }
-                _ => Self::empty_values(self.sql_type, reserve),
+                _ => Self::empty_values(&self.sql_type, reserve),
             };
             std::mem::replace(&mut self.values, fresh)
         };
@@ -596,6 +626,7 @@ impl ColumnBuf {
                 v.into_flattened().into(),
                 nulls,
             )),
+            Values::Nested(..) => unreachable!("handled before"),
         }
     }
 
@@ -618,6 +649,7 @@ impl ColumnBuf {
             | Values::Bin(BinBuf { buf: s, .. }, _)
             | Values::Variant(VariantBuf(s)) => s.offsets.capacity().saturating_sub(1),
             Values::Uuid(v) => v.capacity(),
+            Values::Nested(..) => 0,
         }
     }
 
@@ -656,6 +688,7 @@ impl ColumnBuf {
                 *max,
             ),
             Values::Variant(VariantBuf(sb)) => Values::Variant(VariantBuf(take_str(sb))),
+            Values::Nested(..) => unreachable!("finish moves nested buffers out"),
             Values::F32(v) => Values::F32(take(v)),
             Values::F64(v) => Values::F64(take(v)),
             Values::Dec(v, p, s) => Values::Dec(take(v), *p, *s),
@@ -752,6 +785,47 @@ struct Filler<'x> {
 }
 
 impl<'x> Filler<'x> {
+    /// The loop of `fill` for ARRAY/MAP/ROW, whose CSV fields are JSON
+    /// text. A failed cell is cut back at once (`truncate`), so partial
+    /// child values never sit under the next row.
+    fn fill_nested<'a>(
+        &mut self,
+        nested: &mut Nested,
+        js: &mut JsonScratch,
+        cell: &impl Fn(usize) -> Cell<'a>,
+    ) {
+        for i in 0..self.n {
+            if self.skip[i] {
+                continue;
+            }
+            let before = self.validity.len();
+            let got = match cell(i) {
+                Cell::Text(t) => nested.push_json_text(t, js),
+                Cell::Empty { .. } => Err(FieldError::Null),
+                Cell::Missing => match self.default {
+                    None => Err(FieldError::Missing),
+                    Some(None) => Err(FieldError::Null),
+                    Some(Some(d)) => nested.push_json_text(d, js).map_err(|e| match e {
+                        FieldError::Null => e,
+                        _ => FieldError::BadDefault,
+                    }),
+                },
+            };
+            match got {
+                Ok(()) => self.validity.append(true),
+                Err(FieldError::Null | FieldError::Missing) if self.nullable => {
+                    nested.truncate(before);
+                    nested.push_null();
+                    self.validity.append(false);
+                }
+                Err(e) => {
+                    nested.truncate(before);
+                    self.bad.push((i, e));
+                }
+            }
+        }
+    }
+
     /// `empty_is_value`: string columns read `""` (and an empty field in a
     /// NOT NULL column) as the empty string rather than NULL.
     fn fill<'a, T: Default, S: Sink<T>>(

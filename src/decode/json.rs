@@ -380,7 +380,7 @@ impl JsonDecoder {
                 col.push_missing()
             } else {
                 let base = self.tape_base;
-                col.push_json_at(nodes, j, || value_text(nodes, j, raw, base))
+                col.push_json_at(nodes, j, &|k| value_text(nodes, k, raw, base))
             };
             r.map_err(|err| EventError::Field {
                 col: c,

@@ -35,6 +35,7 @@ mod error;
 pub mod fields;
 mod json;
 mod json_split;
+mod nested;
 mod variant;
 
 pub use error::{invalid_text, ParseError, ParseErrors, ERRORS_LISTED_MAX, INVALID_TEXT_BYTES_MAX};

@@ -14,7 +14,7 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Span;
 
 use super::types::DECIMAL_PRECISION_MAX;
-use super::{Column, DefaultValue, Ident, SqlType, Table, COLUMNS_MAX, IDENT_BYTES_MAX};
+use super::{Column, DefaultValue, Ident, RowField, SqlType, Table, COLUMNS_MAX, IDENT_BYTES_MAX};
 
 /// A SQL program that does not parse or declares something unsupported.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +49,11 @@ fn err_at(span: Span, message: String) -> SqlError {
 
 /// Parse a program of `CREATE TABLE` statements.
 pub fn parse_program(sql: &str) -> Result<Vec<Table>, SqlError> {
+    let rw = super::syntax::rewrite(sql);
+    parse_rewritten(&rw.sql).map_err(|e| rw.remap(e))
+}
+
+fn parse_rewritten(sql: &str) -> Result<Vec<Table>, SqlError> {
     let statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(parser_error)?;
     let mut tables: Vec<Table> = Vec::with_capacity(statements.len());
     for statement in statements {
@@ -300,10 +305,50 @@ fn sql_type_from(t: &ast::DataType) -> Result<SqlType, String> {
         })?),
         D::Bytea | D::Blob(None) => SqlType::Varbinary(None),
         D::Uuid => SqlType::Uuid,
+        D::Array(
+            ast::ArrayElemTypeDef::AngleBracket(t)
+            | ast::ArrayElemTypeDef::SquareBracket(t, None)
+            | ast::ArrayElemTypeDef::Parenthesis(t)
+            | ast::ArrayElemTypeDef::Qualified(t, None),
+        ) => SqlType::Array(Box::new(sql_type_from(t)?)),
+        D::Map(k, v, _) => {
+            let key = sql_type_from(k)?;
+            if matches!(
+                key,
+                SqlType::Array(_) | SqlType::Map(..) | SqlType::Row(_) | SqlType::Variant
+            ) {
+                return Err(format!(
+                    "MAP keys of type {} are not supported",
+                    key.sql_name()
+                ));
+            }
+            SqlType::Map(Box::new(key), Box::new(sql_type_from(v)?))
+        }
+        D::Struct(fields, _) => row_type(fields)?,
         // sqlparser has no VARIANT keyword: it arrives as a custom type.
         D::Custom(name, args) if args.is_empty() && is_named(name, "VARIANT") => SqlType::Variant,
         other => return Err(format!("type {other} is not supported by this build")),
     })
+}
+
+/// ROW(a T, ...) (written STRUCT<...> by the time sqlparser sees it).
+fn row_type(fields: &[ast::StructField]) -> Result<SqlType, String> {
+    let mut out: Vec<RowField> = Vec::with_capacity(fields.len());
+    for f in fields {
+        let name = f.field_name.as_ref().ok_or("ROW fields need names")?;
+        let ident = Ident::new(&name.value, name.quote_style.is_some());
+        if out.iter().any(|o| o.ident.canonical == ident.canonical) {
+            return Err(format!("ROW field {} is declared twice", ident.name));
+        }
+        out.push(RowField {
+            ident,
+            sql_type: sql_type_from(&f.field_type)?,
+        });
+    }
+    if out.is_empty() {
+        return Err("ROW needs at least one field".into());
+    }
+    Ok(SqlType::Row(out.into()))
 }
 
 /// A BINARY/VARBINARY length: 1..=2^31-1 bytes (Arrow's i32 sizes).

@@ -5,10 +5,11 @@
 //! rest of the server (decoders above all) depends on. Nothing here does I/O.
 
 mod catalog;
+mod syntax;
 mod types;
 
 pub use catalog::{parse_program, SqlError};
-pub use types::SqlType;
+pub use types::{RowField, SqlType};
 
 use arrow_schema::SchemaRef;
 
@@ -62,6 +63,15 @@ impl Ident {
                     .all(|(a, b)| a == b.to_ascii_lowercase());
         }
         self.canonical == other.to_lowercase()
+    }
+
+    /// The name as SQL would write it: quoted when it was.
+    pub fn sql(&self) -> String {
+        if self.quoted {
+            format!("\"{}\"", self.name.replace('"', "\"\""))
+        } else {
+            self.name.clone()
+        }
     }
 }
 

@@ -13,7 +13,7 @@ fn every_supported_type_maps() {
          g REAL, h DOUBLE, i DECIMAL(10,2), j CHAR(3), k VARCHAR(20), l VARCHAR, m STRING, \
          n TEXT, o DATE, p TIME, q TIMESTAMP)",
     );
-    let types: Vec<SqlType> = t.columns.iter().map(|c| c.sql_type).collect();
+    let types: Vec<SqlType> = t.columns.iter().map(|c| c.sql_type.clone()).collect();
     assert_eq!(
         types,
         vec![
