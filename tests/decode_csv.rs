@@ -22,6 +22,7 @@ fn opts() -> DecodeOptions {
         batch_bytes: 1 << 20,
         record_bytes_max: 1 << 16,
         json_depth_max: 32,
+        json_flavor: JsonFlavor::Default,
     }
 }
 

@@ -19,6 +19,7 @@ fn opts(format: Format) -> DecodeOptions {
         batch_bytes: 1 << 20,
         record_bytes_max: 1 << 16,
         json_depth_max: 8,
+        json_flavor: JsonFlavor::Default,
     }
 }
 

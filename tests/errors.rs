@@ -64,10 +64,17 @@ fn request_errors_have_feldera_codes_and_keep_the_connection() {
         ),
         (
             "POST",
-            "/v0/pipelines/p/ingress/t1?format=json&update_format=weighted",
+            "/v0/pipelines/p/ingress/t1?format=json&update_format=redis",
             b"{}",
             400,
             "InputFormatNotSupported",
+        ),
+        (
+            "POST",
+            "/v0/pipelines/p/ingress/t1?format=json&json_flavor=avro",
+            b"{}",
+            400,
+            "ParserConfigParseError",
         ),
         (
             "POST",

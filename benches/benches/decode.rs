@@ -170,6 +170,7 @@ fn options(format: Format) -> DecodeOptions {
         batch_bytes: 1 << 20,
         record_bytes_max: 16 << 20,
         json_depth_max: 128,
+        json_flavor: JsonFlavor::Default,
     }
 }
 

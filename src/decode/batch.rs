@@ -1,6 +1,7 @@
 //! The batch being built: one `ColumnBuf` per column plus row weights.
 
-use arrow_array::{Int64Array, RecordBatch, RecordBatchOptions};
+use arrow_array::{FixedSizeBinaryArray, Int64Array, RecordBatch, RecordBatchOptions};
+use arrow_buffer::NullBuffer;
 use arrow_schema::SchemaRef;
 
 use super::columns::ColumnBuf;
@@ -25,6 +26,51 @@ pub(crate) struct Batch {
     /// that plain inserts cost nothing.
     weights: Vec<i64>,
     weighted: bool,
+    /// Partial updates, materialised at the first one (see `ChangeBatch`).
+    updates: Option<Updates>,
+}
+
+/// Per row: which columns a partial update gave (`width` bytes of bits)
+/// and whether the row is a partial update at all.
+struct Updates {
+    width: usize,
+    bits: Vec<u8>,
+    is_update: Vec<bool>,
+    /// Set by `mark_update`: the next committed row is an update whose
+    /// bits start here.
+    next: Option<usize>,
+}
+
+impl Updates {
+    fn truncate(&mut self, rows: usize) {
+        self.bits.truncate(rows * self.width);
+        self.is_update.truncate(rows);
+        self.next = None;
+    }
+
+    /// Pad to `rows` rows that are not updates.
+    fn pad(&mut self, rows: usize) {
+        self.bits.resize(rows * self.width, 0);
+        self.is_update.resize(rows, false);
+    }
+
+    /// Account for `n` newly committed rows, now `rows` in all.
+    fn commit(&mut self, n: usize, rows: usize) {
+        match self.next.take() {
+            Some(at) if n == 1 && at == (rows - 1) * self.width => self.is_update.push(true),
+            Some(at) => {
+                debug_assert!(false, "an update marks exactly the next row");
+                self.bits.truncate(at);
+            }
+            None => {}
+        }
+        self.pad(rows);
+    }
+
+    fn finish(self) -> FixedSizeBinaryArray {
+        let nulls = NullBuffer::from(self.is_update);
+        FixedSizeBinaryArray::new(self.width as i32, self.bits.into(), Some(nulls))
+    }
 }
 
 impl Batch {
@@ -40,7 +86,16 @@ impl Batch {
             rows: 0,
             weights: Vec::new(),
             weighted: false,
+            updates: None,
         }
+    }
+
+    /// A JSON decoder's batch: columns take the integer dates and times of
+    /// flavor `f`.
+    pub(crate) fn with_flavor(table: &Table, rows_max: usize, f: super::JsonFlavor) -> Batch {
+        let mut b = Batch::new(table, rows_max);
+        b.cols.iter_mut().for_each(|c| c.set_flavor(f));
+        b
     }
 
     pub(crate) fn rows(&self) -> usize {
@@ -60,6 +115,9 @@ impl Batch {
         if self.weighted {
             self.weights.truncate(rows);
         }
+        if let Some(u) = &mut self.updates {
+            u.truncate(rows);
+        }
         self.rows = rows;
     }
 
@@ -68,6 +126,7 @@ impl Batch {
         self.truncate(0);
         self.weights.clear();
         self.weighted = false;
+        self.updates = None;
     }
 
     /// Commit the row(s) the columns now hold beyond `rows`, with weight `w`.
@@ -81,7 +140,24 @@ impl Batch {
         if self.weighted {
             self.weights.resize(self.rows, w);
         }
+        if let Some(u) = &mut self.updates {
+            u.commit(n, self.rows);
+        }
         debug_assert!(self.cols.iter().all(|c| c.len() == self.rows));
+    }
+
+    /// The next row committed is a partial update giving the columns
+    /// whose bits are set in `given` (bit `c % 8` of byte `c / 8`).
+    pub(crate) fn mark_update(&mut self, given: &[u8]) {
+        let u = self.updates.get_or_insert_with(|| Updates {
+            width: given.len(),
+            bits: Vec::new(),
+            is_update: Vec::new(),
+            next: None,
+        });
+        u.pad(self.rows);
+        u.next = Some(u.bits.len());
+        u.bits.extend_from_slice(given);
     }
 
     /// Seal the batch (`None` when empty); buffers start again empty.
@@ -98,6 +174,11 @@ impl Batch {
             .then(|| Int64Array::from(std::mem::take(&mut self.weights)));
         self.weighted = false;
         self.rows = 0;
-        Some(ChangeBatch { data, weights })
+        let updates = self.updates.take().map(Updates::finish);
+        Some(ChangeBatch {
+            data,
+            weights,
+            updates,
+        })
     }
 }

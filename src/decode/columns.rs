@@ -27,6 +27,7 @@ use simd_json::{Node, StaticNode};
 
 use super::fields::{self, FieldError, FieldResult};
 use super::nested::{JsonScratch, Nested, TextOf};
+use super::JsonFlavor;
 use super::{binary, variant};
 use crate::table::{Column, DefaultValue, SqlType};
 
@@ -163,6 +164,65 @@ pub(crate) struct ColumnBuf {
     validity: BooleanBufferBuilder,
     /// Rows reserved up front after each batch, so steady state does not grow.
     capacity: usize,
+    /// JSON integers DATE/TIME/TIMESTAMP accept (`JsonFlavor`).
+    epoch: Epoch,
+}
+
+/// Units of integer dates and times in JSON; `0` refuses integers.
+#[derive(Clone, Copy, Default)]
+struct Epoch {
+    /// Milliseconds per DATE integer (a day, or 1 for epoch milliseconds).
+    date_ms: i64,
+    /// Microseconds per TIMESTAMP integer.
+    ts_us: i64,
+    /// Microseconds per TIME integer.
+    time_us: i64,
+}
+
+impl Epoch {
+    fn of(f: JsonFlavor) -> Epoch {
+        const DAY_MS: i64 = 86_400_000;
+        match f {
+            JsonFlavor::Default => Epoch::default(),
+            JsonFlavor::Pandas => Epoch {
+                date_ms: 1,
+                ts_us: 1000,
+                time_us: 0,
+            },
+            JsonFlavor::DebeziumMysql => Epoch {
+                date_ms: DAY_MS,
+                ts_us: 1000,
+                time_us: 1,
+            },
+            JsonFlavor::DebeziumPostgres => Epoch {
+                date_ms: DAY_MS,
+                ts_us: 1,
+                time_us: 1,
+            },
+        }
+    }
+
+    /// An integer DATE: days since the epoch, exact.
+    fn date(self, x: i64) -> FieldResult<i32> {
+        const DAY_MS: i64 = 86_400_000;
+        let ms = x.checked_mul(self.date_ms).ok_or(FieldError::Overflow)?;
+        if ms % DAY_MS != 0 {
+            return Err(FieldError::Found("a time of day"));
+        }
+        i32::try_from(ms / DAY_MS).map_err(|_| FieldError::Overflow)
+    }
+
+    fn timestamp(self, x: i64) -> FieldResult<i64> {
+        x.checked_mul(self.ts_us).ok_or(FieldError::Overflow)
+    }
+
+    fn time(self, x: i64) -> FieldResult<i64> {
+        let us = x.checked_mul(self.time_us).ok_or(FieldError::Overflow)?;
+        if !(0..86_400_000_000).contains(&us) {
+            return Err(FieldError::Overflow);
+        }
+        Ok(us)
+    }
 }
 
 impl ColumnBuf {
@@ -180,7 +240,13 @@ impl ColumnBuf {
             values: Self::empty_values(&col.sql_type, 0),
             validity: BooleanBufferBuilder::new(0),
             capacity,
+            epoch: Epoch::default(),
         }
+    }
+
+    /// Take the integer dates and times of JSON flavor `f`.
+    pub(crate) fn set_flavor(&mut self, f: JsonFlavor) {
+        self.epoch = Epoch::of(f);
     }
 
     /// The buffers of an ARRAY element, MAP key or value, or ROW field.
@@ -192,6 +258,7 @@ impl ColumnBuf {
             values: Self::empty_values(t, 0),
             validity: BooleanBufferBuilder::new(0),
             capacity: 0,
+            epoch: Epoch::default(),
         }
     }
 
@@ -360,6 +427,21 @@ impl ColumnBuf {
         if !self.nullable {
             return Err(FieldError::Null);
         }
+        self.push_zero();
+        self.validity.append(false);
+        Ok(())
+    }
+
+    /// A column a partial update does not give: NULL, or in a NOT NULL
+    /// column a valid zero value (Arrow refuses NULLs there). The batch's
+    /// update mask says it is not a value (`ChangeBatch`).
+    pub(crate) fn push_placeholder(&mut self) {
+        self.push_zero();
+        self.validity.append(!self.nullable);
+    }
+
+    /// The value slot of a NULL or placeholder, without its validity bit.
+    fn push_zero(&mut self) {
         match &mut self.values {
             Values::Bool(v) => v.append(false),
             Values::I8(v) => v.push(0),
@@ -378,8 +460,6 @@ impl ColumnBuf {
             Values::Uuid(v) => v.push([0; 16]),
             Values::Nested(n, _) => n.push_null(),
         }
-        self.validity.append(false);
-        Ok(())
     }
 
     /// JSON: the row has no value for this column: DEFAULT, else NULL.
@@ -441,8 +521,18 @@ impl ColumnBuf {
     ) -> FieldResult<()> {
         use StaticNode as S;
         let found = Err(FieldError::Found(kind_of(node)));
+        let epoch = self.epoch;
         match (node, &mut self.values) {
             (Node::Static(S::Null), _) => return self.push_null(),
+            (Node::Static(S::I64(_) | S::U64(_)), Values::Date(v)) if epoch.date_ms != 0 => {
+                v.push(epoch.date(json_int(node)?)?)
+            }
+            (Node::Static(S::I64(_) | S::U64(_)), Values::Ts(v)) if epoch.ts_us != 0 => {
+                v.push(epoch.timestamp(json_int(node)?)?)
+            }
+            (Node::Static(S::I64(_) | S::U64(_)), Values::Time(v)) if epoch.time_us != 0 => {
+                v.push(epoch.time(json_int(node)?)?)
+            }
             (Node::Static(S::Bool(b)), Values::Bool(v)) => v.append(*b),
             (Node::Static(S::I64(_) | S::U64(_)), Values::I8(v)) => v.push(json_int(node)?),
             (Node::Static(S::I64(_) | S::U64(_)), Values::I16(v)) => v.push(json_int(node)?),

@@ -47,6 +47,8 @@ pub enum FieldError {
     Found(&'static str),
     /// Table too large for one batch (string data over 2 GiB).
     BatchTooLarge,
+    /// A partial update without this PRIMARY KEY column.
+    KeyMissing,
 }
 
 impl FieldError {
@@ -66,6 +68,9 @@ impl FieldError {
             FieldError::BadDefault => format!("column DEFAULT is not a valid {sql_name}"),
             FieldError::Found(kind) => format!("expected {sql_name}, found {kind}"),
             FieldError::BatchTooLarge => "string data of one batch exceeds 2 GiB".to_string(),
+            FieldError::KeyMissing => {
+                format!("an update must give every PRIMARY KEY column (this one is {sql_name})")
+            }
         }
     }
 }

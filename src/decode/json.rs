@@ -39,6 +39,9 @@ use super::columns::kind_of;
 use super::error::invalid_text;
 use super::fields::FieldError;
 use super::json_split::{nth_number, Kind, Splitter, Step};
+
+#[path = "json_events.rs"]
+mod events;
 use super::{ChangeBatch, DecodeOptions, Decoder, ParseError, ParseErrors, UpdateFormat};
 use crate::table::Table;
 
@@ -91,7 +94,7 @@ impl JsonDecoder {
         let record_bytes_max = opts.record_bytes_max.min(RECORD_BYTES_CAP);
         let ncols = table.columns.len();
         JsonDecoder {
-            batch: Batch::new(&table, rows_max),
+            batch: Batch::with_flavor(&table, rows_max, opts.json_flavor),
             table,
             update_format: opts.update_format,
             array: opts.array,
@@ -308,37 +311,6 @@ impl JsonDecoder {
         if failed {
             // Feldera drops the whole array when one element fails.
             self.batch.truncate(start);
-        }
-    }
-
-    /// One event at `nodes[idx]`: write its row; returns its weight.
-    fn event(&mut self, nodes: &[Node<'_>], idx: usize, raw: &[u8]) -> Result<i64, EventError> {
-        match self.update_format {
-            UpdateFormat::Raw => self.row(nodes, idx, raw).map(|()| 1),
-            UpdateFormat::InsertDelete => {
-                let (Node::Object { len: 1, .. }, Some(Node::String(key))) =
-                    (nodes[idx], nodes.get(idx + 1))
-                else {
-                    return Err(EventError::Message(
-                        "expected {\"insert\": row} or {\"delete\": row}",
-                    ));
-                };
-                let weight = match *key {
-                    "insert" => 1,
-                    "delete" => -1,
-                    "update" => {
-                        return Err(EventError::Message(
-                            "update_format insert_delete: 'update' is not supported yet",
-                        ))
-                    }
-                    _ => {
-                        return Err(EventError::Message(
-                            "expected {\"insert\": row} or {\"delete\": row}",
-                        ))
-                    }
-                };
-                self.row(nodes, idx + 2, raw).map(|()| weight)
-            }
         }
     }
 

@@ -42,7 +42,7 @@ pub use error::{invalid_text, ParseError, ParseErrors, ERRORS_LISTED_MAX, INVALI
 
 use std::sync::Arc;
 
-use arrow_array::{Int64Array, RecordBatch};
+use arrow_array::{FixedSizeBinaryArray, Int64Array, RecordBatch};
 
 use crate::table::Table;
 
@@ -60,6 +60,29 @@ pub enum UpdateFormat {
     InsertDelete,
     /// A bare row, inserted.
     Raw,
+    /// `{"weight": n, "data": row}`: any signed 64-bit weight.
+    Weighted,
+    /// `{"payload": {"op": "c|r|u|d", "before": row, "after": row}}`.
+    Debezium,
+}
+
+/// JSON conventions of the producer (`?json_flavor=`): which integers
+/// DATE, TIME and TIMESTAMP columns take besides their text forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JsonFlavor {
+    /// Text forms only.
+    #[default]
+    Default,
+    /// What pandas' `to_json(date_format="epoch")` writes (the Python
+    /// client's `input_pandas`): DATE and TIMESTAMP as milliseconds since
+    /// the epoch.
+    Pandas,
+    /// Debezium's MySQL connector: DATE as days since the epoch, TIMESTAMP
+    /// as milliseconds, TIME as microseconds since midnight.
+    DebeziumMysql,
+    /// Debezium's PostgreSQL connector: DATE as days, TIMESTAMP and TIME as
+    /// microseconds.
+    DebeziumPostgres,
 }
 
 /// Options of one request's decoder.
@@ -79,15 +102,25 @@ pub struct DecodeOptions {
     /// row object is depth 1, `{"insert": {..}}` depth 2. Deeper values are
     /// a per-record error found by the splitter before any parsing.
     pub json_depth_max: usize,
+    /// JSON: integer forms of dates and times (`JsonFlavor`).
+    pub json_flavor: JsonFlavor,
 }
 
-/// A batch of changes to one table: rows plus, per row, a weight
-/// (+1 insert, -1 delete). `weights` is `None` when every row is +1, the
-/// common case, so inserts cost nothing extra.
+/// A batch of changes to one table: rows plus, per row, a weight (+n
+/// inserts n copies, -n deletes n). `weights` is `None` when every row is
+/// +1, the common case, so inserts cost nothing extra.
+///
+/// Partial updates (`{"update": row}`, by PRIMARY KEY) are rows of weight
+/// 0 whose entry in `updates` is non-null: bit `c % 8` of byte `c / 8` says
+/// column `c` was given (the key columns always are); columns not given hold
+/// a placeholder (NULL, or a zero value in a NOT NULL column). A consumer
+/// that ignores `updates` thus sees weight 0 rows: no change, never a
+/// wrong one. `updates` is `None` when the batch has no partial update.
 #[derive(Debug, Clone)]
 pub struct ChangeBatch {
     pub data: RecordBatch,
     pub weights: Option<Int64Array>,
+    pub updates: Option<FixedSizeBinaryArray>,
 }
 
 impl ChangeBatch {

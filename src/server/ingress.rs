@@ -2,7 +2,7 @@
 //! arrives, hand sealed batches to the table's owner, answer a token.
 
 use super::conn::{BodyState, Conn, Failure};
-use crate::decode::{DecodeOptions, Decoder, Format, UpdateFormat};
+use crate::decode::{DecodeOptions, Decoder, Format, JsonFlavor, UpdateFormat};
 use crate::error::ApiError;
 use crate::http::body::BodyDecoder;
 use crate::http::head::{Framing, RequestHead};
@@ -15,6 +15,7 @@ use crate::token::Token;
 pub struct IngressParams {
     pub format: Format,
     pub update_format: UpdateFormat,
+    pub json_flavor: JsonFlavor,
     pub array: bool,
     pub force: bool,
 }
@@ -52,7 +53,10 @@ pub fn params(target: &Target) -> Result<IngressParams, ApiError> {
     let update_format = match param(target, "update_format")? {
         None | Some("insert_delete") => UpdateFormat::InsertDelete,
         Some("raw") => UpdateFormat::Raw,
-        Some(u @ ("weighted" | "debezium" | "snowflake" | "redis")) => {
+        Some("weighted") => UpdateFormat::Weighted,
+        Some("debezium") => UpdateFormat::Debezium,
+        // Output-only formats in Feldera: refused the way it refuses them.
+        Some(u @ ("snowflake" | "redis")) => {
             return Err(ApiError::UnsupportedUpdateFormat {
                 update_format: u.into(),
             })
@@ -65,17 +69,23 @@ pub fn params(target: &Target) -> Result<IngressParams, ApiError> {
             ))
         }
     };
-    match param(target, "json_flavor")? {
-        None | Some("default") => {}
+    let json_flavor = match param(target, "json_flavor")? {
+        None | Some("default") => JsonFlavor::Default,
+        Some("pandas") => JsonFlavor::Pandas,
+        Some("debezium_mysql") => JsonFlavor::DebeziumMysql,
+        Some("debezium_postgres") => JsonFlavor::DebeziumPostgres,
         Some(f) => {
-            return Err(ApiError::UnsupportedUpdateFormat {
-                update_format: format!("json_flavor={f}"),
-            })
+            return Err(bad(
+                "json_flavor",
+                f,
+                "expected one of default, pandas, debezium_mysql, debezium_postgres",
+            ))
         }
-    }
+    };
     Ok(IngressParams {
         format,
         update_format,
+        json_flavor,
         array: boolean(target, "array")?,
         force: boolean(target, "force")?,
     })
@@ -122,6 +132,7 @@ pub async fn handle(
         table: ti as u16,
         format: params.format,
         update_format: params.update_format,
+        json_flavor: params.json_flavor,
         array: params.array,
     };
     let mut decoder = shard.decoders.take(
@@ -135,6 +146,7 @@ pub async fn handle(
             batch_bytes: ing.batch_bytes,
             record_bytes_max: ing.record_bytes_max,
             json_depth_max: ing.json_depth_max,
+            json_flavor: params.json_flavor,
         },
     );
     let streamed = stream_body(c, head, &mut *decoder, pi, ti).await;

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::decode::{self, DecodeOptions, Decoder, Format, UpdateFormat};
+use crate::decode::{self, DecodeOptions, Decoder, Format, JsonFlavor, UpdateFormat};
 use crate::table::Table;
 
 /// What makes two requests' decoders interchangeable.
@@ -15,6 +15,7 @@ pub struct DecoderKey {
     pub table: u16,
     pub format: Format,
     pub update_format: UpdateFormat,
+    pub json_flavor: JsonFlavor,
     pub array: bool,
 }
 

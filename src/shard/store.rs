@@ -17,7 +17,8 @@
 
 use std::collections::VecDeque;
 
-use arrow_array::Int64Array;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, FixedSizeBinaryArray, Int64Array};
 
 use crate::decode::ChangeBatch;
 
@@ -141,11 +142,33 @@ fn concat(parts: &[ChangeBatch]) -> ChangeBatch {
         }
         Int64Array::from(w)
     });
-    ChangeBatch { data, weights }
+    let updates = parts.iter().any(|b| b.updates.is_some()).then(|| {
+        let width = parts
+            .iter()
+            .find_map(|b| b.updates.as_ref())
+            .map_or(0, |u| u.value_length());
+        let arrays: Vec<FixedSizeBinaryArray> = parts
+            .iter()
+            .map(|b| match &b.updates {
+                Some(u) => u.clone(),
+                None => FixedSizeBinaryArray::new_null(width, b.num_rows()),
+            })
+            .collect();
+        let refs: Vec<&dyn Array> = arrays.iter().map(|a| a as &dyn Array).collect();
+        let merged = arrow_select::concat::concat(&refs).expect("same width");
+        merged.as_fixed_size_binary().clone()
+    });
+    ChangeBatch {
+        data,
+        weights,
+        updates,
+    }
 }
 
 fn batch_bytes(b: &ChangeBatch) -> usize {
-    b.data.get_array_memory_size() + b.weights.as_ref().map_or(0, |w| w.len() * 8)
+    b.data.get_array_memory_size()
+        + b.weights.as_ref().map_or(0, |w| w.len() * 8)
+        + b.updates.as_ref().map_or(0, |u| u.get_array_memory_size())
 }
 
 #[cfg(test)]

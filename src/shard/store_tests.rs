@@ -15,6 +15,7 @@ fn batch(from: i64, n: usize, weights: Option<i64>) -> ChangeBatch {
     ChangeBatch {
         data: RecordBatch::try_new(schema(), vec![Arc::new(values)]).unwrap(),
         weights: weights.map(|w| Int64Array::from(vec![w; n])),
+        updates: None,
     }
 }
 

@@ -20,6 +20,7 @@ pub const TEST_SQL: &str = r#"
 CREATE TABLE t1 (id BIGINT NOT NULL, name VARCHAR, score DOUBLE, ok BOOLEAN);
 CREATE TABLE t2 (id INT NOT NULL, amount DECIMAL(10, 2), day DATE, at TIMESTAMP);
 CREATE TABLE "Quoted" (a INT);
+CREATE TABLE t3 (id INT PRIMARY KEY, v VARCHAR);
 "#;
 
 impl Server {

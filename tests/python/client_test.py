@@ -3,7 +3,10 @@
 Usage: client_test.py URL [API_KEY [WRONG_KEY]]
 Exits non-zero (with a traceback) on any failure.
 """
+import decimal
 import sys
+
+import pandas as pd
 
 from feldera import FelderaClient, Pipeline
 from feldera.enums import PipelineStatus
@@ -46,9 +49,37 @@ token = pipeline.input_json("t1", [{"id": 9}, {"id": 10, "name": "j"}], wait=Fal
 pipeline.wait_for_token(token)
 assert client.completion_token_processed("p", token), token
 
+# input_pandas: json_flavor=pandas, dates and timestamps as epoch milliseconds,
+# decimals as numbers, NaT as null.
+df = pd.DataFrame(
+    {
+        "id": [1, 2],
+        "amount": [decimal.Decimal("12.50"), decimal.Decimal("0.01")],
+        "day": [pd.Timestamp("2026-01-02"), pd.Timestamp("2026-01-03")],
+        "at": [pd.Timestamp("2026-01-02 10:11:12.345"), pd.NaT],
+    }
+)
+token = pipeline.input_pandas("t2", df)
+pipeline.wait_for_token(token)
+
+# Update formats the client sends: debezium, and insert_delete's partial update.
+push("t3", "json", {"payload": {"op": "c", "after": {"id": 1, "v": "a"}}}, update_format="debezium")
+push(
+    "t3",
+    "json",
+    [{"op": "u", "before": {"id": 1, "v": "a"}, "after": {"id": 1, "v": "b"}}],
+    update_format="debezium",
+    array=True,
+)
+push("t3", "json", {"update": {"id": 1, "v": "c"}}, update_format="insert_delete")
+
 stats = client.http.get("/pipelines/p/stats")
-t1 = [i for i in stats["inputs"] if i["endpoint_name"] == "t1"][0]
-assert t1["applied_records"] == 11, t1
+inputs = {i["endpoint_name"]: i for i in stats["inputs"]}
+assert inputs["t1"]["applied_records"] == 11, inputs["t1"]
+assert inputs["t2"]["applied_records"] == 2, inputs["t2"]
+assert inputs["t2"]["num_parse_errors"] == 0, inputs["t2"]
+# c: one row; u: a delete and an insert; update: one row.
+assert inputs["t3"]["applied_records"] == 4, inputs["t3"]
 
 # A parse error is reported as the client's FelderaAPIError with the code.
 try:
