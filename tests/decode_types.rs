@@ -406,3 +406,24 @@ fn nested_types_map_to_arrow_types() {
     let e = parse_program("CREATE TABLE t (x MAP<INT ARRAY, INT>)").unwrap_err();
     assert!(e.message.contains("MAP keys of type INTEGER ARRAY"), "{e}");
 }
+
+#[test]
+fn json_string_policies_lone_surrogates_and_bad_utf8() {
+    // A lone surrogate escape is not a character: the record is refused
+    // (serde_json refuses it too), a valid pair is one character.
+    let out = json(
+        SqlType::Varchar(None),
+        &[r#""\ud83d\ude00""#, r#""\ud800""#, r#""a\udc00b""#],
+    );
+    assert_eq!(column(&out).as_string::<i32>().value(0), "\u{1F600}");
+    assert_eq!(errors(&out).iter().map(|e| e.0).collect::<Vec<_>>(), [2, 3]);
+    assert!(serde_json::from_str::<String>(r#""\ud800""#).is_err());
+    // Invalid UTF-8 in a CSV string field: an error naming the column.
+    let table = table(vec![col("x", SqlType::Varchar(None), true, None)]);
+    let out = run_chunks(&table, &opts(Format::Csv), &[b"ok\n\xff\xfe\n"]);
+    assert_eq!(column(&out).as_string::<i32>().value(0), "ok");
+    assert_eq!(
+        errors(&out),
+        vec![(2, "expected VARCHAR, found invalid UTF-8".to_string())]
+    );
+}
