@@ -14,3 +14,4 @@ pub mod server;
 pub mod shard;
 pub mod table;
 pub mod token;
+pub mod wal;
