@@ -67,6 +67,13 @@ pub fn replay(
     for (i, (seq, path)) in segments.iter().enumerate() {
         let last = i + 1 == segments.len();
         let bytes = std::fs::read(path).map_err(|e| RecoverError::Io(path.clone(), e))?;
+        if last && is_zero(&bytes) {
+            // Created but never written (a crash right after a rotation):
+            // nothing in it was ever acknowledged.
+            std::fs::remove_file(path).map_err(|e| RecoverError::Io(path.clone(), e))?;
+            out.last_seq = Some(*seq);
+            continue;
+        }
         let corrupt = |offset: usize, why: String| RecoverError::Corrupt {
             segment: path.clone(),
             offset: offset as u64,

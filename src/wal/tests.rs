@@ -192,3 +192,50 @@ fn zeros_then_data_is_corruption() {
     let (r, _) = read(&dir);
     assert!(matches!(r, Err(RecoverError::Corrupt { .. })), "{r:?}");
 }
+
+#[test]
+fn the_writer_appends_rotates_and_recovery_reads_it_back() {
+    let dir = tempdir("writer");
+    std::fs::create_dir_all(&dir).unwrap();
+    let records: Vec<(RecordHead, ChangeBatch)> = (0..40)
+        .map(|i| {
+            (
+                head(i),
+                batch(i as i64, 1 + (i % 5) as usize, i % 2 == 0, false),
+            )
+        })
+        .collect();
+    let (d, rs) = (dir.clone(), records.clone());
+    glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            // Small segments: several rotations.
+            let mut w = super::writer::LogWriter::create(&d, 0, 5, 8 << 10)
+                .await
+                .unwrap();
+            let mut group = Vec::new();
+            for (i, (h, b)) in rs.iter().enumerate() {
+                record::encode(*h, b, &mut group);
+                if i % 3 == 2 {
+                    w.append(&group, i % 2 == 0).await.unwrap();
+                    group.clear();
+                }
+            }
+            w.append(&group, true).await.unwrap();
+            w.sync().await.unwrap();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let segments = segment::list(&dir).unwrap();
+    assert!(segments.len() > 2, "{segments:?}");
+    assert_eq!(segments[0].0, 5);
+    let (r, got) = read(&dir);
+    assert_eq!(r.unwrap().records, 40);
+    same(&records, &got);
+    // A new, never written segment after a crash is dropped, not an error.
+    std::fs::write(segment::path(&dir, 99), b"").unwrap();
+    let (r, got) = read(&dir);
+    assert_eq!(r.unwrap().last_seq, Some(99));
+    same(&records, &got);
+    assert!(!segment::path(&dir, 99).exists());
+}

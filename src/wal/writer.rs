@@ -1,0 +1,103 @@
+//! Appending to a shard's log: glommio DMA (O_DIRECT) writes of whole
+//! aligned blocks, then fdatasync.
+//!
+//! O_DIRECT wants aligned offsets and lengths, so the last, partial block
+//! is kept in memory (`tail`) and written again, zero-padded, with the next
+//! append. The rewrite carries the same bytes for the records already in
+//! that block, so a torn rewrite cannot damage them. One write is in flight
+//! at a time and nothing is preallocated: a crash leaves a prefix of what
+//! was written plus zero padding, which is what recovery expects.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use glommio::io::DmaFile;
+
+use super::segment;
+
+pub struct LogWriter {
+    dir: PathBuf,
+    shard: u16,
+    seq: u64,
+    file: DmaFile,
+    /// Aligned file offset where `tail` starts.
+    tail_at: u64,
+    /// Bytes from `tail_at` on that are written or about to be.
+    tail: Vec<u8>,
+    segment_bytes_max: u64,
+}
+
+impl LogWriter {
+    /// Start segment `seq` (a new file) in `dir`.
+    pub async fn create(
+        dir: &Path,
+        shard: u16,
+        seq: u64,
+        segment_bytes_max: u64,
+    ) -> io::Result<LogWriter> {
+        let path = segment::path(dir, seq);
+        let file = DmaFile::create(&path).await.map_err(io_err)?;
+        sync_dir(dir)?;
+        Ok(LogWriter {
+            dir: dir.to_path_buf(),
+            shard,
+            seq,
+            file,
+            tail_at: 0,
+            tail: segment::header(shard, seq).to_vec(),
+            segment_bytes_max,
+        })
+    }
+
+    /// Append `data` (whole frames), write it and, when `sync`, fdatasync.
+    /// Rotates to a new segment first when this one is full.
+    pub async fn append(&mut self, data: &[u8], sync: bool) -> io::Result<()> {
+        if self.tail_at + self.tail.len() as u64 >= self.segment_bytes_max {
+            self.rotate().await?;
+        }
+        self.tail.extend_from_slice(data);
+        let len = self.file.align_up(self.tail.len() as u64) as usize;
+        let mut buf = self.file.alloc_dma_buffer(len);
+        let bytes = buf.as_bytes_mut();
+        bytes[..self.tail.len()].copy_from_slice(&self.tail);
+        bytes[self.tail.len()..].fill(0);
+        let wrote = self
+            .file
+            .write_at(buf, self.tail_at)
+            .await
+            .map_err(io_err)?;
+        if wrote != len {
+            return Err(io::Error::new(io::ErrorKind::WriteZero, "short log write"));
+        }
+        if sync {
+            self.file.fdatasync().await.map_err(io_err)?;
+        }
+        // Keep only the partial last block for the next append.
+        let keep_from = self.file.align_down(self.tail.len() as u64) as usize;
+        self.tail.drain(..keep_from);
+        self.tail_at += keep_from as u64;
+        Ok(())
+    }
+
+    /// Make what was appended without `sync` durable.
+    pub async fn sync(&self) -> io::Result<()> {
+        self.file.fdatasync().await.map_err(io_err)
+    }
+
+    async fn rotate(&mut self) -> io::Result<()> {
+        let next =
+            LogWriter::create(&self.dir, self.shard, self.seq + 1, self.segment_bytes_max).await?;
+        let old = std::mem::replace(self, next);
+        old.file.fdatasync().await.map_err(io_err)?;
+        old.file.close().await.map_err(io_err)
+    }
+}
+
+/// Make a new file's directory entry durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn io_err(e: glommio::GlommioError<()>) -> io::Error {
+    io::Error::other(e.to_string())
+}
