@@ -36,6 +36,8 @@ pub struct Config {
     pub http: HttpConfig,
     #[serde(default)]
     pub ingest: IngestConfig,
+    #[serde(default)]
+    pub wal: WalConfig,
     #[serde(default, rename = "pipeline")]
     pub pipelines: Vec<PipelineConfig>,
     pub auth: Option<AuthConfig>,
@@ -134,6 +136,48 @@ impl Default for IngestConfig {
     }
 }
 
+/// The write-ahead log under `data_dir/wal/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WalConfig {
+    /// Log applied batches and report tokens complete only once logged.
+    /// `false` keeps rows in memory only (lost on restart). Default true.
+    pub enabled: bool,
+    /// `always`: a token completes only after the fdatasync that covers its
+    /// rows (one sync serves every request waiting). `interval`: rows are
+    /// written at once but synced at most every `fsync_interval_ms`, and
+    /// tokens complete after the write: a crash can lose acknowledged rows
+    /// of the last interval. Default always.
+    pub fsync: FsyncPolicy,
+    /// With `fsync = "interval"`. Default 100.
+    pub fsync_interval_ms: u64,
+    /// A segment file is closed and a new one started past this size,
+    /// bytes. Default 64 MiB.
+    pub segment_bytes_max: u64,
+    /// Log bytes a shard may hold waiting for the disk; past it, owners
+    /// stop taking batches (back-pressure up to the sockets). Default 16 MiB.
+    pub buffer_bytes_max: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    Always,
+    Interval,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig {
+            enabled: true,
+            fsync: FsyncPolicy::Always,
+            fsync_interval_ms: 100,
+            segment_bytes_max: 64 << 20,
+            buffer_bytes_max: 16 << 20,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
@@ -159,6 +203,7 @@ pub struct Validated {
     pub data_dir: PathBuf,
     pub http: HttpConfig,
     pub ingest: IngestConfig,
+    pub wal: WalConfig,
     pub pipelines: Vec<(String, Vec<Table>)>,
     pub auth: Option<AuthConfig>,
     /// Directory of the config file; relative key paths resolve against it.
@@ -246,6 +291,22 @@ impl Config {
             "ingest.channel_batches_max",
             "must be >= 1",
         )?;
+        let w = &self.wal;
+        check(
+            w.segment_bytes_max >= 1 << 20,
+            "wal.segment_bytes_max",
+            "must be >= 1 MiB",
+        )?;
+        check(
+            w.buffer_bytes_max >= 1 << 16,
+            "wal.buffer_bytes_max",
+            "must be >= 64 KiB",
+        )?;
+        check(
+            w.fsync_interval_ms >= 1,
+            "wal.fsync_interval_ms",
+            "must be >= 1",
+        )?;
         check(
             (1..=PIPELINES_MAX).contains(&self.pipelines.len()),
             "pipeline",
@@ -288,6 +349,7 @@ impl Config {
             data_dir: self.data_dir,
             http: self.http,
             ingest: self.ingest,
+            wal: self.wal,
             pipelines,
             auth: self.auth,
             base_dir: base_dir.to_path_buf(),

@@ -59,6 +59,13 @@ pub enum ApiError {
     },
     /// The shard is at its connection cap.
     TooManyConnections,
+    /// A log write or sync failed: nothing more is acknowledged.
+    LogFailed,
+    /// completion_status: the token's rows did not reach the log before
+    /// the run that issued it ended.
+    TokenLost {
+        token: String,
+    },
 }
 
 impl ApiError {
@@ -71,7 +78,8 @@ impl ApiError {
             | ApiError::UnsupportedUpdateFormat { .. }
             | ApiError::ParseErrors { .. }
             | ApiError::InvalidToken { .. } => 400,
-            ApiError::TokenGone { .. } => 410,
+            ApiError::TokenGone { .. } | ApiError::TokenLost { .. } => 410,
+            ApiError::LogFailed => 503,
             ApiError::AuthenticationFailed => 401,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Http { status, .. } => *status,
@@ -102,6 +110,8 @@ impl ApiError {
             ApiError::Http { .. } => "BadRequest",
             ApiError::BodyTooLarge { .. } => "PayloadTooLarge",
             ApiError::TooManyConnections => "ApiConnectionLimit",
+            ApiError::LogFailed => "LogWriteFailed",
+            ApiError::TokenLost { .. } => "TokenLost",
         }
     }
 
@@ -152,6 +162,13 @@ impl ApiError {
                 format!("Request body exceeds the limit of {limit} bytes (http.body_bytes_max)")
             }
             ApiError::TooManyConnections => "Too many open connections; retry later".into(),
+            ApiError::LogFailed => "The write-ahead log failed on this server: no rows are \
+                 acknowledged any more and the server is stopping"
+                .into(),
+            ApiError::TokenLost { token } => format!(
+                "The rows of completion token '{token}' were not in the log when the \
+                 server run that issued it stopped: they were lost, send them again"
+            ),
         }
     }
 

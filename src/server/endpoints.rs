@@ -55,8 +55,11 @@ fn completion_status(shard: &Shard, pipeline: &str, target: &Target) -> Result<V
         .unwrap_or("");
     let invalid = || ApiError::InvalidToken { token: text.into() };
     let token = Token::decode(text).map_err(|_| invalid())?;
-    if token.run_id != shard.reg.run_id || token.pipeline_id != p.id {
+    if token.pipeline_id != p.id {
         return Err(ApiError::TokenGone { token: text.into() });
+    }
+    if token.run_id != shard.reg.run_id {
+        return past_run_status(shard, &token, text);
     }
     let t = p.tables.get(token.table as usize).ok_or_else(invalid)?;
     if token.lane as usize >= t.lanes.len() {
@@ -64,6 +67,24 @@ fn completion_status(shard: &Shard, pipeline: &str, target: &Target) -> Result<V
     }
     let complete = t.lanes.covers(token.lane as usize, token.position);
     Ok(json!({ "status": if complete { "complete" } else { "inprogress" } }))
+}
+
+/// A token of an earlier run: complete if the log held its rows when that
+/// run ended, lost (410) if not; unknown runs are 410 as well.
+fn past_run_status(shard: &Shard, token: &Token, text: &str) -> Result<Value, ApiError> {
+    let run = shard.reg.past_runs.get().and_then(|r| r.get(&token.run_id));
+    let Some(run) = run else {
+        return Err(ApiError::TokenGone { token: text.into() });
+    };
+    let logged = run
+        .get(&(token.pipeline_id, token.table, token.lane))
+        .copied()
+        .unwrap_or(0);
+    if token.position <= logged {
+        Ok(json!({ "status": "complete" }))
+    } else {
+        Err(ApiError::TokenLost { token: text.into() })
+    }
 }
 
 fn table_stats(t: &TableRt) -> Value {

@@ -114,6 +114,9 @@ pub async fn handle(
         })
     })?;
     let params = params(target).map_err(unread)?;
+    if reg.log_failed.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(unread(ApiError::LogFailed));
+    }
     let max = shard.cfg.http.body_bytes_max;
     if let Framing::Length(n) = head.framing {
         if n > max {

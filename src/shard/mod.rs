@@ -6,9 +6,11 @@
 
 mod buffers;
 mod decoders;
+pub mod recovery;
 mod registry;
 mod start;
 mod store;
+mod wal;
 
 pub use buffers::BufferPool;
 pub use decoders::{DecoderKey, DecoderPool};
@@ -17,6 +19,7 @@ pub use start::{run, Started};
 pub use store::TableStore;
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
@@ -25,6 +28,8 @@ use glommio::sync::Semaphore;
 use crate::auth::Authenticator;
 use crate::config::Validated;
 use crate::decode::ChangeBatch;
+use crate::wal::record::RecordHead;
+pub use wal::ShardWal;
 
 /// A batch on its way to its table's owner.
 pub struct Applied {
@@ -63,6 +68,9 @@ pub struct Shard {
     pub buffers: BufferPool,
     /// Idle decoders, reused across requests.
     pub decoders: DecoderPool,
+    /// The log this shard appends the batches it applies to (`None` when
+    /// `wal.enabled = false`).
+    wal: Option<Rc<ShardWal>>,
 }
 
 impl Shard {
@@ -72,23 +80,14 @@ impl Shard {
         cfg: Arc<Validated>,
         auth: Option<Authenticator>,
         senders: Vec<Option<ConnectedSender<Applied>>>,
+        stores: Vec<Vec<Option<TableStore>>>,
+        wal: Option<Rc<ShardWal>>,
     ) -> Shard {
+        // Positions continue where the recovered log ends.
         let lane_next = reg
             .pipelines
             .iter()
-            .map(|p| vec![0; p.tables.len()])
-            .collect();
-        let stores = reg
-            .pipelines
-            .iter()
-            .map(|p| {
-                p.tables
-                    .iter()
-                    .map(|t| {
-                        (t.owner == id).then(|| TableStore::new(cfg.ingest.table_memory_bytes_max))
-                    })
-                    .collect()
-            })
+            .map(|p| p.tables.iter().map(|t| t.lanes.applied(id)).collect())
             .collect();
         let buffers = BufferPool::new(cfg.http.read_buffer_bytes, cfg.http.idle_buffers_max);
         let decoders = DecoderPool::new(cfg.ingest.idle_decoders_max);
@@ -111,6 +110,7 @@ impl Shard {
             lane_next: RefCell::new(lane_next),
             stores: RefCell::new(stores),
             connections: std::cell::Cell::new(0),
+            wal,
         }
     }
 
@@ -142,7 +142,8 @@ impl Shard {
                 lane: self.id as u16,
                 end,
                 batch,
-            });
+            })
+            .await;
             return end;
         }
         let link = self.links[t.owner]
@@ -169,12 +170,25 @@ impl Shard {
         end
     }
 
-    /// Owner side: store the batch, count it, then publish the watermark
-    /// (last, so a reader that sees the position sees the rest too).
-    pub fn apply(&self, msg: Applied) {
+    /// Owner side: log the batch, store it, count it. The watermark is
+    /// published last (so a reader that sees the position sees the rest
+    /// too): by the log's sync task once the batch is on disk, or here
+    /// when there is no log.
+    pub async fn apply(&self, msg: Applied) {
         let (p, ti, lane) = (msg.pipeline as usize, msg.table as usize, msg.lane as usize);
-        let t = &self.reg.pipelines[p].tables[ti];
+        let pipeline = &self.reg.pipelines[p];
+        let t = &pipeline.tables[ti];
         debug_assert_eq!(t.owner, self.id, "only the owner applies");
+        if let Some(wal) = &self.wal {
+            let head = RecordHead {
+                run: self.reg.run_id,
+                pipeline: pipeline.id,
+                table: recovery::table_key(&t.table.ident.canonical),
+                lane: msg.lane,
+                end: msg.end,
+            };
+            wal.log(head, &msg.batch, (p, ti, lane)).await;
+        }
         let rows = msg.batch.num_rows() as u64;
         let mut stores = self.stores.borrow_mut();
         let store = stores[p][ti].as_mut().expect("owner has the store");
@@ -187,13 +201,15 @@ impl Shard {
             .store(store.bytes() as u64, std::sync::atomic::Ordering::Relaxed);
         s.stored_batches
             .store(store.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        t.lanes.publish(lane, msg.end);
+        if self.wal.is_none() {
+            t.lanes.publish(lane, msg.end);
+        }
     }
 }
 
 /// Owner loop for one peer's channel: apply batches in arrival order.
 async fn receive_loop(shard: std::rc::Rc<Shard>, rx: ConnectedReceiver<Applied>) {
     while let Some(msg) = rx.recv().await {
-        shard.apply(msg);
+        shard.apply(msg).await;
     }
 }

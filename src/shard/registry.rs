@@ -3,8 +3,8 @@
 //! owner for applied figures, the sender for its own lane's counters), so
 //! there is no contention, only cache-line transfers to readers.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use crate::config::Validated;
 use crate::table::Table;
@@ -62,6 +62,10 @@ pub struct Registry {
     pub run_id: u64,
     pub shards: usize,
     pub pipelines: Vec<PipelineRt>,
+    /// What earlier runs logged (set once, by recovery, before serving).
+    pub past_runs: OnceLock<super::recovery::PastRuns>,
+    /// A log write or sync failed: nothing more is acknowledged.
+    pub log_failed: AtomicBool,
 }
 
 pub fn add(counter: &AtomicU64, n: u64) {
@@ -106,6 +110,8 @@ impl Registry {
             run_id: u64::from_le_bytes(run),
             shards: cfg.shards,
             pipelines,
+            past_runs: OnceLock::new(),
+            log_failed: AtomicBool::new(false),
         }
     }
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
 use glommio::{LocalExecutorBuilder, Placement};
 
-use super::{receive_loop, Applied, Registry, Shard};
+use super::recovery::{self, Recovered};
+use super::{receive_loop, Applied, Registry, Shard, ShardWal, TableStore};
 use crate::auth::Authenticator;
 use crate::config::Validated;
 
@@ -62,12 +63,26 @@ pub fn run(cfg: Validated) -> Result<Started, String> {
     refuse_shared_port(cfg.listen)?;
     let cfg = Arc::new(cfg);
     let registry = Arc::new(Registry::new(&cfg));
+    let recovered = recovery::recover(&cfg, &registry)?;
+    report(&recovered);
+    let Recovered {
+        mut stores,
+        past_runs,
+        next_seq,
+        ..
+    } = recovered;
+    registry
+        .past_runs
+        .set(past_runs)
+        .unwrap_or_else(|_| unreachable!("set once"));
     let (senders, receivers) = mesh(cfg.shards, cfg.ingest.channel_batches_max);
     let mut handles = Vec::with_capacity(cfg.shards);
     let mut listen = cfg.listen;
     for (id, (tx, rx)) in senders.into_iter().zip(receivers).enumerate() {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<SocketAddr, String>>();
         let (cfg, registry) = (cfg.clone(), registry.clone());
+        let owned = owned_stores(&registry, &mut stores, id);
+        let seq = next_seq[id];
         let core = cfg.cores[id];
         let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&format!("shard-{id}"))
@@ -75,7 +90,14 @@ pub fn run(cfg: Validated) -> Result<Started, String> {
             // busy shard should not pay a wake-up per request.
             .spin_before_park(Duration::from_micros(50))
             .spawn(move || async move {
-                shard_main(id, cfg, registry, tx, rx, listen, ready_tx).await;
+                let start = ShardStart {
+                    id,
+                    cfg,
+                    registry,
+                    stores: owned,
+                    seq,
+                };
+                shard_main(start, tx, rx, listen, ready_tx).await;
             })
             .map_err(|e| format!("cannot start shard {id} on core {core}: {e}"))?;
         let bound = ready_rx
@@ -103,15 +125,65 @@ fn refuse_shared_port(addr: SocketAddr) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {addr}: {e} (is another server running?)"))
 }
 
-async fn shard_main(
+/// What one shard starts from.
+struct ShardStart {
     id: usize,
     cfg: Arc<Validated>,
     registry: Arc<Registry>,
+    /// [pipeline][table]: the recovered stores of the tables it owns.
+    stores: Vec<Vec<Option<TableStore>>>,
+    /// Sequence number of its next log segment.
+    seq: u64,
+}
+
+/// Take the stores of the tables shard `id` owns out of `all`.
+fn owned_stores(
+    reg: &Registry,
+    all: &mut [Vec<Option<TableStore>>],
+    id: usize,
+) -> Vec<Vec<Option<TableStore>>> {
+    reg.pipelines
+        .iter()
+        .zip(all.iter_mut())
+        .map(|(p, stores)| {
+            p.tables
+                .iter()
+                .zip(stores.iter_mut())
+                .map(|(t, s)| if t.owner == id { s.take() } else { None })
+                .collect()
+        })
+        .collect()
+}
+
+fn report(r: &Recovered) {
+    for (path, at) in &r.truncated {
+        eprintln!(
+            "sluice: log {}: torn tail cut at byte {at} (a write in progress at the last stop; never acknowledged)",
+            path.display()
+        );
+    }
+    if r.records > 0 || r.skipped > 0 {
+        eprintln!(
+            "sluice: recovered {} log records ({} of tables no longer declared or with other columns left in the log)",
+            r.records, r.skipped
+        );
+    }
+}
+
+async fn shard_main(
+    start: ShardStart,
     tx: Vec<Option<SharedSender<Applied>>>,
     rx: Vec<SharedReceiver<Applied>>,
     listen: SocketAddr,
     ready: mpsc::Sender<Result<SocketAddr, String>>,
 ) {
+    let ShardStart {
+        id,
+        cfg,
+        registry,
+        stores,
+        seq,
+    } = start;
     let auth = match cfg
         .auth
         .as_ref()
@@ -151,7 +223,19 @@ async fn shard_main(
             None => None,
         });
     }
-    let shard = Rc::new(Shard::new(id, registry, cfg, auth, senders));
+    let wal = cfg.wal.enabled.then(|| Rc::new(ShardWal::new(&cfg.wal)));
+    if let Some(w) = &wal {
+        let dir = recovery::shard_dir(&cfg.data_dir, id);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            eprintln!("sluice: cannot create {}: {e}", dir.display());
+            std::process::exit(1);
+        }
+        let task = w
+            .clone()
+            .sync_loop(registry.clone(), cfg.wal.clone(), dir, id, seq);
+        glommio::spawn_local(task).detach();
+    }
+    let shard = Rc::new(Shard::new(id, registry, cfg, auth, senders, stores, wal));
     for r in rx {
         let r = r.await;
         glommio::spawn_local(receive_loop(shard.clone(), r)).detach();

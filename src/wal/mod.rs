@@ -2,10 +2,10 @@
 //! in segments of framed, checksummed records (`record.rs`, `segment.rs`),
 //! and replays them at start (`recover.rs`).
 //!
-//! Recovery reads with std::fs before the shard's executor serves; the
-//! writer (`writer.rs`) appends with glommio DMA writes on the owner
-//! shard. Not wired into the shards yet: until the group commit is, the
-//! server keeps applied rows in memory only (README, Status).
+//! Recovery reads with std::fs before the shard's executor serves
+//! (`shard/recovery.rs` routes the records); the writer (`writer.rs`)
+//! appends with glommio DMA writes on the owner shard, driven by the group
+//! commit in `shard/wal.rs`.
 //! Recovery's torn-tail rule relies on how the writer must write: one
 //! write in flight at a time, never preallocating, so a crash leaves a
 //! prefix of what was written (plus zero padding to a block after whole

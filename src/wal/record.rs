@@ -5,13 +5,14 @@
 //!
 //! ```text
 //! u32 body_len | u32 crc32c(body) | u32 crc32c(the 8 bytes before) | body
-//! body = u8 kind | u16 pipeline | u16 table | u16 lane | u64 end | payload
+//! body = u8 kind | u64 run | u32 pipeline | u32 table | u16 lane | u64 end | payload
 //! ```
 //!
 //! The length has a checksum of its own so that a damaged length is told
 //! apart from a file that really ends early (a torn tail, `recover.rs`).
-//! `end` is the lane position after the record's last row (what tokens
-//! name). The payload is a complete Arrow IPC stream (schema, one batch,
+//! `run` is the server run that wrote it, `pipeline` and `table` hashes of
+//! their names (so a changed config cannot misfile a record), and `end` the
+//! lane position after the record's last row (tokens name run and end). The payload is a complete Arrow IPC stream (schema, one batch,
 //! end marker), so any Arrow reader can decode a record on its own: the
 //! table's columns, then, when the batch has them, a weight column and a
 //! partial-update mask column; the schema metadata key `sluice.extra`
@@ -31,7 +32,7 @@ use crate::decode::ChangeBatch;
 /// Frame bytes before the body.
 pub const FRAME_HEADER_BYTES: usize = 12;
 /// Body bytes before the payload.
-const BODY_HEADER_BYTES: usize = 1 + 2 + 2 + 2 + 8;
+const BODY_HEADER_BYTES: usize = 1 + 8 + 4 + 4 + 2 + 8;
 /// Largest body accepted when reading: a length beyond it is corruption,
 /// not an allocation.
 pub const RECORD_BYTES_MAX: usize = 1 << 30;
@@ -44,8 +45,9 @@ const UPDATES: &str = "updates";
 /// Where a batch belongs and the lane position after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordHead {
-    pub pipeline: u16,
-    pub table: u16,
+    pub run: u64,
+    pub pipeline: u32,
+    pub table: u32,
     pub lane: u16,
     pub end: u64,
 }
@@ -55,6 +57,7 @@ pub fn encode(head: RecordHead, batch: &ChangeBatch, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
     out.push(KIND_BATCH);
+    out.extend_from_slice(&head.run.to_le_bytes());
     out.extend_from_slice(&head.pipeline.to_le_bytes());
     out.extend_from_slice(&head.table.to_le_bytes());
     out.extend_from_slice(&head.lane.to_le_bytes());
@@ -141,11 +144,14 @@ pub fn decode(body: &[u8]) -> Result<(RecordHead, ChangeBatch), String> {
         return Err(format!("unknown record kind {}", body[0]));
     }
     let u16_at = |i: usize| u16::from_le_bytes([body[i], body[i + 1]]);
+    let u32_at = |i: usize| u32::from_le_bytes(body[i..i + 4].try_into().expect("4 bytes"));
+    let u64_at = |i: usize| u64::from_le_bytes(body[i..i + 8].try_into().expect("8 bytes"));
     let head = RecordHead {
-        pipeline: u16_at(1),
-        table: u16_at(3),
-        lane: u16_at(5),
-        end: u64::from_le_bytes(body[7..15].try_into().expect("8 bytes")),
+        run: u64_at(1),
+        pipeline: u32_at(9),
+        table: u32_at(13),
+        lane: u16_at(17),
+        end: u64_at(19),
     };
     let mut r = StreamReader::try_new(&body[BODY_HEADER_BYTES..], None)
         .map_err(|e| format!("record payload: {e}"))?;

@@ -34,8 +34,9 @@ fn batch(first: i64, n: usize, weighted: bool, updates: bool) -> ChangeBatch {
 
 fn head(i: u64) -> RecordHead {
     RecordHead {
+        run: 77,
         pipeline: 1,
-        table: (i % 3) as u16,
+        table: (i % 3) as u32,
         lane: 2,
         end: 1000 + i,
     }
@@ -98,7 +99,7 @@ fn records_round_trip_across_segments() {
     // A record's payload is a plain Arrow IPC stream.
     let mut bytes = Vec::new();
     record::encode(head(0), &wrote[1].1, &mut bytes);
-    let body = &bytes[record::FRAME_HEADER_BYTES + 15..];
+    let body = &bytes[record::FRAME_HEADER_BYTES + 27..];
     assert_eq!(record::FRAME_HEADER_BYTES, 12);
     let mut r = arrow_ipc::reader::StreamReader::try_new(body, None).unwrap();
     let rb = r.next().unwrap().unwrap();

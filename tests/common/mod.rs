@@ -13,6 +13,8 @@ pub struct Server {
     pub addr: SocketAddr,
     child: Child,
     pub dir: PathBuf,
+    /// Remove `dir` when dropped.
+    owned: bool,
 }
 
 /// The demo pipeline's SQL plus tables the tests rely on.
@@ -32,7 +34,12 @@ impl Server {
     }
 
     pub fn start_with(shards: usize, config: &str) -> Server {
-        let dir = tempdir();
+        Self::start_in(shards, config, tempdir(), true)
+    }
+
+    /// Start on `dir` (config file and `data/` in it), which survives the
+    /// server unless `owned`, so another server can start on the same data.
+    pub fn start_in(shards: usize, config: &str, dir: PathBuf, owned: bool) -> Server {
         let cfg = dir.join("sluice.toml");
         std::fs::write(&cfg, config).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -63,7 +70,12 @@ impl Server {
             let mut sink = Vec::new();
             let _ = out.read_to_end(&mut sink);
         });
-        let s = Server { addr, child, dir };
+        let s = Server {
+            addr,
+            child,
+            dir,
+            owned,
+        };
         s.wait_ready();
         s
     }
@@ -92,7 +104,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.owned {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
