@@ -139,3 +139,50 @@ fn a_torn_tail_is_cut_and_corruption_refuses_to_start() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn many_small_concurrent_requests_survive_a_restart() {
+    let dir = tempdir();
+    let a = Server::start_in(2, &config(), dir.clone(), false);
+    let addr = a.addr;
+    let threads: Vec<_> = (0..8)
+        .map(|k| {
+            std::thread::spawn(move || {
+                let mut c = common::Client::connect(addr);
+                let mut last = String::new();
+                for i in 0..50 {
+                    let row = format!("{},x,1.0,false\n", k * 1000 + i);
+                    let r = c.post("/v0/pipelines/p/ingress/t1?format=csv", row.as_bytes());
+                    assert_eq!(r.status, 200);
+                    last = r.json()["token"].as_str().unwrap().to_string();
+                }
+                wait_complete(&mut c, "p", &last);
+                last
+            })
+        })
+        .collect();
+    let tokens: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(applied(&a, "t1"), 400);
+    drop(a);
+    let b = Server::start_in(2, &config(), dir.clone(), false);
+    assert_eq!(applied(&b, "t1"), 400);
+    for t in &tokens {
+        assert_eq!(status(&b, t), (200, "complete".into()));
+    }
+    // Small batches were merged into fewer log records than requests.
+    let records: usize = segments(&dir).iter().map(|p| frames(p)).sum();
+    assert!(records < 400, "{records} log records for 400 requests");
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whole records in a segment file.
+fn frames(path: &Path) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    let (mut at, mut n) = (segment::HEADER_BYTES, 0);
+    while let record::Frame::Good { len, .. } = record::frame(&bytes[at..]) {
+        at += len;
+        n += 1;
+    }
+    n
+}

@@ -5,6 +5,7 @@
 //! arrival order and publishes the lane watermark.
 
 mod buffers;
+mod concat;
 mod decoders;
 pub mod recovery;
 mod registry;

@@ -1,10 +1,12 @@
 //! The owner side of the log: group commit.
 //!
-//! `log` encodes an applied batch into the current group (memory) and
-//! notes the lane position it ends at. One task per shard (`sync_loop`)
-//! takes the whole group, appends it to the segment with one write and one
+//! `log` adds an applied batch (a cheap clone: Arrow buffers are shared)
+//! to the current group. One task per shard (`sync_loop`) takes the whole
+//! group, encodes it, appends it to the segment with one write and one
 //! fdatasync, and only then publishes the watermarks of every batch in it:
-//! a token completes once its rows are on disk. Batches applied during a
+//! a token completes once its rows are on disk. Runs of small batches of
+//! one lane (one-row requests) are concatenated into one record first: a
+//! record per batch would cost an Arrow IPC schema per row. Batches applied during a
 //! sync go to the next group, so a sync serves every request that arrived
 //! while the previous one ran. A group is bounded (`wal.buffer_bytes_max`):
 //! past it, `log` waits, which stops the owner taking batches and, through
@@ -25,25 +27,32 @@ use std::time::{Duration, Instant};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::sync::Semaphore;
 
+use super::concat::{batch_bytes, concat};
 use super::Registry;
 use crate::config::{FsyncPolicy, WalConfig};
 use crate::decode::ChangeBatch;
 use crate::wal::record::{self, RecordHead};
 use crate::wal::writer::LogWriter;
 
-/// A batch in a group: which watermark to publish once it is synced.
-struct Mark {
-    pipeline: usize,
-    table: usize,
-    lane: usize,
-    end: u64,
+/// A batch in a group, and where its watermark goes once it is synced.
+struct Item {
+    head: RecordHead,
+    batch: ChangeBatch,
+    /// (pipeline, table, lane) indices.
+    at: (usize, usize, usize),
 }
 
 #[derive(Default)]
 struct Group {
-    bytes: Vec<u8>,
-    marks: Vec<Mark>,
+    items: Vec<Item>,
+    /// Memory the items' batches hold.
+    bytes: usize,
 }
+
+/// A batch this small is merged with its lane's neighbours in a group...
+const SMALL_ROWS: usize = 256;
+/// ...into records of at most this many rows.
+const MERGED_ROWS_MAX: usize = 4096;
 
 pub struct ShardWal {
     group: RefCell<Group>,
@@ -77,21 +86,29 @@ impl ShardWal {
     /// once the group is synced.
     pub async fn log(&self, head: RecordHead, batch: &ChangeBatch, at: (usize, usize, usize)) {
         let _turn = self.entry.acquire_permit(1).await.expect("never closed");
-        while self.group.borrow().bytes.len() >= self.bytes_max {
+        while self.group.borrow().bytes >= self.bytes_max {
             self.waiting.set(self.waiting.get() + 1);
             let _ = self.drained.acquire(1).await;
         }
         let mut g = self.group.borrow_mut();
-        record::encode(head, batch, &mut g.bytes);
-        g.marks.push(Mark {
-            pipeline: at.0,
-            table: at.1,
-            lane: at.2,
-            end: head.end,
+        g.bytes += batch_bytes(batch);
+        g.items.push(Item {
+            head,
+            batch: batch.clone(),
+            at,
         });
         drop(g);
         // Full means the task is already due to look: nothing lost.
         let _ = self.bell.try_send(());
+    }
+
+    /// Take the current group (waking `log` callers waiting for space).
+    fn take(&self, spare: &mut Group) {
+        std::mem::swap(&mut *self.group.borrow_mut(), spare);
+        let waiting = self.waiting.replace(0);
+        if waiting > 0 {
+            self.drained.signal(waiting);
+        }
     }
 
     /// The shard's sync task: runs until the process exits.
@@ -108,76 +125,137 @@ impl ShardWal {
             .borrow_mut()
             .take()
             .expect("one sync loop per shard");
-        let mut writer: Option<LogWriter> = None;
+        let mut log = Log {
+            writer: None,
+            dir,
+            shard,
+            seq,
+            segment_bytes_max: cfg.segment_bytes_max,
+            buf: Vec::new(),
+            parts: Vec::new(),
+        };
         let mut spare = Group::default();
         let interval = Duration::from_millis(cfg.fsync_interval_ms);
         let mut last_sync = Instant::now();
         let mut dirty = false;
         loop {
-            if self.group.borrow().bytes.is_empty() {
-                if dirty {
-                    // `interval` policy: sync what was written, at the latest
-                    // one interval after the last sync.
-                    let wait = interval.saturating_sub(last_sync.elapsed());
-                    let rang =
-                        futures_lite::future::or(async { bell.recv().await.is_some() }, async {
-                            glommio::timer::sleep(wait).await;
-                            false
-                        })
-                        .await;
-                    if !rang {
-                        let w = writer.as_ref().expect("dirty means a writer");
-                        if let Err(e) = w.sync().await {
-                            return fail_stop(&reg, shard, e);
-                        }
-                        dirty = false;
-                        last_sync = Instant::now();
+            if self.group.borrow().items.is_empty() {
+                if !dirty {
+                    if bell.recv().await.is_none() {
+                        return;
                     }
-                } else if bell.recv().await.is_none() {
-                    return;
+                    continue;
+                }
+                // `interval` policy: sync what was written one interval
+                // after the last sync at the latest.
+                let wait = interval.saturating_sub(last_sync.elapsed());
+                let rang = futures_lite::future::or(async { bell.recv().await.is_some() }, async {
+                    glommio::timer::sleep(wait).await;
+                    false
+                })
+                .await;
+                if !rang {
+                    if let Err(e) = log.sync().await {
+                        return fail_stop(&reg, shard, e);
+                    }
+                    (dirty, last_sync) = (false, Instant::now());
                 }
                 continue;
             }
-            std::mem::swap(&mut *self.group.borrow_mut(), &mut spare);
-            let waiting = self.waiting.replace(0);
-            if waiting > 0 {
-                self.drained.signal(waiting);
-            }
+            self.take(&mut spare);
             let sync = cfg.fsync == FsyncPolicy::Always || last_sync.elapsed() >= interval;
-            let wrote = async {
-                if writer.is_none() {
-                    writer = Some(
-                        LogWriter::create(&dir, shard as u16, seq, cfg.segment_bytes_max).await?,
-                    );
-                }
-                writer
-                    .as_mut()
-                    .expect("created")
-                    .append(&spare.bytes, sync)
-                    .await
-            }
-            .await;
-            if let Err(e) = wrote {
+            if let Err(e) = log.write(&spare.items, sync).await {
                 return fail_stop(&reg, shard, e);
             }
             if sync {
                 last_sync = Instant::now();
             }
             dirty = !sync;
-            for m in spare.marks.drain(..) {
-                reg.pipelines[m.pipeline].tables[m.table]
-                    .lanes
-                    .publish(m.lane, m.end);
+            for it in spare.items.drain(..) {
+                let (p, t, lane) = it.at;
+                reg.pipelines[p].tables[t].lanes.publish(lane, it.head.end);
             }
-            spare.bytes.clear();
+            spare.bytes = 0;
         }
+    }
+}
+
+/// The sync task's file and scratch.
+struct Log {
+    writer: Option<LogWriter>,
+    dir: PathBuf,
+    shard: usize,
+    /// The first segment's sequence number (the writer counts on from it).
+    seq: u64,
+    segment_bytes_max: u64,
+    buf: Vec<u8>,
+    parts: Vec<ChangeBatch>,
+}
+
+impl Log {
+    /// Encode `items` and append them; fdatasync when `sync`.
+    async fn write(&mut self, items: &[Item], sync: bool) -> std::io::Result<()> {
+        if self.writer.is_none() {
+            let w = LogWriter::create(
+                &self.dir,
+                self.shard as u16,
+                self.seq,
+                self.segment_bytes_max,
+            );
+            self.writer = Some(w.await?);
+        }
+        self.buf.clear();
+        encode(items, &mut self.buf, &mut self.parts);
+        let w = self.writer.as_mut().expect("created above");
+        w.append(&self.buf, sync).await
+    }
+
+    async fn sync(&self) -> std::io::Result<()> {
+        match &self.writer {
+            Some(w) => w.sync().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Encode a group's items into `buf`, one record per batch, except that
+/// consecutive small batches of one lane become one record (their rows in
+/// order, the last one's end). `parts` is scratch.
+fn encode(items: &[Item], buf: &mut Vec<u8>, parts: &mut Vec<ChangeBatch>) {
+    let mut i = 0;
+    while i < items.len() {
+        let first = &items[i];
+        let mut j = i + 1;
+        let mut rows = first.batch.num_rows();
+        if rows < SMALL_ROWS {
+            while let Some(next) = items.get(j) {
+                let n = next.batch.num_rows();
+                let same = next.at == first.at && next.head.run == first.head.run;
+                if !same || n >= SMALL_ROWS || rows + n > MERGED_ROWS_MAX {
+                    break;
+                }
+                rows += n;
+                j += 1;
+            }
+        }
+        let last = items[j - 1].head;
+        if j - i == 1 {
+            record::encode(last, &first.batch, buf);
+        } else {
+            parts.clear();
+            parts.extend(items[i..j].iter().map(|it| it.batch.clone()));
+            record::encode(last, &concat(parts), buf);
+        }
+        i = j;
     }
 }
 
 /// Stop acknowledging; exit after giving open requests a moment.
 fn fail_stop(reg: &Registry, shard: usize, e: std::io::Error) {
     reg.log_failed.store(true, Ordering::Release);
-    eprintln!("sluice: shard {shard}: log write or sync failed: {e}; no more rows are acknowledged, exiting");
+    eprintln!(
+        "sluice: shard {shard}: log write or sync failed: {e}; no more rows are acknowledged, exiting"
+    );
     std::thread::spawn(|| {
         std::thread::sleep(Duration::from_secs(2));
         std::process::exit(70);
