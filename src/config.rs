@@ -157,6 +157,9 @@ pub struct WalConfig {
     /// Log bytes a shard may hold waiting for the disk; past it, owners
     /// stop taking batches (back-pressure up to the sockets). Default 16 MiB.
     pub buffer_bytes_max: usize,
+    /// Each shard deletes its oldest segments while its log is larger,
+    /// bytes (checked at each new segment). Default 1 GiB.
+    pub retain_bytes_max: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -174,6 +177,7 @@ impl Default for WalConfig {
             fsync_interval_ms: 100,
             segment_bytes_max: 64 << 20,
             buffer_bytes_max: 16 << 20,
+            retain_bytes_max: 1 << 30,
         }
     }
 }
@@ -296,6 +300,11 @@ impl Config {
             w.segment_bytes_max >= 1 << 20,
             "wal.segment_bytes_max",
             "must be >= 1 MiB",
+        )?;
+        check(
+            w.retain_bytes_max >= w.segment_bytes_max,
+            "wal.retain_bytes_max",
+            "must be >= wal.segment_bytes_max",
         )?;
         check(
             w.buffer_bytes_max >= 1 << 16,

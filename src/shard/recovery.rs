@@ -9,11 +9,13 @@
 //! log ends and tokens of earlier runs resolve against it (`PastRuns`).
 //!
 //! Each run writes a manifest (`wal/runs/`) of the lane positions it
-//! starts from, synced before it serves. A token of an earlier run is then
-//! complete iff its position is within that run's start or the end of what
-//! it logged: a run that logged nothing on a lane still answers for its
-//! empty requests. The last `RUNS_KEPT` manifests are kept; tokens of older
-//! runs are 410.
+//! starts from, synced before it serves. Positions only grow, and a run
+//! starts where the durable rows of the runs before it end, so a token of
+//! run R is complete iff its position is within where the run after R
+//! started; past it, its rows never reached the log. This holds whether
+//! or not R logged anything on that lane, and after old segments are
+//! deleted (a lane's start is also never below the last manifest's). The
+//! last `RUNS_KEPT` manifests are kept; tokens of older runs are 410.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,9 +26,8 @@ use crate::config::Validated;
 use crate::token::pipeline_id;
 use crate::wal::recover;
 
-/// Per earlier run: the logged end of each (pipeline id, table, lane). A
-/// token of that run is complete iff its position is within it; past it,
-/// its rows never reached the log before that run ended.
+/// Per earlier run: the durable end of each (pipeline id, table, lane)
+/// when it stopped (where the next run started).
 pub type PastRuns = HashMap<u64, HashMap<(u32, u16, u16), u64>>;
 
 /// Run manifests kept, so tokens of that many earlier runs resolve.
@@ -85,14 +86,6 @@ pub fn recover(cfg: &Validated, reg: &Registry) -> Result<Recovered, String> {
     let runs_dir = cfg.data_dir.join("wal").join("runs");
     let manifests = load_manifests(&runs_dir)?;
     let mut ends: HashMap<(usize, usize, usize), u64> = HashMap::new();
-    for (_, m) in &manifests {
-        let run = out.past_runs.entry(m.run).or_default();
-        for &(pid, tkey, lane, start) in &m.lanes {
-            if let Some(ti) = table_index(reg, pid, tkey) {
-                run.insert((pid, ti as u16, lane), start);
-            }
-        }
-    }
     for (id, dir) in shard_dirs(&cfg.data_dir)? {
         let r = recover::replay(&dir, id as u16, |head, batch| {
             let found = reg
@@ -117,12 +110,6 @@ pub fn recover(cfg: &Validated, reg: &Registry) -> Result<Recovered, String> {
             add(&t.owner_stats.records_applied, batch.num_rows() as u64);
             let end = ends.entry((pi, ti, head.lane as usize)).or_insert(0);
             *end = (*end).max(head.end);
-            if let Some(run) = out.past_runs.get_mut(&head.run) {
-                let e = run
-                    .entry((head.pipeline, ti as u16, head.lane))
-                    .or_insert(0);
-                *e = (*e).max(head.end);
-            }
             let store = out.stores[pi][ti]
                 .as_mut()
                 .expect("every table has a store");
@@ -140,13 +127,21 @@ pub fn recover(cfg: &Validated, reg: &Registry) -> Result<Recovered, String> {
             out.next_seq[id] = r.last_seq.map_or(0, |s| s + 1);
         }
     }
+    // Never below where the last run started, whatever was deleted since.
+    for (pid, tkey, lane, start) in manifests.last().map_or(&[][..], |(_, m)| &m.lanes) {
+        if let Some((pi, ti)) = table_index(reg, *pid, *tkey) {
+            let end = ends.entry((pi, ti, *lane as usize)).or_insert(0);
+            *end = (*end).max(*start);
+        }
+    }
     for ((pi, ti, lane), end) in ends {
         let t = &reg.pipelines[pi].tables[ti];
         if lane < t.lanes.len() {
             t.lanes.publish(lane, end);
         }
     }
-    write_manifest(&runs_dir, reg, &manifests)?;
+    let current = write_manifest(&runs_dir, reg, &manifests)?;
+    out.past_runs = past_runs(reg, &manifests, &current);
     for (pi, p) in reg.pipelines.iter().enumerate() {
         for (ti, t) in p.tables.iter().enumerate() {
             let s = out.stores[pi][ti]
@@ -186,11 +181,29 @@ fn shard_dirs(data_dir: &Path) -> Result<Vec<(usize, PathBuf)>, String> {
     Ok(out)
 }
 
-fn table_index(reg: &Registry, pid: u32, tkey: u32) -> Option<usize> {
-    let p = reg.pipelines.iter().find(|p| p.id == pid)?;
-    p.tables
+/// (pipeline, table) indices of a pipeline id and table key.
+fn table_index(reg: &Registry, pid: u32, tkey: u32) -> Option<(usize, usize)> {
+    let pi = reg.pipelines.iter().position(|p| p.id == pid)?;
+    let ti = reg.pipelines[pi]
+        .tables
         .iter()
-        .position(|t| table_key(&t.table.ident.canonical) == tkey)
+        .position(|t| table_key(&t.table.ident.canonical) == tkey)?;
+    Some((pi, ti))
+}
+
+/// Each earlier run's durable ends: the starts of the run after it.
+fn past_runs(reg: &Registry, old: &[(u64, Manifest)], current: &Manifest) -> PastRuns {
+    let runs: Vec<&Manifest> = old.iter().map(|(_, m)| m).chain([current]).collect();
+    let mut out = PastRuns::new();
+    for pair in runs.windows(2) {
+        let ends = out.entry(pair[0].run).or_default();
+        for &(pid, tkey, lane, start) in &pair[1].lanes {
+            if let Some((_, ti)) = table_index(reg, pid, tkey) {
+                ends.insert((pid, ti as u16, lane), start);
+            }
+        }
+    }
+    out
 }
 
 /// Manifests in `dir`, oldest first, by their sequence number.
@@ -221,7 +234,7 @@ fn load_manifests(dir: &Path) -> Result<Vec<(u64, Manifest)>, String> {
 
 /// Record where this run starts (synced before it serves) and drop
 /// manifests beyond `RUNS_KEPT`.
-fn write_manifest(dir: &Path, reg: &Registry, old: &[(u64, Manifest)]) -> Result<(), String> {
+fn write_manifest(dir: &Path, reg: &Registry, old: &[(u64, Manifest)]) -> Result<Manifest, String> {
     let mut lanes = Vec::new();
     for p in &reg.pipelines {
         for t in &p.tables {
@@ -250,5 +263,5 @@ fn write_manifest(dir: &Path, reg: &Registry, old: &[(u64, Manifest)]) -> Result
     for (n, _) in &old[..excess] {
         let _ = std::fs::remove_file(dir.join(format!("{n:020}.json")));
     }
-    Ok(())
+    Ok(m)
 }

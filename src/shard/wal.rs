@@ -32,7 +32,7 @@ use super::Registry;
 use crate::config::{FsyncPolicy, WalConfig};
 use crate::decode::ChangeBatch;
 use crate::wal::record::{self, RecordHead};
-use crate::wal::writer::LogWriter;
+use crate::wal::writer::{Limits, LogWriter};
 
 /// A batch in a group, and where its watermark goes once it is synced.
 struct Item {
@@ -130,7 +130,10 @@ impl ShardWal {
             dir,
             shard,
             seq,
-            segment_bytes_max: cfg.segment_bytes_max,
+            limits: Limits {
+                segment_bytes_max: cfg.segment_bytes_max,
+                retain_bytes_max: cfg.retain_bytes_max,
+            },
             buf: Vec::new(),
             parts: Vec::new(),
         };
@@ -187,7 +190,7 @@ struct Log {
     shard: usize,
     /// The first segment's sequence number (the writer counts on from it).
     seq: u64,
-    segment_bytes_max: u64,
+    limits: Limits,
     buf: Vec<u8>,
     parts: Vec<ChangeBatch>,
 }
@@ -196,12 +199,7 @@ impl Log {
     /// Encode `items` and append them; fdatasync when `sync`.
     async fn write(&mut self, items: &[Item], sync: bool) -> std::io::Result<()> {
         if self.writer.is_none() {
-            let w = LogWriter::create(
-                &self.dir,
-                self.shard as u16,
-                self.seq,
-                self.segment_bytes_max,
-            );
+            let w = LogWriter::create(&self.dir, self.shard as u16, self.seq, self.limits);
             self.writer = Some(w.await?);
         }
         self.buf.clear();

@@ -210,7 +210,11 @@ fn the_writer_appends_rotates_and_recovery_reads_it_back() {
     glommio::LocalExecutorBuilder::default()
         .spawn(move || async move {
             // Small segments: several rotations.
-            let mut w = super::writer::LogWriter::create(&d, 0, 5, 8 << 10)
+            let limits = super::writer::Limits {
+                segment_bytes_max: 8 << 10,
+                retain_bytes_max: 1 << 30,
+            };
+            let mut w = super::writer::LogWriter::create(&d, 0, 5, limits)
                 .await
                 .unwrap();
             let mut group = Vec::new();
@@ -239,4 +243,42 @@ fn the_writer_appends_rotates_and_recovery_reads_it_back() {
     assert_eq!(r.unwrap().last_seq, Some(99));
     same(&records, &got);
     assert!(!segment::path(&dir, 99).exists());
+}
+
+#[test]
+fn retention_deletes_the_oldest_segments() {
+    let dir = tempdir("retain");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.clone();
+    glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            let limits = super::writer::Limits {
+                segment_bytes_max: 8 << 10,
+                retain_bytes_max: 32 << 10,
+            };
+            let mut w = super::writer::LogWriter::create(&d, 0, 0, limits)
+                .await
+                .unwrap();
+            for i in 0..200 {
+                let mut group = Vec::new();
+                record::encode(head(i), &batch(i as i64, 4, false, false), &mut group);
+                w.append(&group, true).await.unwrap();
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let segments = segment::list(&dir).unwrap();
+    let total: u64 = segments
+        .iter()
+        .map(|(_, p)| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(segments[0].0 > 0, "the oldest went");
+    assert!(total <= (32 + 8 + 4) << 10, "{total} bytes kept");
+    // What is left still replays, from its first record on, in order.
+    let (r, got) = read(&dir);
+    assert!(r.unwrap().records > 0);
+    let ends: Vec<u64> = got.iter().map(|(h, _)| h.end).collect();
+    assert!(ends.windows(2).all(|w| w[1] == w[0] + 1));
+    assert_eq!(*ends.last().unwrap(), 1000 + 199);
 }

@@ -24,17 +24,21 @@ pub struct LogWriter {
     tail_at: u64,
     /// Bytes from `tail_at` on that are written or about to be.
     tail: Vec<u8>,
-    segment_bytes_max: u64,
+    limits: Limits,
+}
+
+/// Segment size and retention, bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Start a new segment past this size.
+    pub segment_bytes_max: u64,
+    /// Delete the oldest segments while the shard's log is larger.
+    pub retain_bytes_max: u64,
 }
 
 impl LogWriter {
     /// Start segment `seq` (a new file) in `dir`.
-    pub async fn create(
-        dir: &Path,
-        shard: u16,
-        seq: u64,
-        segment_bytes_max: u64,
-    ) -> io::Result<LogWriter> {
+    pub async fn create(dir: &Path, shard: u16, seq: u64, limits: Limits) -> io::Result<LogWriter> {
         let path = segment::path(dir, seq);
         let file = DmaFile::create(&path).await.map_err(io_err)?;
         sync_dir(dir)?;
@@ -45,14 +49,14 @@ impl LogWriter {
             file,
             tail_at: 0,
             tail: segment::header(shard, seq).to_vec(),
-            segment_bytes_max,
+            limits,
         })
     }
 
     /// Append `data` (whole frames), write it and, when `sync`, fdatasync.
     /// Rotates to a new segment first when this one is full.
     pub async fn append(&mut self, data: &[u8], sync: bool) -> io::Result<()> {
-        if self.tail_at + self.tail.len() as u64 >= self.segment_bytes_max {
+        if self.tail_at + self.tail.len() as u64 >= self.limits.segment_bytes_max {
             self.rotate().await?;
         }
         self.tail.extend_from_slice(data);
@@ -85,12 +89,33 @@ impl LogWriter {
     }
 
     async fn rotate(&mut self) -> io::Result<()> {
-        let next =
-            LogWriter::create(&self.dir, self.shard, self.seq + 1, self.segment_bytes_max).await?;
+        let next = LogWriter::create(&self.dir, self.shard, self.seq + 1, self.limits).await?;
         let old = std::mem::replace(self, next);
         old.file.fdatasync().await.map_err(io_err)?;
-        old.file.close().await.map_err(io_err)
+        old.file.close().await.map_err(io_err)?;
+        prune(&self.dir, self.seq, self.limits.retain_bytes_max)
     }
+}
+
+/// Delete the oldest segments before `current` while the log in `dir` is
+/// larger than `retain_bytes_max`. What they held is no longer replayed at
+/// start: retention is how far back the log reaches.
+fn prune(dir: &Path, current: u64, retain_bytes_max: u64) -> io::Result<()> {
+    let mut segments = Vec::new();
+    let mut total = 0;
+    for (seq, path) in segment::list(dir)? {
+        let len = std::fs::metadata(&path)?.len();
+        total += len;
+        segments.push((seq, path, len));
+    }
+    for (seq, path, len) in segments {
+        if total <= retain_bytes_max || seq >= current {
+            break;
+        }
+        std::fs::remove_file(&path)?;
+        total -= len;
+    }
+    sync_dir(dir)
 }
 
 /// Make a new file's directory entry durable.
