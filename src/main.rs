@@ -22,7 +22,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 )]
 struct Args {
     /// TOML configuration file (default: the embedded demo configuration).
-    #[arg(long)]
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Listen address, overrides `listen`.
     #[arg(long)]
@@ -31,7 +31,7 @@ struct Args {
     #[arg(long)]
     shards: Option<usize>,
     /// Data directory, overrides `data_dir`.
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -41,17 +41,36 @@ struct Args {
 enum Command {
     /// Print a new API key and the SHA-256 digest to put in `[auth] api_key_hashes`.
     Keygen,
+    /// Write a table's retained changes (from the log in the data directory)
+    /// to an Arrow IPC file, with `_sluice_weight` and `_sluice_update` columns.
+    Export {
+        #[arg(long)]
+        pipeline: String,
+        #[arg(long)]
+        table: String,
+        /// Output file (Arrow IPC file format).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(Command::Keygen) = args.command {
-        let (key, hash) = sluice::auth::keygen();
-        println!("API key (give to the client; it is not stored): {key}");
-        println!("Hash (put in [auth] api_key_hashes):            {hash}");
-        return ExitCode::SUCCESS;
-    }
-    match serve(args) {
+    let result = match &args.command {
+        Some(Command::Keygen) => {
+            let (key, hash) = sluice::auth::keygen();
+            println!("API key (give to the client; it is not stored): {key}");
+            println!("Hash (put in [auth] api_key_hashes):            {hash}");
+            Ok(())
+        }
+        Some(Command::Export {
+            pipeline,
+            table,
+            out,
+        }) => export(&args, pipeline, table, out),
+        None => serve(args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sluice: {e}");
@@ -60,7 +79,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: Args) -> Result<(), String> {
+fn export(args: &Args, pipeline: &str, table: &str, out: &Path) -> Result<(), String> {
+    let cfg = load(args)?;
+    let done = sluice::wal::export::export(&cfg, pipeline, table, out)?;
+    println!(
+        "wrote {} rows in {} batches to {}",
+        done.rows,
+        done.batches,
+        out.display()
+    );
+    Ok(())
+}
+
+/// The configuration the arguments name, validated.
+fn load(args: &Args) -> Result<config::Validated, String> {
     let (text, base_dir) = match &args.config {
         Some(path) => (
             std::fs::read_to_string(path)
@@ -73,17 +105,21 @@ fn serve(args: Args) -> Result<(), String> {
         Some(p) => format!("{}: {e}", p.display()),
         None => e,
     })?;
-    if let Some(l) = args.listen {
-        cfg.listen = l;
+    if let Some(l) = &args.listen {
+        cfg.listen = l.clone();
     }
     if args.shards.is_some() {
         cfg.shards = args.shards;
         cfg.cores = None;
     }
-    if let Some(d) = args.data_dir {
-        cfg.data_dir = d;
+    if let Some(d) = &args.data_dir {
+        cfg.data_dir = d.clone();
     }
-    let cfg = cfg.validate(&base_dir)?;
+    cfg.validate(&base_dir)
+}
+
+fn serve(args: Args) -> Result<(), String> {
+    let cfg = load(&args)?;
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create data_dir {}: {e}", cfg.data_dir.display()))?;
     let (shards, cores) = (cfg.shards, cfg.cores.clone());

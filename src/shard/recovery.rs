@@ -160,7 +160,7 @@ pub fn recover(cfg: &Validated, reg: &Registry) -> Result<Recovered, String> {
 
 /// `wal/shard-NNN` directories (any shard count), created for this run's
 /// shards.
-fn shard_dirs(data_dir: &Path) -> Result<Vec<(usize, PathBuf)>, String> {
+pub fn shard_dirs(data_dir: &Path) -> Result<Vec<(usize, PathBuf)>, String> {
     let wal = data_dir.join("wal");
     std::fs::create_dir_all(&wal).map_err(|e| format!("cannot create {}: {e}", wal.display()))?;
     let mut out = Vec::new();

@@ -60,6 +60,26 @@ pub struct Recovered {
 pub fn replay(
     dir: &Path,
     shard: u16,
+    apply: impl FnMut(RecordHead, ChangeBatch),
+) -> Result<Recovered, RecoverError> {
+    scan(dir, shard, true, apply)
+}
+
+/// Read every record like `replay`, changing nothing (a torn tail or an
+/// empty last segment is left as it is): for readers of a log that may be
+/// live, such as `sluice export`.
+pub fn read(
+    dir: &Path,
+    shard: u16,
+    apply: impl FnMut(RecordHead, ChangeBatch),
+) -> Result<Recovered, RecoverError> {
+    scan(dir, shard, false, apply)
+}
+
+fn scan(
+    dir: &Path,
+    shard: u16,
+    repair: bool,
     mut apply: impl FnMut(RecordHead, ChangeBatch),
 ) -> Result<Recovered, RecoverError> {
     let mut out = Recovered::default();
@@ -70,7 +90,9 @@ pub fn replay(
         if last && is_zero(&bytes) {
             // Created but never written (a crash right after a rotation):
             // nothing in it was ever acknowledged.
-            std::fs::remove_file(path).map_err(|e| RecoverError::Io(path.clone(), e))?;
+            if repair {
+                std::fs::remove_file(path).map_err(|e| RecoverError::Io(path.clone(), e))?;
+            }
             out.last_seq = Some(*seq);
             continue;
         }
@@ -86,7 +108,9 @@ pub fn replay(
         let end =
             replay_segment(&bytes, last, &mut out, &mut apply).map_err(|(o, w)| corrupt(o, w))?;
         if end < bytes.len() && last && !is_zero(&bytes[end..]) {
-            truncate(path, end as u64)?;
+            if repair {
+                truncate(path, end as u64)?;
+            }
             out.truncated = Some((path.clone(), end as u64));
         }
         out.last_seq = Some(*seq);
