@@ -42,6 +42,9 @@ use super::json_split::{nth_number, Kind, Splitter, Step};
 use super::{ChangeBatch, DecodeOptions, Decoder, ParseError, ParseErrors, UpdateFormat};
 use crate::table::Table;
 
+mod columnar;
+mod group;
+
 /// Why one event did not become a row.
 enum EventError {
     Field {
@@ -74,8 +77,16 @@ pub struct JsonDecoder {
     /// Key -> column of the previous object, by key position: rows of one
     /// stream usually list their keys in the same order.
     key_cache: Vec<(String, Option<usize>)>,
+    /// `key_cache` lists every column exactly once (`row_in_order`).
+    in_order: bool,
     /// Scratch for `too_deep`.
     depth_stack: Vec<usize>,
+    /// The lines of the current group (`group`).
+    lines: Vec<group::Line>,
+    /// Per line of the group, the tape index of its row (`columnar`).
+    elems: Vec<usize>,
+    /// Per line and column, the tape index of the value (`columnar`).
+    row_slots: Vec<usize>,
     /// Address of the buffer simd-json parsed (a copy of `raw`), so a
     /// string node's position in `raw` can be found (`number_text`).
     tape_base: usize,
@@ -107,7 +118,11 @@ impl JsonDecoder {
             tape: Tape(Vec::new()),
             slots: vec![NO_SLOT; ncols],
             key_cache: Vec::new(),
+            in_order: false,
             depth_stack: Vec::new(),
+            lines: Vec::new(),
+            elems: Vec::new(),
+            row_slots: Vec::new(),
             tape_base: 0,
             records: 0,
             batch_bytes: 0,
@@ -120,8 +135,22 @@ impl JsonDecoder {
     /// when the batch became full).
     fn split(&mut self, chunk: &[u8]) -> usize {
         let mut i = 0;
+        // Bytes before this go through the per-line path (a group failed).
+        let mut no_group_until = 0;
         loop {
             if !self.sp.in_value {
+                if i >= no_group_until {
+                    match self.group(chunk, i) {
+                        Ok(used) => {
+                            i += used;
+                            if self.full {
+                                return i;
+                            }
+                            continue;
+                        }
+                        Err(end) => no_group_until = end.max(i + 1),
+                    }
+                }
                 if let Some(used) = self.fast_line(chunk, i) {
                     i += used;
                     if self.full {
@@ -345,6 +374,11 @@ impl JsonDecoder {
     /// Write the row at `nodes[idx]` (object or positional array) into the
     /// columns; on error the caller rolls the columns back.
     fn row(&mut self, nodes: &[Node<'_>], idx: usize, raw: &[u8]) -> Result<(), EventError> {
+        if let Node::Object { len, .. } = nodes[idx] {
+            if self.row_in_order(nodes, idx, len, raw) {
+                return Ok(());
+            }
+        }
         self.slots.fill(NO_SLOT);
         match nodes[idx] {
             Node::Object { len, .. } => {
@@ -358,6 +392,7 @@ impl JsonDecoder {
                     }
                     j += 1 + count(&nodes[j + 1]);
                 }
+                self.note_order(len);
             }
             Node::Array { len, .. } => {
                 let mut j = idx + 1;
@@ -391,10 +426,53 @@ impl JsonDecoder {
         Ok(())
     }
 
+    /// Fast path for an object whose keys are those of the row before, in
+    /// the same order, when that order names every column exactly once
+    /// (`in_order`; unknown keys aside): each value goes straight into its
+    /// column, with no slots and no search. Returns false, with nothing
+    /// written, when a key differs or a value fails: the general path then
+    /// redoes the row and reports the first failing column in column order.
+    fn row_in_order(&mut self, nodes: &[Node<'_>], idx: usize, len: usize, raw: &[u8]) -> bool {
+        if !self.in_order || len != self.key_cache.len() {
+            return false;
+        }
+        let base = self.tape_base;
+        let mut j = idx + 1;
+        for (cached, col) in &self.key_cache {
+            let Node::String(key) = nodes[j] else {
+                unreachable!("object keys are strings on the tape")
+            };
+            let v = j + 1;
+            let ok = same_key(cached.as_bytes(), key.as_bytes())
+                && col.is_none_or(|c| {
+                    self.batch.cols[c]
+                        .push_json(&nodes[v], || number_text(nodes, v, raw, base))
+                        .is_ok()
+                });
+            if !ok {
+                self.batch.rollback();
+                return false;
+            }
+            j = v + count(&nodes[v]);
+        }
+        true
+    }
+
+    /// After the general path placed an object's `len` keys: may the next
+    /// row with the same keys take `row_in_order`? Only if the cache now
+    /// describes exactly this object and every column got exactly one key
+    /// (all slots set, as many known keys as columns: no duplicates).
+    fn note_order(&mut self, len: usize) {
+        self.key_cache.truncate(len);
+        self.in_order = self.key_cache.len() == len
+            && self.slots.iter().all(|&j| j != NO_SLOT)
+            && self.key_cache.iter().filter(|(_, c)| c.is_some()).count() == self.slots.len();
+    }
+
     /// Column of the `k`th key of an object, cached by key position.
     fn lookup(&mut self, k: usize, key: &str) -> Option<usize> {
         if let Some((cached, col)) = self.key_cache.get(k) {
-            if cached == key {
+            if same_key(cached.as_bytes(), key.as_bytes()) {
                 return *col;
             }
         }
@@ -451,6 +529,24 @@ fn too_deep(nodes: &[Node<'_>], max: usize, stack: &mut Vec<usize>) -> bool {
         }
     }
     false
+}
+
+/// Are two (short) keys equal? Inline, eight bytes at a time: a call to
+/// `memcmp` per key cost more than the comparison itself.
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("chunks of eight"));
+    let (mut a8, mut b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    a8.by_ref()
+        .zip(b8.by_ref())
+        .all(|(x, y)| word(x) == word(y))
+        && a8
+            .remainder()
+            .iter()
+            .zip(b8.remainder())
+            .all(|(x, y)| x == y)
 }
 
 /// Nodes in the subtree starting at `node`, itself included.
