@@ -531,22 +531,29 @@ fn too_deep(nodes: &[Node<'_>], max: usize, stack: &mut Vec<usize>) -> bool {
     false
 }
 
-/// Are two (short) keys equal? Inline, eight bytes at a time: a call to
-/// `memcmp` per key cost more than the comparison itself.
+/// Are two (short) keys equal? Inline, with two overlapping loads for
+/// keys up to 16 bytes: a `memcmp` call per key cost more than the
+/// comparison, and a byte loop's exit is hard to predict.
 fn same_key(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("chunks of eight"));
-    let (mut a8, mut b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    a8.by_ref()
-        .zip(b8.by_ref())
-        .all(|(x, y)| word(x) == word(y))
-        && a8
-            .remainder()
-            .iter()
-            .zip(b8.remainder())
-            .all(|(x, y)| x == y)
+    // The first and the last `W` bytes of each, as integers.
+    macro_rules! ends {
+        ($t:ty, $w:expr) => {{
+            let w = |s: &[u8], at: usize| <$t>::from_ne_bytes(s[at..at + $w].try_into().unwrap());
+            w(a, 0) == w(b, 0) && w(a, n - $w) == w(b, n - $w)
+        }};
+    }
+    match n {
+        0 => true,
+        1 => a[0] == b[0],
+        2..=3 => ends!(u16, 2),
+        4..=7 => ends!(u32, 4),
+        8..=16 => ends!(u64, 8),
+        _ => a == b,
+    }
 }
 
 /// Nodes in the subtree starting at `node`, itself included.

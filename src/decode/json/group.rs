@@ -27,11 +27,13 @@ use super::{count, too_deep, JsonDecoder};
 const GROUP_LINES: usize = 128;
 
 /// One line of a group: its value is `chunk[start..start + len]` (trimmed),
-/// `at` in the scratch copy.
+/// at `at` in the scratch copy.
 #[derive(Clone, Copy)]
 pub(super) struct Line {
     pub(super) start: usize,
     pub(super) len: usize,
+    /// The newline that ends the line.
+    nl: usize,
     pub(super) at: usize,
 }
 
@@ -95,7 +97,12 @@ impl JsonDecoder {
             if chunk[start] != b'{' || len > self.record_bytes_max {
                 break;
             }
-            self.lines.push(Line { start, len, at: 0 });
+            self.lines.push(Line {
+                start,
+                len,
+                nl,
+                at: 0,
+            });
             from = start + len;
             bytes += len;
             if bytes >= self.bytes_max {
@@ -113,15 +120,12 @@ impl JsonDecoder {
         s.clear();
         s.push(b'[');
         s.extend_from_slice(&chunk[first..end]);
-        let mut prev_end = 0;
+        let n = self.lines.len();
         for (k, line) in self.lines.iter_mut().enumerate() {
             line.at = 1 + line.start - first;
-            if k > 0 {
-                let nl = memchr::memchr(b'\n', &chunk[prev_end..line.start])
-                    .expect("lines are separated by a newline");
-                s[1 + prev_end + nl - first] = b',';
+            if k + 1 < n {
+                s[1 + line.nl - first] = b',';
             }
-            prev_end = line.start + line.len;
         }
         s.push(b']');
         s.resize(s.len() + INPUT_PADDING, b' ');
