@@ -15,6 +15,14 @@
 //! (and it is not too long or too deep) is the result used, since then it
 //! is exactly the value the splitter would have found. Otherwise the
 //! splitter takes over for that value.
+//! Faster still (`group`): the complete lines of a chunk that start with
+//! `{` are parsed in one simd-json call as `[line,line,...]`, used only
+//! when each element provably is its line (`group.rs` says how), else the
+//! lines take the per-line path. Rows repeating the previous row's key
+//! order skip the slot table (`row_in_order`), and a group of such rows is
+//! written column by column (`columnar.rs`). Every fast path only ever
+//! takes the happy path: on any failure it writes nothing and the general
+//! path redoes the work, so errors are reported by one code path.
 //!
 //! Policies: keys match columns like SQL identifiers (`Table::column_index`);
 //! unknown keys are ignored; a duplicated key: the last one wins; missing
@@ -44,6 +52,9 @@ use crate::table::Table;
 
 mod columnar;
 mod group;
+mod keys;
+
+use keys::same_key;
 
 /// Why one event did not become a row.
 enum EventError {
@@ -426,65 +437,6 @@ impl JsonDecoder {
         Ok(())
     }
 
-    /// Fast path for an object whose keys are those of the row before, in
-    /// the same order, when that order names every column exactly once
-    /// (`in_order`; unknown keys aside): each value goes straight into its
-    /// column, with no slots and no search. Returns false, with nothing
-    /// written, when a key differs or a value fails: the general path then
-    /// redoes the row and reports the first failing column in column order.
-    fn row_in_order(&mut self, nodes: &[Node<'_>], idx: usize, len: usize, raw: &[u8]) -> bool {
-        if !self.in_order || len != self.key_cache.len() {
-            return false;
-        }
-        let base = self.tape_base;
-        let mut j = idx + 1;
-        for (cached, col) in &self.key_cache {
-            let Node::String(key) = nodes[j] else {
-                unreachable!("object keys are strings on the tape")
-            };
-            let v = j + 1;
-            let ok = same_key(cached.as_bytes(), key.as_bytes())
-                && col.is_none_or(|c| {
-                    self.batch.cols[c]
-                        .push_json(&nodes[v], || number_text(nodes, v, raw, base))
-                        .is_ok()
-                });
-            if !ok {
-                self.batch.rollback();
-                return false;
-            }
-            j = v + count(&nodes[v]);
-        }
-        true
-    }
-
-    /// After the general path placed an object's `len` keys: may the next
-    /// row with the same keys take `row_in_order`? Only if the cache now
-    /// describes exactly this object and every column got exactly one key
-    /// (all slots set, as many known keys as columns: no duplicates).
-    fn note_order(&mut self, len: usize) {
-        self.key_cache.truncate(len);
-        self.in_order = self.key_cache.len() == len
-            && self.slots.iter().all(|&j| j != NO_SLOT)
-            && self.key_cache.iter().filter(|(_, c)| c.is_some()).count() == self.slots.len();
-    }
-
-    /// Column of the `k`th key of an object, cached by key position.
-    fn lookup(&mut self, k: usize, key: &str) -> Option<usize> {
-        if let Some((cached, col)) = self.key_cache.get(k) {
-            if same_key(cached.as_bytes(), key.as_bytes()) {
-                return *col;
-            }
-        }
-        let col = self.table.column_index(key);
-        if k < self.key_cache.len() {
-            self.key_cache[k] = (key.to_string(), col);
-        } else if k == self.key_cache.len() && k < self.slots.len() * 2 + 8 {
-            self.key_cache.push((key.to_string(), col));
-        }
-        col
-    }
-
     fn report(&mut self, e: EventError, nodes: &[Node<'_>], raw: &[u8]) {
         match e {
             EventError::Message(m) => self.error(m.into(), Some(invalid_text(raw))),
@@ -529,31 +481,6 @@ fn too_deep(nodes: &[Node<'_>], max: usize, stack: &mut Vec<usize>) -> bool {
         }
     }
     false
-}
-
-/// Are two (short) keys equal? Inline, with two overlapping loads for
-/// keys up to 16 bytes: a `memcmp` call per key cost more than the
-/// comparison, and a byte loop's exit is hard to predict.
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    // The first and the last `W` bytes of each, as integers.
-    macro_rules! ends {
-        ($t:ty, $w:expr) => {{
-            let w = |s: &[u8], at: usize| <$t>::from_ne_bytes(s[at..at + $w].try_into().unwrap());
-            w(a, 0) == w(b, 0) && w(a, n - $w) == w(b, n - $w)
-        }};
-    }
-    match n {
-        0 => true,
-        1 => a[0] == b[0],
-        2..=3 => ends!(u16, 2),
-        4..=7 => ends!(u32, 4),
-        8..=16 => ends!(u64, 8),
-        _ => a == b,
-    }
 }
 
 /// Nodes in the subtree starting at `node`, itself included.
