@@ -516,7 +516,7 @@ fn number_text<'r>(nodes: &[Node<'_>], j: usize, raw: &'r [u8], base: usize) -> 
             return None;
         }
         let text = &raw[off..end];
-        if text != key.as_bytes() || text.contains(&b'\\') {
+        if !same_key(text, key.as_bytes()) || text.contains(&b'\\') {
             return None;
         }
         let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
