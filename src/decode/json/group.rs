@@ -44,12 +44,13 @@ fn is_ws(b: u8) -> bool {
 impl JsonDecoder {
     /// Decode the group of lines starting at `chunk[i..]` in one parse.
     /// `Ok(consumed)`, or `Err(end)`: the lines up to `end` must go through
-    /// the per-line path (`end == i` when there is no group worth parsing).
+    /// the per-line path (so must a lone line: one parse gains nothing).
     pub(super) fn group(&mut self, chunk: &[u8], i: usize) -> Result<usize, usize> {
         let end = self.gather(chunk, i);
         if self.lines.len() < 2 {
             return Err(end);
         }
+        self.copy_group(chunk);
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         let len = scratch.len() - INPUT_PADDING;
@@ -70,9 +71,8 @@ impl JsonDecoder {
         r
     }
 
-    /// Find the complete lines from `chunk[i..]` that may be grouped and
-    /// copy them into `scratch` as a padded JSON array; returns the end of
-    /// the last line (or `i`).
+    /// Find the complete lines from `chunk[i..]` that may be grouped;
+    /// returns the end of the last (or `i` when there is none).
     fn gather(&mut self, chunk: &[u8], i: usize) -> usize {
         self.lines.clear();
         let room = self.rows_max.saturating_sub(self.batch.rows()).max(1);
@@ -109,10 +109,14 @@ impl JsonDecoder {
                 break;
             }
         }
-        let Some(last) = self.lines.last() else {
-            return i;
-        };
-        let (first, end) = (self.lines[0].start, last.start + last.len);
+        self.lines.last().map_or(i, |l| l.start + l.len)
+    }
+
+    /// Copy the gathered lines into `scratch` as a padded JSON array.
+    fn copy_group(&mut self, chunk: &[u8]) {
+        let first = self.lines[0].start;
+        let last = self.lines[self.lines.len() - 1];
+        let end = last.start + last.len;
         // One copy of the whole span; the newline ending each line but the
         // last becomes the separating comma (other whitespace, blank lines
         // included, stays JSON whitespace, as the per-line path skips it).
@@ -129,7 +133,6 @@ impl JsonDecoder {
         }
         s.push(b']');
         s.resize(s.len() + INPUT_PADDING, b' ');
-        end
     }
 
     /// Does the parsed group hold exactly one object per line, none too
