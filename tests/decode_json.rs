@@ -882,25 +882,32 @@ proptest! {
         picks in prop::collection::vec(0usize..4, 0..200),
         cuts in prop::collection::vec(0usize..20_000, 0..6),
         one_byte in any::<bool>(),
+        insert_delete in any::<bool>(),
     ) {
         let rows: Vec<&Vec<(&str, &str)>> = picks.iter().map(|&p| &shapes[p % shapes.len()]).collect();
         let body: Vec<String> = rows
             .iter()
             .map(|r| {
                 let m: Vec<String> = r.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
-                format!("{{{}}}", m.join(", "))
+                let row = format!("{{{}}}", m.join(", "));
+                if insert_delete {
+                    format!("{{\"insert\": {row}}}")
+                } else {
+                    row
+                }
             })
             .collect();
         let body = body.join("\n");
         let t = order_table();
+        let o = opts(if insert_delete { UpdateFormat::InsertDelete } else { UpdateFormat::Raw }, false);
         let out = if one_byte {
             let bytes: Vec<&[u8]> = body.as_bytes().chunks(1).collect();
-            run_chunks(&t, &raw(), &bytes)
+            run_chunks(&t, &o, &bytes)
         } else {
             // Earlier chunks prime the key cache for groups in later ones.
             let parts = split_at(body.as_bytes(), &cuts);
             let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
-            run_chunks(&t, &raw(), &parts)
+            run_chunks(&t, &o, &parts)
         };
         let want: Vec<Expect> = rows.iter().map(|r| expect(r)).collect();
         let want_errors: Vec<(u64, Option<String>)> = want
@@ -968,4 +975,27 @@ fn swapped_keys_with_compatible_values() {
         assert_eq!(c, vec![1.5, 1.5, 1.5, 12.25, 12.25, 1.5]);
         assert_eq!(d, vec![1225, 1225, 1225, 150, 150, 1225]);
     }
+}
+
+/// insert_delete groups: `{"insert": row}` events go column by column, a
+/// `{"delete": row}` among them keeps its weight.
+#[test]
+fn insert_delete_groups_keep_weights() {
+    let t = order_table();
+    let o = opts(UpdateFormat::InsertDelete, false);
+    let row = r#"{"a": 1, "b": "abc", "c": 1.5, "d": 12.25}"#;
+    let ins = format!("{{\"insert\": {row}}}\n");
+    let del = format!("{{\"delete\": {row}}}\n");
+    // A lone line in the first chunk primes the key cache (a group needs
+    // two lines); the second chunk is one group.
+    let rest = [&ins, &ins, &del, &ins].map(|s| s.as_str()).concat();
+    let out = run_chunks(&t, &o, &[ins.as_bytes(), rest.as_bytes()]);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let w = out.batches[0].weights.as_ref().expect("a delete");
+    assert_eq!(w.values().to_vec(), vec![1, 1, 1, -1, 1]);
+    // All inserts: no weights.
+    let rest = [&ins, &ins, &ins].map(|s| s.as_str()).concat();
+    let out = run_chunks(&t, &o, &[ins.as_bytes(), rest.as_bytes()]);
+    assert!(out.batches[0].weights.is_none());
+    assert_eq!(out.batches[0].num_rows(), 4);
 }

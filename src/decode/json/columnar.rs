@@ -4,7 +4,7 @@
 //! rows (`ColumnBuf::push_json_rows`), so the type dispatch happens once
 //! per column per group instead of once per value.
 //!
-//! Only the happy path is done here: plain rows (update format raw, not
+//! Only the happy path is done here: rows or `{"insert": row}` events (not
 //! array mode), all in key order, no value failing. Anything else leaves
 //! the batch as it was and the group is walked row by row (`walk_group`),
 //! which reports errors exactly as before. `gather` ends a group at the row
@@ -25,7 +25,7 @@ impl JsonDecoder {
         i: usize,
         base: usize,
     ) -> bool {
-        if self.array || self.update_format != UpdateFormat::Raw || !self.in_order {
+        if self.array || !self.in_order {
             return false;
         }
         if !self.collect_slots(nodes) {
@@ -73,14 +73,17 @@ impl JsonDecoder {
         self.row_slots.resize(self.lines.len() * ncols, 0);
         let mut idx = 1;
         for row in 0..self.lines.len() {
-            let Node::Object { len, .. } = nodes[idx] else {
+            let Some(at) = self.row_at(nodes, idx) else {
+                return false;
+            };
+            let Node::Object { len, .. } = nodes[at] else {
                 return false;
             };
             if len != self.key_cache.len() {
                 return false;
             }
             let slots = &mut self.row_slots[row * ncols..(row + 1) * ncols];
-            let mut j = idx + 1;
+            let mut j = at + 1;
             for (cached, col) in &self.key_cache {
                 let Node::String(key) = nodes[j] else {
                     unreachable!("object keys are strings on the tape")
@@ -94,8 +97,21 @@ impl JsonDecoder {
                 j += 1 + count(&nodes[j + 1]);
             }
             self.elems.push(idx);
-            idx = j;
+            idx += count(&nodes[idx]);
         }
         true
+    }
+
+    /// The tape index of the row in the event at `nodes[idx]`: the event
+    /// itself (raw), or the row of `{"insert": row}` (insert_delete; any
+    /// other event has a weight or an error, so goes row by row).
+    fn row_at(&self, nodes: &[Node<'_>], idx: usize) -> Option<usize> {
+        match self.update_format {
+            UpdateFormat::Raw => Some(idx),
+            UpdateFormat::InsertDelete => match (nodes[idx], nodes.get(idx + 1)) {
+                (Node::Object { len: 1, .. }, Some(Node::String("insert"))) => Some(idx + 2),
+                _ => None,
+            },
+        }
     }
 }
