@@ -664,3 +664,340 @@ fn escaped_keys_match_their_columns() {
         assert_eq!(a.iter().collect::<Vec<_>>(), vec![Some(5), Some(6)]);
     }
 }
+
+/// Lines a group may meet: good rows (plain, reordered, nested, escaped or
+/// spaced keys, CRLF, trailing blanks), bad rows, non-objects, two values
+/// on a line, and the pair that only parses as one value across the
+/// newline (`{"i": [1` then `{"f": 2}]}`), with a line of two values
+/// (`{},{}`) that would keep the element count equal.
+const GROUP_LINES: &[&str] = &[
+    r#"{"i": 1, "f": 2.5, "s": "ab"}"#,
+    r#"{"i": 1, "f": 2.5, "s": "ab"}"#,
+    r#"{"s": "cd", "i": -7, "f": 1e2}"#,
+    r#"{"i": 2, "f": null, "s": "x", "zz": {"q": [1, {"r": 2}]}}"#,
+    r#"{ "i" : 3 , "s" : "y" , "f" : 0.5 }  "#,
+    "{\"i\": 4, \"f\": 1, \"s\": \"z\"}\r",
+    r#"{"\u0069": 5, "f": 2, "s": "w"}"#,
+    r#"{"i": "bad", "f": 2, "s": "v"}"#,
+    r#"{"i": 6, "f": "bad", "s": 7}"#,
+    r#"{"i": 8, "i": 9, "f": 3, "s": "u"}"#,
+    r#"{}"#,
+    r#"{"i": 10}"#,
+    r#"{bad json"#,
+    r#"[11, 4.5, "t"]"#,
+    r#""just a string""#,
+    r#"{"i": 12, "f": 1, "s": "a"} {"i": 13, "f": 1, "s": "b"}"#,
+    "{\"i\": [1\n{\"f\": 2}]}",
+    r#"{"i": 14, "f": 1, "s": "c"},{"i": 15}"#,
+    "",
+    "   ",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Groups of lines parsed in one call give exactly what the value by
+    /// value path gives (1-byte chunks never hold a whole line, so they
+    /// never form a group), whatever the chunking, batch limits and bad
+    /// lines among them.
+    #[test]
+    fn groups_match_the_value_by_value_path(
+        // Mostly one good row, so that whole groups go column by column.
+        picks in prop::collection::vec(prop_oneof![3 => Just(0), 1 => 0..GROUP_LINES.len()], 0..300),
+        cuts in prop::collection::vec(0usize..20_000, 0..6),
+        small_batches in any::<bool>(),
+    ) {
+        let lines: Vec<&str> = picks.iter().map(|&k| GROUP_LINES[k]).collect();
+        let body = lines.join("\n");
+        let mut o = raw();
+        o.record_bytes_max = 60;
+        if small_batches {
+            o.batch_rows = 7;
+            o.batch_bytes = 100;
+        }
+        let t = prop_table();
+        let whole = run_chunks(&t, &o, &[body.as_bytes()]);
+        let bytes: Vec<&[u8]> = body.as_bytes().chunks(1).collect();
+        assert_same(&whole, &run_chunks(&t, &o, &bytes));
+        let parts = split_at(body.as_bytes(), &cuts);
+        let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+        assert_same(&whole, &run_chunks(&t, &o, &parts));
+    }
+}
+
+/// In a group the lines `{"i": [1` and `{"f": 2}]}` parse as one element
+/// (the newline becomes a comma) and `{...},{...}` as two, so the element
+/// count alone would match; the value by value path reads the first two
+/// lines as one invalid value and stops at the `,` (fatal). The group must
+/// notice and agree.
+#[test]
+fn group_elements_must_start_on_their_lines() {
+    let t = prop_table();
+    let good = r#"{"i": 1, "f": 2.5, "s": "ab"}"#;
+    let body = [
+        good,
+        r#"{"i": [1"#,
+        r#"{"f": 2}]}"#,
+        good,
+        r#"{"i": 3},{"i": 4}"#,
+        good,
+    ]
+    .join("\n");
+    let out = run(&t, &raw(), &body);
+    assert!(out.errors.fatal);
+    let got: Vec<_> = out
+        .errors
+        .listed
+        .iter()
+        .map(|e| (e.event_number, e.field.as_deref()))
+        .collect();
+    assert_eq!(got, vec![(2, None), (5, None)]);
+    assert_eq!(one(&out).num_rows(), 3);
+}
+
+/// A group with one bad record: the others are kept, and the bad one is
+/// reported with its own event number and offset.
+#[test]
+fn one_bad_record_in_a_group() {
+    let t = prop_table();
+    let good = r#"{"i": 1, "f": 2.5, "s": "ab"}"#;
+    let mut lines = vec![good; 50];
+    // Both as long as `good`: a type error and a syntax error.
+    lines[20] = r#"{"i": 1, "f": 2.5, "s": 3333}"#;
+    lines[30] = r#"{"i": 1, "f": 2.5, "s": "a"]"#;
+    let body = lines.join("\n");
+    let out = run(&t, &raw(), &body);
+    let got: Vec<_> = out
+        .errors
+        .listed
+        .iter()
+        .map(|e| (e.event_number, e.field.as_deref(), e.offset))
+        .collect();
+    let stride = good.len() as u64 + 1;
+    assert_eq!(
+        got,
+        vec![(21, Some("s"), 20 * stride), (31, None, 30 * stride)]
+    );
+    assert_eq!(out.records, 50);
+    assert_eq!(one(&out).num_rows(), 48);
+}
+
+fn order_table() -> Arc<Table> {
+    table(vec![
+        col("a", SqlType::BigInt, false, None),
+        col("b", SqlType::Varchar(Some(3)), true, Some("dft")),
+        col("c", SqlType::Double, true, None),
+        col(
+            "d",
+            SqlType::Decimal {
+                precision: 6,
+                scale: 2,
+            },
+            true,
+            None,
+        ),
+    ])
+}
+
+/// One member: `(key, value text)`. Keys `A` (folds to `a`) and `zz`
+/// (unknown) included; some values are bad for their column.
+fn member() -> impl Strategy<Value = (&'static str, &'static str)> {
+    prop_oneof![
+        4 => Just(("a", "1")),
+        1 => Just(("a", "\"x\"")),
+        1 => Just(("A", "2")),
+        4 => Just(("b", "\"abc\"")),
+        1 => Just(("b", "\"toolong\"")),
+        4 => Just(("c", "1.5")),
+        1 => Just(("c", "null")),
+        4 => Just(("d", "12.25")),
+        1 => Just(("d", "1.234")),
+        1 => Just(("zz", "[1]")),
+    ]
+}
+
+/// A row shape: every column once, in any order, usually valid, sometimes
+/// with an extra (duplicate or unknown) member or one member dropped.
+fn shape() -> impl Strategy<Value = Vec<(&'static str, &'static str)>> {
+    (
+        prop_oneof![4 => Just(("a", "1")), 1 => Just(("A", "2")), 1 => Just(("a", "\"x\""))],
+        prop_oneof![4 => Just(("b", "\"abc\"")), 1 => Just(("b", "\"toolong\""))],
+        prop_oneof![4 => Just(("c", "1.5")), 1 => Just(("c", "null"))],
+        prop_oneof![4 => Just(("d", "12.25")), 1 => Just(("d", "1.234"))],
+        prop::collection::vec(member(), 0..2),
+        any::<bool>(),
+    )
+        .prop_flat_map(|(a, b, c, d, extra, drop)| {
+            let mut v = vec![a, b, c, d];
+            v.extend(extra);
+            if drop {
+                v.pop();
+            }
+            Just(v).prop_shuffle()
+        })
+}
+
+/// What the table should hold for one row, or the first failing column in
+/// column order: the policies of the module doc, written out.
+type Expect = Result<(i64, Option<String>, Option<f64>, Option<i128>), &'static str>;
+
+fn expect(row: &[(&str, &str)]) -> Expect {
+    let last = |k: &[&str]| {
+        row.iter()
+            .rev()
+            .find(|(key, _)| k.contains(key))
+            .map(|(_, v)| *v)
+    };
+    let a = match last(&["a", "A"]) {
+        Some("1") => 1,
+        Some("2") => 2,
+        _ => return Err("a"),
+    };
+    let b = match last(&["b"]) {
+        None => Some("dft".to_string()),
+        Some("\"abc\"") => Some("abc".to_string()),
+        _ => return Err("b"),
+    };
+    let c = match last(&["c"]) {
+        Some("1.5") => Some(1.5),
+        _ => None,
+    };
+    let d = match last(&["d"]) {
+        None => None,
+        Some("12.25") => Some(1225),
+        _ => return Err("d"),
+    };
+    Ok((a, b, c, d))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Rows that repeat a few key orders (the key-order cache, the in-order
+    /// row path and column-by-column groups) and rows that change order,
+    /// repeat or omit keys: values and errors follow the policies, the
+    /// reported field of a bad row being the first bad column in column
+    /// order, whichever key came first.
+    #[test]
+    fn key_orders_changing_and_repeating(
+        shapes in prop::collection::vec(shape(), 1..4),
+        picks in prop::collection::vec(0usize..4, 0..200),
+        cuts in prop::collection::vec(0usize..20_000, 0..6),
+        one_byte in any::<bool>(),
+        insert_delete in any::<bool>(),
+    ) {
+        let rows: Vec<&Vec<(&str, &str)>> = picks.iter().map(|&p| &shapes[p % shapes.len()]).collect();
+        let body: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                let m: Vec<String> = r.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+                let row = format!("{{{}}}", m.join(", "));
+                if insert_delete {
+                    format!("{{\"insert\": {row}}}")
+                } else {
+                    row
+                }
+            })
+            .collect();
+        let body = body.join("\n");
+        let t = order_table();
+        let o = opts(if insert_delete { UpdateFormat::InsertDelete } else { UpdateFormat::Raw }, false);
+        let out = if one_byte {
+            let bytes: Vec<&[u8]> = body.as_bytes().chunks(1).collect();
+            run_chunks(&t, &o, &bytes)
+        } else {
+            // Earlier chunks prime the key cache for groups in later ones.
+            let parts = split_at(body.as_bytes(), &cuts);
+            let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+            run_chunks(&t, &o, &parts)
+        };
+        let want: Vec<Expect> = rows.iter().map(|r| expect(r)).collect();
+        let want_errors: Vec<(u64, Option<String>)> = want
+            .iter()
+            .enumerate()
+            .filter_map(|(n, e)| e.as_ref().err().map(|f| (n as u64 + 1, Some(f.to_string()))))
+            .take(ERRORS_LISTED_MAX)
+            .collect();
+        let got_errors: Vec<(u64, Option<String>)> =
+            out.errors.listed.iter().map(|e| (e.event_number, e.field.clone())).collect();
+        prop_assert_eq!(got_errors, want_errors);
+        let mut got = Vec::new();
+        for b in &out.batches {
+            let d = &b.data;
+            let (a, bs, c, dec) = (
+                d.column(0).as_primitive::<Int64Type>(),
+                d.column(1).as_string::<i32>(),
+                d.column(2).as_primitive::<Float64Type>(),
+                d.column(3).as_primitive::<Decimal128Type>(),
+            );
+            for r in 0..b.num_rows() {
+                got.push((
+                    a.value(r),
+                    bs.is_valid(r).then(|| bs.value(r).to_string()),
+                    c.is_valid(r).then(|| c.value(r)),
+                    dec.is_valid(r).then(|| dec.value(r)),
+                ));
+            }
+        }
+        let want_rows: Vec<_> = want.into_iter().filter_map(Result::ok).collect();
+        prop_assert_eq!(got, want_rows);
+    }
+}
+
+/// Two key orders whose values fit either column: only comparing the keys
+/// can tell them apart, in rows alone or in a group.
+#[test]
+fn swapped_keys_with_compatible_values() {
+    let t = order_table();
+    let first = r#"{"a": 1, "b": "abc", "c": 1.5, "d": 12.25}"#;
+    let swapped = r#"{"a": 2, "b": "abc", "d": 1.5, "c": 12.25}"#;
+    // The lone first row primes the key cache (a group needs two lines);
+    // the positional row ends it, so the next four form a group.
+    let body = [
+        first,
+        r#"[1, "abc", 1.5, 12.25]"#,
+        first,
+        swapped,
+        swapped,
+        first,
+    ]
+    .join("\n");
+    for out in [
+        run(&t, &raw(), &body),
+        run_chunks(&t, &raw(), &body.as_bytes().chunks(1).collect::<Vec<_>>()),
+    ] {
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        let b = one(&out);
+        let c = b.column(2).as_primitive::<Float64Type>().values().to_vec();
+        let d = b
+            .column(3)
+            .as_primitive::<Decimal128Type>()
+            .values()
+            .to_vec();
+        assert_eq!(c, vec![1.5, 1.5, 1.5, 12.25, 12.25, 1.5]);
+        assert_eq!(d, vec![1225, 1225, 1225, 150, 150, 1225]);
+    }
+}
+
+/// insert_delete groups: `{"insert": row}` events go column by column, a
+/// `{"delete": row}` among them keeps its weight.
+#[test]
+fn insert_delete_groups_keep_weights() {
+    let t = order_table();
+    let o = opts(UpdateFormat::InsertDelete, false);
+    let row = r#"{"a": 1, "b": "abc", "c": 1.5, "d": 12.25}"#;
+    let ins = format!("{{\"insert\": {row}}}\n");
+    let del = format!("{{\"delete\": {row}}}\n");
+    // A lone line in the first chunk primes the key cache (a group needs
+    // two lines); the second chunk is one group.
+    let rest = [&ins, &ins, &del, &ins].map(|s| s.as_str()).concat();
+    let out = run_chunks(&t, &o, &[ins.as_bytes(), rest.as_bytes()]);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let w = out.batches[0].weights.as_ref().expect("a delete");
+    assert_eq!(w.values().to_vec(), vec![1, 1, 1, -1, 1]);
+    // All inserts: no weights.
+    let rest = [&ins, &ins, &ins].map(|s| s.as_str()).concat();
+    let out = run_chunks(&t, &o, &[ins.as_bytes(), rest.as_bytes()]);
+    assert!(out.batches[0].weights.is_none());
+    assert_eq!(out.batches[0].num_rows(), 4);
+}

@@ -630,6 +630,84 @@ impl ColumnBuf {
         }
     }
 
+    /// JSON, many rows at once: append the tape nodes `nodes[j]` for each
+    /// `(row, j)` of `at`, exactly as `push_json` would one by one, but with
+    /// the type dispatch hoisted out of the loop. `raw_number(row, j)` gives
+    /// the source text of a float node (DECIMAL only). Stops at the first
+    /// value that fails; the caller then rolls the column back.
+    pub(crate) fn push_json_rows<'n, 'r>(
+        &mut self,
+        nodes: &'n [Node<'n>],
+        at: impl Iterator<Item = (usize, usize)>,
+        raw_number: impl Fn(usize, usize) -> Option<&'r [u8]>,
+    ) -> FieldResult<()> {
+        use StaticNode as S;
+        let mut f = JsonFiller {
+            validity: &mut self.validity,
+            nullable: self.nullable,
+        };
+        let at = at.map(|(row, j)| (row, j, &nodes[j]));
+        match &mut self.values {
+            Values::Bool(v) => f.fill(v, at, |_, _, n| match n {
+                Node::Static(S::Bool(b)) => Ok(*b),
+                other => Err(FieldError::Found(kind_of(other))),
+            }),
+            Values::I8(v) => f.fill(v, at, |_, _, n| json_int(n)),
+            Values::I16(v) => f.fill(v, at, |_, _, n| json_int(n)),
+            Values::I32(v) => f.fill(v, at, |_, _, n| json_int(n)),
+            Values::I64(v) => f.fill(v, at, |_, _, n| json_int(n)),
+            // Each node kind converts straight to f32, as in `push_json`.
+            Values::F32(v) => f.fill(v, at, |_, _, n| match n {
+                Node::Static(S::I64(x)) => Ok(*x as f32),
+                Node::Static(S::U64(x)) => Ok(*x as f32),
+                Node::Static(S::F64(x)) => Ok(*x as f32),
+                other => Err(FieldError::Found(kind_of(other))),
+            }),
+            Values::F64(v) => f.fill(v, at, |_, _, n| json_f64(n)),
+            Values::Dec(v, p, s) => {
+                let (p, s) = (*p, *s);
+                f.fill(v, at, |row, j, n| match n {
+                    Node::Static(S::I64(x)) => decimal_int(*x as i128, p, s),
+                    Node::Static(S::U64(x)) => decimal_int(*x as i128, p, s),
+                    Node::Static(S::F64(_)) => {
+                        let raw = raw_number(row, j).ok_or(FieldError::Syntax)?;
+                        fields::parse_decimal(raw, p, s)
+                    }
+                    Node::String(t) => fields::parse_decimal(t.as_bytes(), p, s),
+                    other => Err(FieldError::Found(kind_of(other))),
+                })
+            }
+            Values::Str(sb, max) => {
+                let max = *max;
+                f.fill(sb, at, |_, _, n| match n {
+                    // simd-json already validated UTF-8; only the length.
+                    Node::String(t) => match max {
+                        Some(m)
+                            if t.len() > m as usize
+                                && fields::char_count(t.as_bytes()) > m as usize =>
+                        {
+                            Err(FieldError::TooLong)
+                        }
+                        _ => Ok(()),
+                    },
+                    other => Err(FieldError::Found(kind_of(other))),
+                })
+            }
+            Values::Date(v) => f.fill(v, at, |_, _, n| json_text(n, fields::parse_date)),
+            Values::Time(v) => f.fill(v, at, |_, _, n| json_text(n, fields::parse_time)),
+            Values::Ts(v) => f.fill(v, at, |_, _, n| json_text(n, fields::parse_timestamp)),
+            Values::U8(v) => f.fill(v, at, |_, _, n| json_uint(n)),
+            Values::U16(v) => f.fill(v, at, |_, _, n| json_uint(n)),
+            Values::U32(v) => f.fill(v, at, |_, _, n| json_uint(n)),
+            Values::U64(v) => f.fill(v, at, |_, _, n| json_uint(n)),
+            // Byte, VARIANT and nested values need the tape around the
+            // node: the caller rolls back and goes row by row.
+            Values::Bin(..) | Values::Uuid(_) | Values::Variant(_) | Values::Nested(..) => {
+                Err(FieldError::Found("a value only the row-by-row path takes"))
+            }
+        }
+    }
+
     /// Take the rows as an Arrow array; the buffers start again empty.
     ///
     /// A batch much smaller than the buffers' capacity (a small request) is
@@ -843,6 +921,74 @@ fn json_uint<T: TryFrom<u64>>(node: &Node<'_>) -> FieldResult<T> {
         other => return Err(FieldError::Found(kind_of(other))),
     };
     T::try_from(x).map_err(|_| FieldError::Overflow)
+}
+
+/// A number node as f64 (REAL/DOUBLE take integers too).
+fn json_f64(node: &Node<'_>) -> FieldResult<f64> {
+    match node {
+        Node::Static(StaticNode::I64(x)) => Ok(*x as f64),
+        Node::Static(StaticNode::U64(x)) => Ok(*x as f64),
+        Node::Static(StaticNode::F64(x)) => Ok(*x),
+        other => Err(FieldError::Found(kind_of(other))),
+    }
+}
+
+/// A string node parsed as text (DATE, TIME, TIMESTAMP).
+fn json_text<T>(node: &Node<'_>, parse: impl Fn(&[u8]) -> FieldResult<T>) -> FieldResult<T> {
+    match node {
+        Node::String(t) => parse(t.as_bytes()),
+        other => Err(FieldError::Found(kind_of(other))),
+    }
+}
+
+/// The loop of `push_json_rows`, compiled once per value type.
+struct JsonFiller<'x> {
+    validity: &'x mut BooleanBufferBuilder,
+    nullable: bool,
+}
+
+impl JsonFiller<'_> {
+    /// `conv(row, j, node)` turns a non-null node into a value; a string
+    /// node's bytes are what a string column keeps.
+    fn fill<'n, T: Default, S: Sink<T>>(
+        &mut self,
+        sink: &mut S,
+        at: impl Iterator<Item = (usize, usize, &'n Node<'n>)>,
+        conv: impl Fn(usize, usize, &Node<'_>) -> FieldResult<T>,
+    ) -> FieldResult<()> {
+        // Valid bits are appended in runs: most columns have no NULLs.
+        let mut valid_run = 0;
+        let mut r = Ok(());
+        for (row, j, node) in at {
+            if let Node::Static(StaticNode::Null) = node {
+                if !self.nullable {
+                    r = Err(FieldError::Null);
+                    break;
+                }
+                sink.put(T::default(), b"");
+                self.validity.append_n(valid_run, true);
+                valid_run = 0;
+                self.validity.append(false);
+                continue;
+            }
+            match conv(row, j, node) {
+                Ok(v) => {
+                    let text = match node {
+                        Node::String(t) => t.as_bytes(),
+                        _ => b"",
+                    };
+                    sink.put(v, text);
+                    valid_run += 1;
+                }
+                Err(e) => {
+                    r = Err(e);
+                    break;
+                }
+            }
+        }
+        self.validity.append_n(valid_run, true);
+        r
+    }
 }
 
 /// An exact integer into DECIMAL(p, s).

@@ -15,6 +15,14 @@
 //! (and it is not too long or too deep) is the result used, since then it
 //! is exactly the value the splitter would have found. Otherwise the
 //! splitter takes over for that value.
+//! Faster still (`group`): the complete lines of a chunk that start with
+//! `{` are parsed in one simd-json call as `[line,line,...]`, used only
+//! when each element provably is its line (`group.rs` says how), else the
+//! lines take the per-line path. Rows repeating the previous row's key
+//! order skip the slot table (`row_in_order`), and a group of such rows is
+//! written column by column (`columnar.rs`). Every fast path only ever
+//! takes the happy path: on any failure it writes nothing and the general
+//! path redoes the work, so errors are reported by one code path.
 //!
 //! Policies: keys match columns like SQL identifiers (`Table::column_index`);
 //! unknown keys are ignored; a duplicated key: the last one wins; missing
@@ -44,6 +52,12 @@ use super::json_split::{nth_number, Kind, Splitter, Step};
 mod events;
 use super::{ChangeBatch, DecodeOptions, Decoder, ParseError, ParseErrors, UpdateFormat};
 use crate::table::Table;
+
+mod columnar;
+mod group;
+mod keys;
+
+use keys::same_key;
 
 /// Why one event did not become a row.
 enum EventError {
@@ -77,8 +91,16 @@ pub struct JsonDecoder {
     /// Key -> column of the previous object, by key position: rows of one
     /// stream usually list their keys in the same order.
     key_cache: Vec<(String, Option<usize>)>,
+    /// `key_cache` lists every column exactly once (`row_in_order`).
+    in_order: bool,
     /// Scratch for `too_deep`.
     depth_stack: Vec<usize>,
+    /// The lines of the current group (`group`).
+    lines: Vec<group::Line>,
+    /// Per line of the group, the tape index of its row (`columnar`).
+    elems: Vec<usize>,
+    /// Per line and column, the tape index of the value (`columnar`).
+    row_slots: Vec<usize>,
     /// Address of the buffer simd-json parsed (a copy of `raw`), so a
     /// string node's position in `raw` can be found (`number_text`).
     tape_base: usize,
@@ -110,7 +132,11 @@ impl JsonDecoder {
             tape: Tape(Vec::new()),
             slots: vec![NO_SLOT; ncols],
             key_cache: Vec::new(),
+            in_order: false,
             depth_stack: Vec::new(),
+            lines: Vec::new(),
+            elems: Vec::new(),
+            row_slots: Vec::new(),
             tape_base: 0,
             records: 0,
             batch_bytes: 0,
@@ -123,8 +149,22 @@ impl JsonDecoder {
     /// when the batch became full).
     fn split(&mut self, chunk: &[u8]) -> usize {
         let mut i = 0;
+        // Bytes before this go through the per-line path (a group failed).
+        let mut no_group_until = 0;
         loop {
             if !self.sp.in_value {
+                if i >= no_group_until {
+                    match self.group(chunk, i) {
+                        Ok(used) => {
+                            i += used;
+                            if self.full {
+                                return i;
+                            }
+                            continue;
+                        }
+                        Err(end) => no_group_until = end.max(i + 1),
+                    }
+                }
                 if let Some(used) = self.fast_line(chunk, i) {
                     i += used;
                     if self.full {
@@ -317,6 +357,11 @@ impl JsonDecoder {
     /// Write the row at `nodes[idx]` (object or positional array) into the
     /// columns; on error the caller rolls the columns back.
     fn row(&mut self, nodes: &[Node<'_>], idx: usize, raw: &[u8]) -> Result<(), EventError> {
+        if let Node::Object { len, .. } = nodes[idx] {
+            if self.row_in_order(nodes, idx, len, raw) {
+                return Ok(());
+            }
+        }
         self.slots.fill(NO_SLOT);
         match nodes[idx] {
             Node::Object { len, .. } => {
@@ -330,6 +375,7 @@ impl JsonDecoder {
                     }
                     j += 1 + count(&nodes[j + 1]);
                 }
+                self.note_order(len);
             }
             Node::Array { len, .. } => {
                 let mut j = idx + 1;
@@ -361,22 +407,6 @@ impl JsonDecoder {
             })?;
         }
         Ok(())
-    }
-
-    /// Column of the `k`th key of an object, cached by key position.
-    fn lookup(&mut self, k: usize, key: &str) -> Option<usize> {
-        if let Some((cached, col)) = self.key_cache.get(k) {
-            if cached == key {
-                return *col;
-            }
-        }
-        let col = self.table.column_index(key);
-        if k < self.key_cache.len() {
-            self.key_cache[k] = (key.to_string(), col);
-        } else if k == self.key_cache.len() && k < self.slots.len() * 2 + 8 {
-            self.key_cache.push((key.to_string(), col));
-        }
-        col
     }
 
     fn report(&mut self, e: EventError, nodes: &[Node<'_>], raw: &[u8]) {
@@ -458,7 +488,7 @@ fn number_text<'r>(nodes: &[Node<'_>], j: usize, raw: &'r [u8], base: usize) -> 
             return None;
         }
         let text = &raw[off..end];
-        if text != key.as_bytes() || text.contains(&b'\\') {
+        if !same_key(text, key.as_bytes()) || text.contains(&b'\\') {
             return None;
         }
         let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
