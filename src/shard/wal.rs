@@ -134,7 +134,6 @@ impl ShardWal {
                 segment_bytes_max: cfg.segment_bytes_max,
                 retain_bytes_max: cfg.retain_bytes_max,
             },
-            buf: Vec::new(),
             parts: Vec::new(),
         };
         let mut spare = Group::default();
@@ -191,7 +190,6 @@ struct Log {
     /// The first segment's sequence number (the writer counts on from it).
     seq: u64,
     limits: Limits,
-    buf: Vec<u8>,
     parts: Vec<ChangeBatch>,
 }
 
@@ -202,10 +200,9 @@ impl Log {
             let w = LogWriter::create(&self.dir, self.shard as u16, self.seq, self.limits);
             self.writer = Some(w.await?);
         }
-        self.buf.clear();
-        encode(items, &mut self.buf, &mut self.parts);
         let w = self.writer.as_mut().expect("created above");
-        w.append(&self.buf, sync).await
+        encode(items, w.begin().await?, &mut self.parts);
+        w.commit(sync).await
     }
 
     async fn sync(&self) -> std::io::Result<()> {

@@ -54,12 +54,23 @@ impl LogWriter {
     }
 
     /// Append `data` (whole frames), write it and, when `sync`, fdatasync.
-    /// Rotates to a new segment first when this one is full.
     pub async fn append(&mut self, data: &[u8], sync: bool) -> io::Result<()> {
+        self.begin().await?.extend_from_slice(data);
+        self.commit(sync).await
+    }
+
+    /// The buffer to append whole frames to (after the partial last block),
+    /// for `commit`; encoding straight into it saves a copy per group.
+    /// Starts a new segment first when this one is full.
+    pub async fn begin(&mut self) -> io::Result<&mut Vec<u8>> {
         if self.tail_at + self.tail.len() as u64 >= self.limits.segment_bytes_max {
             self.rotate().await?;
         }
-        self.tail.extend_from_slice(data);
+        Ok(&mut self.tail)
+    }
+
+    /// Write what `begin`'s buffer holds and, when `sync`, fdatasync.
+    pub async fn commit(&mut self, sync: bool) -> io::Result<()> {
         let len = self.file.align_up(self.tail.len() as u64) as usize;
         let mut buf = self.file.alloc_dma_buffer(len);
         let bytes = buf.as_bytes_mut();
