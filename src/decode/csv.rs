@@ -32,6 +32,7 @@ use std::sync::Arc;
 
 use super::batch::{Batch, BATCH_BYTES_CAP, RECORD_BYTES_CAP};
 use super::columns::Cell;
+use super::csv_index::{Block, BLOCK};
 use super::error::invalid_text;
 use super::fields::FieldError;
 use super::{ChangeBatch, DecodeOptions, Decoder, ParseError, ParseErrors};
@@ -272,8 +273,8 @@ impl CsvDecoder {
     /// batch. Returns bytes consumed.
     fn split(&mut self, chunk: &[u8]) -> usize {
         let mut i = 0;
-        // Where the fast path last found a `"` or `\r` (none in between).
-        let mut special = None;
+        // Where the index last stopped: that record is the state machine's.
+        let mut slow_at = usize::MAX;
         while i < chunk.len() {
             let b = chunk[i];
             match self.state {
@@ -324,13 +325,14 @@ impl CsvDecoder {
                         self.pos += 1;
                         continue;
                     }
-                    // The byte starts a record. Fast path: a record wholly
-                    // in this chunk without quotes or a lone `\r`.
-                    if let Some(used) = self.fast_record(chunk, i, &mut special) {
-                        i += used;
+                    // The byte starts a record: the index takes it and
+                    // what follows, as far as it can.
+                    if i != slow_at {
+                        i += self.index_records(chunk, i);
                         if self.full {
                             return i;
                         }
+                        slow_at = i;
                         continue;
                     }
                     // Otherwise handle it as a field start, byte by byte.
@@ -380,169 +382,92 @@ impl CsvDecoder {
         chunk.len()
     }
 
-    /// Split the record starting at `chunk[i]` (state `StartRecord` or
-    /// `AfterCr`, a byte that is not a newline) when it ends in this chunk,
-    /// has no `"` and no `\r` but a final one of `\r\n`, and is not too
-    /// long. Its fields then refer to the chunk; nothing is copied. Returns
-    /// bytes consumed, `None` to leave the record to the state machine
-    /// (which gives the same result, byte by byte).
-    /// `special` caches the position of the next `"` or `\r` (or the
-    /// chunk's end) found from an earlier position.
-    #[inline]
-    fn fast_record(
-        &mut self,
-        chunk: &[u8],
-        i: usize,
-        special: &mut Option<usize>,
-    ) -> Option<usize> {
-        let rest = &chunk[i..];
-        let nl = memchr::memchr(b'\n', rest)?;
-        let sp = match *special {
-            Some(p) if p >= i => p,
-            _ => {
-                let p = memchr::memchr2(b'"', b'\r', rest).map_or(chunk.len(), |k| i + k);
-                *special = Some(p);
-                p
-            }
-        };
-        let mut body = &rest[..nl];
-        let mut cr = false;
-        if sp < i + nl {
-            if chunk[sp] == b'"' {
-                return self.fast_quoted_record(chunk, i, nl);
-            }
-            if sp + 1 != i + nl || chunk[sp] != b'\r' {
-                return None;
-            }
-            body = &body[..nl - 1];
-            cr = true;
+    /// Split whole records from `chunk[i..]` with the structural index
+    /// (state `StartRecord` or `AfterCr`, `chunk[i]` not a line break),
+    /// blank lines included, until the chunk ends inside a record, a record
+    /// is one the quote model cannot take (`csv_index` says which), or the
+    /// batch fills. Fields point into the chunk (`Field::in_chunk`); a
+    /// quoted one is its contents. Returns bytes consumed; the record (or
+    /// lone `\r`) it stopped at is the state machine's.
+    fn index_records(&mut self, chunk: &[u8], i: usize) -> usize {
+        if chunk.len() > u32::MAX as usize {
+            return 0;
         }
-        // The state machine checks the length with the terminator counted.
-        if body.len() + 1 > self.record_bytes_max || chunk.len() > u32::MAX as usize {
-            return None;
-        }
-        self.rec_offset = self.pos;
-        self.rec_line = self.line;
+        let pos0 = self.pos - i as u64;
+        let mut rec = i;
+        let mut field = i;
+        let (mut in_quotes, mut field_start) = (false, true);
         self.rec_first_field = self.fields.len();
-        self.rec_data_start = self.data.len();
-        self.rec_too_long = false;
-        let mut start = i;
-        let mut comma = |k: usize, fields: &mut Vec<Field>| {
-            fields.push(Field {
-                start: start as u32,
-                end: k as u32,
-                quoted: false,
-                in_chunk: true,
-            });
-            start = k + 1;
-        };
-        // Commas, eight bytes at a time: a word's `,` bytes become 0x80
-        // (exact zero-byte test, no false positives).
-        const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-        let end = i + body.len();
-        let mut j = i;
-        while j + 8 <= end {
-            let w = u64::from_le_bytes(chunk[j..j + 8].try_into().unwrap());
-            let x = w ^ 0x2C2C_2C2C_2C2C_2C2C;
-            let mut m = !(((x & LOW7) + LOW7) | x | LOW7);
+        let mut base = i;
+        while base < chunk.len() {
+            let next_sep = matches!(chunk.get(base + BLOCK), Some(b',' | b'\n' | b'\r'));
+            let s = Block::at(chunk, base).structure(in_quotes, field_start, next_sep);
+            (in_quotes, field_start) = (s.in_quotes, s.ends_field);
+            let mut m = s.sep | s.anomalies;
             while m != 0 {
-                comma(j + (m.trailing_zeros() / 8) as usize, &mut self.fields);
+                let bit = m.trailing_zeros();
+                let k = base + bit as usize;
                 m &= m - 1;
-            }
-            j += 8;
-        }
-        for (k, &b) in chunk.iter().enumerate().take(end).skip(j) {
-            if b == b',' {
-                comma(k, &mut self.fields);
-            }
-        }
-        self.fields.push(Field {
-            start: start as u32,
-            end: (i + body.len()) as u32,
-            quoted: false,
-            in_chunk: true,
-        });
-        self.end_fast_record(body.len() + 1, cr, chunk);
-        Some(body.len() + 1)
-    }
-
-    /// A fast path split a whole record of `used` bytes: advance past it and
-    /// end it as the state machine would. `used` runs through the `\n`, or
-    /// through the `\r` of `\r\n` (whose `\n` the `AfterCr` state takes,
-    /// as byte by byte).
-    fn end_fast_record(&mut self, used: usize, cr: bool, chunk: &[u8]) {
-        self.pos += used as u64;
-        if cr {
-            self.state = State::AfterCr;
-        } else {
-            self.line += 1;
-            self.state = State::StartRecord;
-        }
-        self.end_record(None, chunk);
-    }
-
-    /// The fast path for a record with quoted fields: every field is either
-    /// unquoted without any `"`, or `"..."` with no `""` escape, no `\r` and
-    /// no newline inside and a `,` or the record's end right after the
-    /// closing quote. Quoted contents then refer to the chunk like unquoted
-    /// ones (with `quoted` set, which gives `""` its empty-string meaning).
-    /// Anything else (escapes, text after a closing quote, a newline inside
-    /// quotes) returns `None` for the state machine. `nl` is the offset of
-    /// the record's `\n` from `i`.
-    fn fast_quoted_record(&mut self, chunk: &[u8], i: usize, nl: usize) -> Option<usize> {
-        let mut end = i + nl;
-        let cr = end > i && chunk[end - 1] == b'\r';
-        if cr {
-            end -= 1;
-        }
-        // Bytes this call consumes: through `\n`, or through the `\r` of
-        // `\r\n` (whose `\n` the `AfterCr` state takes), as in `fast_record`.
-        let used = nl + 1 - usize::from(cr);
-        if memchr::memchr(b'\r', &chunk[i..end]).is_some()
-            || used > self.record_bytes_max
-            || chunk.len() > u32::MAX as usize
-        {
-            return None;
-        }
-        let first = self.fields.len();
-        let field = |start: usize, end: usize, quoted: bool| Field {
-            start: start as u32,
-            end: end as u32,
-            quoted,
-            in_chunk: true,
-        };
-        let mut k = i;
-        loop {
-            let next = if chunk.get(k) == Some(&b'"') && k < end {
-                let close = memchr::memchr(b'"', &chunk[k + 1..end]).map(|p| k + 1 + p);
-                let Some(close) = close.filter(|&c| c + 1 == end || chunk[c + 1] == b',') else {
-                    self.fields.truncate(first);
-                    return None;
-                };
-                self.fields.push(field(k + 1, close, true));
-                close + 1
-            } else {
-                let comma = memchr::memchr(b',', &chunk[k..end]).map_or(end, |p| k + p);
-                if memchr::memchr(b'"', &chunk[k..comma]).is_some() {
-                    self.fields.truncate(first);
-                    return None;
+                if k < rec {
+                    // The `\n` of a `\r\n` already taken.
+                    continue;
                 }
-                self.fields.push(field(k, comma, false));
-                comma
-            };
-            if next >= end {
-                break;
+                if s.anomalies >> bit & 1 != 0 {
+                    return self.index_stop(rec, i);
+                }
+                if chunk[k] == b',' {
+                    self.fields.push(chunk_field(chunk, field, k));
+                    field = k + 1;
+                    continue;
+                }
+                // A line break: the end of a record, or a blank line.
+                let crlf = chunk[k] == b'\r';
+                if crlf && chunk.get(k + 1) != Some(&b'\n') {
+                    return self.index_stop(rec, i);
+                }
+                let after = k + 1 + usize::from(crlf);
+                if k == rec {
+                    self.line += 1;
+                } else {
+                    // The state machine counts the terminator in the length.
+                    if k + 1 - rec > self.record_bytes_max {
+                        return self.index_stop(rec, i);
+                    }
+                    self.fields.push(chunk_field(chunk, field, k));
+                    self.rec_offset = pos0 + rec as u64;
+                    self.rec_line = self.line;
+                    self.rec_data_start = self.data.len();
+                    self.rec_too_long = false;
+                    // Through the `\r` of a `\r\n` first, as byte by byte:
+                    // a batch that fills there leaves the `\n` to `AfterCr`.
+                    self.pos = pos0 + (k + 1) as u64;
+                    if crlf {
+                        self.state = State::AfterCr;
+                    } else {
+                        self.line += 1;
+                        self.state = State::StartRecord;
+                    }
+                    if self.end_record(None, chunk) {
+                        return k + 1 - i;
+                    }
+                    if crlf {
+                        self.line += 1;
+                    }
+                }
+                self.pos = pos0 + after as u64;
+                self.state = State::StartRecord;
+                (rec, field) = (after, after);
             }
-            // `next` is a comma: another field follows (maybe empty).
-            k = next + 1;
+            base += BLOCK;
         }
-        self.rec_offset = self.pos;
-        self.rec_line = self.line;
-        self.rec_first_field = first;
-        self.rec_data_start = self.data.len();
-        self.rec_too_long = false;
-        self.end_fast_record(used, cr, chunk);
-        Some(used)
+        self.index_stop(rec, i)
+    }
+
+    /// `index_records` leaves the record at `rec` to the state machine:
+    /// forget its fields; returns bytes consumed.
+    fn index_stop(&mut self, rec: usize, i: usize) -> usize {
+        self.fields.truncate(self.rec_first_field);
+        rec - i
     }
 
     /// A `,`, `\n` or `\r` outside quotes ends the field (and the record).
@@ -668,6 +593,21 @@ impl CsvDecoder {
         self.rec_data_start -= dcut;
         self.rec_first_field -= fcut;
         self.field_start = self.field_start.saturating_sub(dcut);
+    }
+}
+
+/// The field `chunk[start..end]` of an indexed record: a quoted one is
+/// `"..."` with no other quote inside (`csv_index` checked).
+#[inline]
+fn chunk_field(chunk: &[u8], start: usize, end: usize) -> Field {
+    let quoted = chunk.get(start) == Some(&b'"') && start < end;
+    debug_assert!(!quoted || (end - start >= 2 && chunk[end - 1] == b'"'));
+    let q = u32::from(quoted);
+    Field {
+        start: start as u32 + q,
+        end: end as u32 - q,
+        quoted,
+        in_chunk: true,
     }
 }
 

@@ -30,6 +30,7 @@
 mod batch;
 mod columns;
 mod csv;
+mod csv_index;
 mod error;
 pub mod fields;
 mod json;
