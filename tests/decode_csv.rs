@@ -554,7 +554,11 @@ proptest! {
         body in raw_body(),
         cuts in prop::collection::vec(0usize..2000, 0..4),
         small in any::<bool>(),
+        reps in prop_oneof![4 => Just(1usize), 1 => 2usize..40],
     ) {
+        // Repeated, a body has hundreds of records: the index converts
+        // them in groups, which must not change batches or errors.
+        let body = body.repeat(reps);
         let t = table(vec![
             col("a", SqlType::Varchar(None), true, None),
             col("b", SqlType::Varchar(None), false, Some("d")),
@@ -562,7 +566,7 @@ proptest! {
         ]);
         let mut o = opts();
         if small {
-            o.batch_rows = 3;
+            o.batch_rows = 3 + reps * 7;
             o.record_bytes_max = 40;
         }
         let bytes: Vec<&[u8]> = body.chunks(1).collect();

@@ -40,6 +40,12 @@ use crate::table::Table;
 
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
+/// Records the index converts at a time: the group's chunk bytes and
+/// fields stay in L1 while `convert` goes over them once per column.
+/// Results do not depend on it (conversion is per record; errors are
+/// reported in record order either way).
+const CONVERT_GROUP: usize = 128;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Between records: newlines here are blank lines.
@@ -449,6 +455,9 @@ impl CsvDecoder {
                     }
                     if self.end_record(None, chunk) {
                         return k + 1 - i;
+                    }
+                    if self.recs.len() >= CONVERT_GROUP {
+                        self.convert(chunk);
                     }
                     if crlf {
                         self.line += 1;

@@ -135,7 +135,11 @@ pub fn parse_int<T: TryFrom<i64>>(s: &[u8]) -> FieldResult<T> {
 }
 
 /// A DOUBLE. See the module policy for accepted texts.
+#[inline]
 pub fn parse_f64(s: &[u8]) -> FieldResult<f64> {
+    if let Some(v) = fast_float(s, 1 << 53, &POW10_F64) {
+        return Ok(v);
+    }
     std::str::from_utf8(s)
         .ok()
         .and_then(|t| t.parse::<f64>().ok())
@@ -143,28 +147,144 @@ pub fn parse_f64(s: &[u8]) -> FieldResult<f64> {
 }
 
 /// A REAL, rounded once from the text (not via f64).
+#[inline]
 pub fn parse_f32(s: &[u8]) -> FieldResult<f32> {
+    if let Some(v) = fast_float(s, 1 << 24, &POW10_F32) {
+        return Ok(v);
+    }
     std::str::from_utf8(s)
         .ok()
         .and_then(|t| t.parse::<f32>().ok())
         .ok_or(FieldError::Syntax)
 }
 
-/// 10^n for n in 0..=38, the range Decimal128 needs.
-fn pow10(n: u32) -> Option<i128> {
-    10i128.checked_pow(n)
+/// Powers of ten that f64 holds exactly.
+const POW10_F64: [f64; 23] = {
+    let mut t = [1.0; 23];
+    let mut k = 1;
+    while k < 23 {
+        t[k] = t[k - 1] * 10.0;
+        k += 1;
+    }
+    t
+};
+
+/// Powers of ten that f32 holds exactly.
+const POW10_F32: [f32; 11] = {
+    let mut t = [1.0; 11];
+    let mut k = 1;
+    while k < 11 {
+        t[k] = t[k - 1] * 10.0;
+        k += 1;
+    }
+    t
+};
+
+/// A float type for `fast_float`.
+trait Float: Copy + std::ops::Div<Output = Self> + std::ops::Neg<Output = Self> {
+    fn from_u64(m: u64) -> Self;
 }
 
+impl Float for f64 {
+    fn from_u64(m: u64) -> f64 {
+        m as f64
+    }
+}
+
+impl Float for f32 {
+    fn from_u64(m: u64) -> f32 {
+        m as f32
+    }
+}
+
+/// Clinger's fast path for `[+-]digits[.digits]`: when the digits as an
+/// integer `m` are at most `exact` (2^53 for f64: `m` converts exactly)
+/// and there are at most `pow10.len() - 1` fractional digits (10^f exact),
+/// `m / 10^f` is one correctly rounded division of exact values, so it
+/// equals `str::parse`. `None` for anything else (exponents, long digit
+/// strings, NaN/inf texts, errors): `str::parse` decides.
+#[inline]
+fn fast_float<F: Float>(s: &[u8], exact: u64, pow10: &[F]) -> Option<F> {
+    let (neg, body) = match s.first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    // At most 19 digits (and the point): `m` cannot overflow a u64.
+    if body.is_empty() || body.len() > 20 {
+        return None;
+    }
+    let mut m: u64 = 0;
+    let mut point = None;
+    for (k, &b) in body.iter().enumerate() {
+        let d = b.wrapping_sub(b'0');
+        if d <= 9 {
+            m = m * 10 + d as u64;
+        } else if b == b'.' && point.is_none() {
+            point = Some(k);
+        } else {
+            return None;
+        }
+    }
+    let frac = point.map_or(0, |p| body.len() - 1 - p);
+    // "." alone is no number; digits on either side make one (".5", "5.").
+    let digits = body.len() - usize::from(point.is_some());
+    if digits == 0 || digits > 19 || frac >= pow10.len() {
+        return None;
+    }
+    // Compared as integers: the conversion would round `m` first.
+    if m > exact {
+        return None;
+    }
+    let v = F::from_u64(m) / pow10[frac];
+    Some(if neg { -v } else { v })
+}
+
+/// 10^n for n in 0..=38, the range Decimal128 needs.
+fn pow10(n: u32) -> Option<i128> {
+    POW10_I128.get(n as usize).copied()
+}
+
+/// 10^0..=10^38: a table, not `i128::pow` (a loop of 128-bit multiplies)
+/// per field.
+const POW10_I128: [i128; 39] = {
+    let mut t = [1i128; 39];
+    let mut k = 1;
+    while k < 39 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
+
+/// 10^0..=10^19.
+const POW10_U64: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut k = 1;
+    while k < 20 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
+
 /// DECIMAL(precision, scale) as the unscaled i128 (`1.5` in scale 2 = 150).
+#[inline]
 pub fn parse_decimal(s: &[u8], precision: u8, scale: i8) -> FieldResult<i128> {
-    let (neg, mut rest) = match s.first() {
+    let (neg, rest) = match s.first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
-    if let Some(v) = short_decimal(rest, precision, scale) {
-        return v.map(|v| if neg { -v } else { v });
-    }
+    let v = match short_decimal(rest, precision, scale) {
+        Some(v) => v?,
+        None => long_decimal(rest, precision, scale)?,
+    };
+    Ok(if neg { -v } else { v })
+}
+
+/// `parse_decimal` of an unsigned text, any length, with an exponent.
+fn long_decimal(mut rest: &[u8], precision: u8, scale: i8) -> FieldResult<i128> {
     // Mantissa without trailing zeros; `zeros` counts zeros not yet folded
     // in, so long runs of zeros cost no precision.
     let mut mantissa: i128 = 0;
@@ -223,7 +343,7 @@ pub fn parse_decimal(s: &[u8], precision: u8, scale: i8) -> FieldResult<i128> {
     if scaled >= limit {
         return Err(FieldError::Precision);
     }
-    Ok(if neg { -scaled } else { scaled })
+    Ok(scaled)
 }
 
 /// Fast path of `parse_decimal` for the common `digits[.digits]` with at
@@ -254,69 +374,74 @@ fn short_decimal(s: &[u8], precision: u8, scale: i8) -> Option<FieldResult<i128>
     if digits == 0 || digits > 18 {
         return None;
     }
-    let (f, scale) = (frac.unwrap_or(0), scale as u32);
+    let (f, scale) = (frac.unwrap_or(0) as usize, scale as usize);
     let scaled = if f <= scale {
-        m as i128 * 10i128.pow(scale - f)
+        m as i128 * POW10_I128[scale - f]
     } else {
-        let d = 10u64.pow(f - scale);
+        let d = POW10_U64[f - scale];
         if !m.is_multiple_of(d) {
             return Some(Err(FieldError::Scale));
         }
         (m / d) as i128
     };
-    if precision > 38 || scaled >= 10i128.pow(precision as u32) {
-        return Some(Err(FieldError::Precision));
+    match POW10_I128.get(precision as usize) {
+        Some(&limit) if scaled < limit => Some(Ok(scaled)),
+        _ => Some(Err(FieldError::Precision)),
     }
-    Some(Ok(scaled))
 }
 
-/// Exactly `n` ASCII digits as a number.
-fn digits_n(s: &[u8], n: usize) -> FieldResult<u32> {
-    if s.len() < n {
-        return Err(FieldError::Syntax);
+/// Gregorian leap year (`y % 100 != 0` is `y % 25 != 0` among multiples
+/// of 4, and `y % 400 == 0` is `y % 16 == 0` among multiples of 100).
+#[inline]
+fn is_leap(y: u32) -> bool {
+    if y % 25 != 0 {
+        y % 4 == 0
+    } else {
+        y % 16 == 0
     }
-    let mut v = 0u32;
-    for &b in &s[..n] {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            return Err(FieldError::Syntax);
-        }
-        v = v * 10 + d as u32;
+}
+
+/// Days before each month in a year that is not leap.
+const DAYS_BEFORE_MONTH: [u32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+
+/// Days from 0001-01-01 to 1970-01-01.
+const EPOCH_DAYS: i64 = 719_162;
+
+/// Days since 1970-01-01 of a valid proleptic Gregorian date with `y` in
+/// 0..=9999. Counted from year `y + 400` (never below 1, and the calendar
+/// repeats every 400 years, 146097 days).
+#[inline]
+fn days_from_civil(y: u32, m: u32, d: u32) -> i64 {
+    let p = y + 400 - 1;
+    let before_year = p * 365 + p / 4 - p / 100 + p / 400;
+    let leap_day = u32::from(m > 2 && is_leap(y));
+    let day = before_year + DAYS_BEFORE_MONTH[m as usize - 1] + leap_day + d - 1;
+    day as i64 - 146_097 - EPOCH_DAYS
+}
+
+/// The two ASCII digits at `s[k..k + 2]` as a number, 100 or more if
+/// either is not a digit (callers check the range).
+#[inline]
+fn two_digits(s: &[u8], k: usize) -> u32 {
+    let (a, b) = (s[k].wrapping_sub(b'0'), s[k + 1].wrapping_sub(b'0'));
+    if a > 9 || b > 9 {
+        return 100;
     }
-    Ok(v)
+    a as u32 * 10 + b as u32
 }
 
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// `days_from_civil`).
-/// `y` is 0..=9999 here (four digits), so the arithmetic is done on
-/// `y + 400` (one era later, never negative: unsigned division by
-/// constants) and the era's 146097 days are taken off at the end.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = (y + 400 - i64::from(m <= 2)) as u64;
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (m as u64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as u64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146097 + doe) as i64 - 719468 - 146097
-}
-
-/// `YYYY-MM-DD` prefix of `s`: days since epoch and bytes used (10).
+/// `YYYY-MM-DD` prefix of `s`: days since epoch.
+#[inline]
 fn date_prefix(s: &[u8]) -> FieldResult<i64> {
-    let y = digits_n(s, 4)? as i64;
-    if s.len() < 10 || s[4] != b'-' || s[7] != b'-' {
+    let Some(s) = s.get(..10) else {
+        return Err(FieldError::Syntax);
+    };
+    let (y1, y2, m, d) = (two_digits(s, 0), two_digits(s, 2), two_digits(s, 5), two_digits(s, 8));
+    if y1 > 99 || y2 > 99 || s[4] != b'-' || s[7] != b'-' || !(1..=12).contains(&m) {
         return Err(FieldError::Syntax);
     }
-    let m = digits_n(&s[5..], 2)?;
-    let d = digits_n(&s[8..], 2)?;
+    let y = y1 * 100 + y2;
     const DAYS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=12).contains(&m) {
-        return Err(FieldError::Syntax);
-    }
     let max = DAYS[m as usize - 1] + u32::from(m == 2 && is_leap(y));
     if d == 0 || d > max {
         return Err(FieldError::Syntax);
@@ -333,13 +458,12 @@ pub fn parse_date(s: &[u8]) -> FieldResult<i32> {
 }
 
 /// `HH:MM:SS[.frac]` prefix of `s`: microseconds and bytes used.
+#[inline]
 fn time_prefix(s: &[u8]) -> FieldResult<(i64, usize)> {
-    let h = digits_n(s, 2)?;
     if s.len() < 8 || s[2] != b':' || s[5] != b':' {
         return Err(FieldError::Syntax);
     }
-    let m = digits_n(&s[3..], 2)?;
-    let sec = digits_n(&s[6..], 2)?;
+    let (h, m, sec) = (two_digits(s, 0), two_digits(s, 3), two_digits(s, 6));
     if h > 23 || m > 59 || sec > 59 {
         return Err(FieldError::Syntax);
     }
@@ -392,8 +516,7 @@ pub fn parse_timestamp(s: &[u8]) -> FieldResult<i64> {
     let offset_s: i64 = match rest {
         [] | [b'Z'] | [b'z'] => 0,
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let h = digits_n(&[*h1, *h2], 2)?;
-            let m = digits_n(&[*m1, *m2], 2)?;
+            let (h, m) = (two_digits(&[*h1, *h2], 0), two_digits(&[*m1, *m2], 0));
             if h > 23 || m > 59 {
                 return Err(FieldError::Syntax);
             }
