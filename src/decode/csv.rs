@@ -535,8 +535,9 @@ impl CsvDecoder {
     fn fill_columns(&mut self, chunk: &[u8]) {
         let (spans, fields, data) = (&self.spans, &self.fields, &self.data);
         for (c, col) in self.batch.cols.iter_mut().enumerate() {
-            let cell = |i: usize| cell_of(spans, fields, data, chunk, i, c);
-            col.append_cells(spans.len(), &cell, &self.skip, &mut self.bad);
+            // An iterator, not indexing: no bounds check on `spans`.
+            let cells = || spans.iter().map(|&s| span_cell(s, fields, data, chunk, c));
+            col.append_cells(spans.len(), &cells, &self.skip, &mut self.bad);
             self.bad_all
                 .extend(self.bad.drain(..).map(|(r, e)| (r, c, e)));
         }
@@ -621,7 +622,6 @@ fn chunk_field(chunk: &[u8], start: usize, end: usize) -> Field {
 }
 
 /// Column `c` of pending record `i`.
-#[inline]
 fn cell_of<'a>(
     spans: &[Span],
     fields: &[Field],
@@ -630,7 +630,12 @@ fn cell_of<'a>(
     i: usize,
     c: usize,
 ) -> Cell<'a> {
-    let span = spans[i];
+    span_cell(spans[i], fields, data, chunk, c)
+}
+
+/// Column `c` of the record at `span`.
+#[inline]
+fn span_cell<'a>(span: Span, fields: &[Field], data: &'a [u8], chunk: &'a [u8], c: usize) -> Cell<'a> {
     if c >= span.n as usize {
         return Cell::Missing;
     }

@@ -354,27 +354,27 @@ fn short_decimal(s: &[u8], precision: u8, scale: i8) -> Option<FieldResult<i128>
     if s.is_empty() || s.len() > 19 || !(0..=18).contains(&scale) {
         return None;
     }
+    // One pass; `point` is where the `.` was (none: past the end).
     let mut m: u64 = 0;
-    let mut frac: Option<u32> = None;
-    let mut digits = 0;
-    for &b in s {
+    let mut point = s.len();
+    for (k, &b) in s.iter().enumerate() {
         let d = b.wrapping_sub(b'0');
         if d <= 9 {
             m = m * 10 + d as u64;
-            digits += 1;
-            if let Some(f) = &mut frac {
-                *f += 1;
-            }
-        } else if b == b'.' && frac.is_none() {
-            frac = Some(0);
+        } else if b == b'.' && point == s.len() {
+            point = k;
         } else {
             return None;
         }
     }
+    let has_point = point < s.len();
+    // Fractional digits, and all digits.
+    let f = if has_point { s.len() - point - 1 } else { 0 };
+    let digits = s.len() - usize::from(has_point);
     if digits == 0 || digits > 18 {
         return None;
     }
-    let (f, scale) = (frac.unwrap_or(0) as usize, scale as usize);
+    let scale = scale as usize;
     let scaled = if f <= scale {
         m as i128 * POW10_I128[scale - f]
     } else {
@@ -430,18 +430,49 @@ fn two_digits(s: &[u8], k: usize) -> u32 {
     a as u32 * 10 + b as u32
 }
 
-/// `YYYY-MM-DD` prefix of `s`: days since epoch.
+/// Are all eight bytes of `w` ASCII digits? (simdjson's test: every high
+/// nibble is 3, and adding 6 carries no low nibble past 9; any carry out of
+/// a byte comes from a byte that already fails.)
+#[inline]
+fn all_digits(w: u64) -> bool {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    (w & HIGH) | ((w.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4) == 0x3333_3333_3333_3333
+}
+
+/// The first eight bytes of `s` as a little-endian word, when `s` has
+/// the `sep` byte at positions `at.0` and `at.1` and digits elsewhere:
+/// then each byte of the result is its digit's value (0 at separators).
+#[inline]
+fn digit_word(s: &[u8], sep: u8, at: (usize, usize)) -> Option<u64> {
+    let w = u64::from_le_bytes(s.get(..8)?.try_into().unwrap());
+    let mask = (0xFF << (8 * at.0)) | (0xFF << (8 * at.1));
+    let seps = (u64::from(sep) << (8 * at.0)) | (u64::from(sep) << (8 * at.1));
+    let zeros = 0x3030_3030_3030_3030 & mask;
+    if w & mask != seps || !all_digits((w & !mask) | zeros) {
+        return None;
+    }
+    Some(((w & !mask) | zeros) - 0x3030_3030_3030_3030)
+}
+
+/// Byte `k` of `w`.
+#[inline]
+fn byte(w: u64, k: u32) -> u32 {
+    (w >> (8 * k)) as u32 & 0xFF
+}
+
+/// `YYYY-MM-DD` prefix of `s`: days since epoch. The first eight bytes
+/// are checked and converted as one word.
 #[inline]
 fn date_prefix(s: &[u8]) -> FieldResult<i64> {
-    let Some(s) = s.get(..10) else {
+    let (Some(w), Some(_)) = (digit_word(s, b'-', (4, 7)), s.get(9)) else {
         return Err(FieldError::Syntax);
     };
-    let (y1, y2, m, d) = (two_digits(s, 0), two_digits(s, 2), two_digits(s, 5), two_digits(s, 8));
-    if y1 > 99 || y2 > 99 || s[4] != b'-' || s[7] != b'-' || !(1..=12).contains(&m) {
+    let y = byte(w, 0) * 1000 + byte(w, 1) * 100 + byte(w, 2) * 10 + byte(w, 3);
+    let (m, d) = (byte(w, 5) * 10 + byte(w, 6), two_digits(s, 8));
+    const DAYS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&m) {
         return Err(FieldError::Syntax);
     }
-    let y = y1 * 100 + y2;
-    const DAYS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     let max = DAYS[m as usize - 1] + u32::from(m == 2 && is_leap(y));
     if d == 0 || d > max {
         return Err(FieldError::Syntax);
@@ -460,10 +491,11 @@ pub fn parse_date(s: &[u8]) -> FieldResult<i32> {
 /// `HH:MM:SS[.frac]` prefix of `s`: microseconds and bytes used.
 #[inline]
 fn time_prefix(s: &[u8]) -> FieldResult<(i64, usize)> {
-    if s.len() < 8 || s[2] != b':' || s[5] != b':' {
+    let Some(w) = digit_word(s, b':', (2, 5)) else {
         return Err(FieldError::Syntax);
-    }
-    let (h, m, sec) = (two_digits(s, 0), two_digits(s, 3), two_digits(s, 6));
+    };
+    let two = |k| byte(w, k) * 10 + byte(w, k + 1);
+    let (h, m, sec) = (two(0), two(3), two(6));
     if h > 23 || m > 59 || sec > 59 {
         return Err(FieldError::Syntax);
     }

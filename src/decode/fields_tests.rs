@@ -267,6 +267,55 @@ mod fast_paths {
         }
     }
 
+    /// Times against a byte-by-byte reference: every hour, minute and a
+    /// few seconds, and single-byte edits of them.
+    #[test]
+    fn time_edges_equal_reference() {
+        let reference = |s: &[u8]| -> FieldResult<u32> {
+            let two = |k: usize| -> FieldResult<u32> {
+                let (a, b) = (s[k].wrapping_sub(b'0'), s[k + 1].wrapping_sub(b'0'));
+                if a > 9 || b > 9 {
+                    return Err(FieldError::Syntax);
+                }
+                Ok(a as u32 * 10 + b as u32)
+            };
+            if s.len() < 8 || s[2] != b':' || s[5] != b':' {
+                return Err(FieldError::Syntax);
+            }
+            let (h, m, sec) = (two(0)?, two(3)?, two(6)?);
+            if h > 23 || m > 59 || sec > 59 {
+                return Err(FieldError::Syntax);
+            }
+            Ok((h * 60 + m) * 60 + sec)
+        };
+        for h in 0..=30 {
+            for m in 0..=61 {
+                for sec in [0, 9, 10, 59, 60, 99] {
+                    let text = format!("{h:02}:{m:02}:{sec:02}");
+                    for edit in 0..9 {
+                        let mut t = text.clone().into_bytes();
+                        if edit < 8 {
+                            t[edit] = [b'/', b':', b';', b'-', b'9', b' '][(h + m + edit) % 6];
+                        }
+                        let got = time_prefix(&t).map(|(us, _)| (us / 1_000_000) as u32);
+                        assert_eq!(got, reference(&t), "{:?}", String::from_utf8_lossy(&t));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn all_digits_is_exact() {
+        for b in 0..=255u8 {
+            for k in 0..8 {
+                let mut w = *b"12345678";
+                w[k] = b;
+                assert_eq!(all_digits(u64::from_le_bytes(w)), b.is_ascii_digit(), "{b} at {k}");
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]
 
