@@ -12,15 +12,17 @@
 //! agreement. Unescaped field bytes go to `data`, field bounds to `fields`,
 //! one entry per record to `recs`; `convert` then fills each column in turn
 //! (one type dispatch per column) and rolls back records that failed.
-//! Fast path (`fast_record`): a record that ends in the current chunk and
-//! has no quote and no `\r` but that of `\r\n` is split with memchr and
-//! eight-byte comma search, and its fields point into the chunk instead of
-//! being copied (`Field::in_chunk`); `decode` converts every such record
-//! before it returns, so no reference outlives the chunk. A record with
-//! simple quoted fields (no `""` escape, no line break inside, nothing after
-//! the closing quote) takes a second fast path (`fast_quoted_record`) whose
-//! quoted contents also point into the chunk. The state machine handles
-//! everything else and gives the same result.
+//! Fast path (`index_records`): records that end in the current chunk are
+//! split with a structural index (`csv_index`: bitmasks of `,` `\n` `\r`
+//! `"` per 64-byte block, quoted regions by prefix XOR), and their fields
+//! point into the chunk instead of being copied (`Span::in_chunk`);
+//! `decode` converts every such record before it returns, so no reference
+//! outlives the chunk. Quoted fields qualify when simple (no `""` escape,
+//! no line break inside, nothing after the closing quote), as do `\r\n`
+//! and blank lines. The state machine handles everything else (and the
+//! records cut by chunk ends) and gives the same result: it is the
+//! reference, and one-byte chunks, which never hold a whole record, test
+//! the index against it.
 //!
 //! Policies: no header; extra fields are ignored; a missing trailing field
 //! takes the column DEFAULT, else NULL (an error when NOT NULL). An empty
@@ -59,15 +61,24 @@ enum State {
     AfterCr,
 }
 
-/// A field's bytes, and whether it was quoted. They lie in `data`, or
-/// (`in_chunk`, records split by the fast path) in the chunk being decoded:
-/// such records are always converted before `decode` returns.
+/// A field's bytes, `start..end` of `data` or of the chunk being decoded
+/// (`Span::in_chunk`). Eight bytes, as the column loops read one per cell:
+/// an empty quoted field (`""`, whose quoting matters) is `start == end + 1`.
 #[derive(Clone, Copy)]
 struct Field {
     start: u32,
     end: u32,
-    quoted: bool,
-    in_chunk: bool,
+}
+
+impl Field {
+    #[inline]
+    fn new(start: usize, end: usize, quoted: bool) -> Field {
+        let empty_quoted = u32::from(quoted && start == end);
+        Field {
+            start: start as u32 + empty_quoted,
+            end: end as u32,
+        }
+    }
 }
 
 /// Why a record was rejected before conversion.
@@ -83,6 +94,9 @@ enum Fault {
 struct Span {
     first: u32,
     n: u32,
+    /// Split by the index: fields lie in the chunk (always converted
+    /// before `decode` returns), not in `data`.
+    in_chunk: bool,
 }
 
 /// A complete record waiting for conversion.
@@ -225,17 +239,17 @@ impl CsvDecoder {
     fn end_field(&mut self) {
         self.check_len();
         if !self.rec_too_long {
-            self.fields.push(Field {
-                start: self.field_start as u32,
-                end: self.data.len() as u32,
-                quoted: self.field_quoted,
-                in_chunk: false,
-            });
+            self.fields.push(Field::new(
+                self.field_start,
+                self.data.len(),
+                self.field_quoted,
+            ));
         }
     }
 
     /// End the current record; returns true when the batch became full.
-    fn end_record(&mut self, fault: Option<Fault>, chunk: &[u8]) -> bool {
+    /// `in_chunk`: the index split it (see `Span`).
+    fn end_record(&mut self, fault: Option<Fault>, in_chunk: bool, chunk: &[u8]) -> bool {
         self.records += 1;
         let fault = if self.rec_too_long {
             Some(Fault::TooLong)
@@ -249,6 +263,7 @@ impl CsvDecoder {
         self.spans.push(Span {
             first: self.rec_first_field as u32,
             n: (self.fields.len() - self.rec_first_field) as u32,
+            in_chunk,
         });
         self.recs.push(Rec {
             offset: self.rec_offset,
@@ -392,7 +407,7 @@ impl CsvDecoder {
     /// (state `StartRecord` or `AfterCr`, `chunk[i]` not a line break),
     /// blank lines included, until the chunk ends inside a record, a record
     /// is one the quote model cannot take (`csv_index` says which), or the
-    /// batch fills. Fields point into the chunk (`Field::in_chunk`); a
+    /// batch fills. Fields point into the chunk (`Span::in_chunk`); a
     /// quoted one is its contents. Returns bytes consumed; the record (or
     /// lone `\r`) it stopped at is the state machine's.
     fn index_records(&mut self, chunk: &[u8], i: usize) -> usize {
@@ -453,7 +468,7 @@ impl CsvDecoder {
                         self.line += 1;
                         self.state = State::StartRecord;
                     }
-                    if self.end_record(None, chunk) {
+                    if self.end_record(None, true, chunk) {
                         return k + 1 - i;
                     }
                     if self.recs.len() >= CONVERT_GROUP {
@@ -491,11 +506,11 @@ impl CsvDecoder {
             b'\n' => {
                 self.line += 1;
                 self.state = State::StartRecord;
-                self.end_record(None, chunk)
+                self.end_record(None, false, chunk)
             }
             _ => {
                 self.state = State::AfterCr;
-                self.end_record(None, chunk)
+                self.end_record(None, false, chunk)
             }
         }
     }
@@ -612,13 +627,8 @@ impl CsvDecoder {
 fn chunk_field(chunk: &[u8], start: usize, end: usize) -> Field {
     let quoted = chunk.get(start) == Some(&b'"') && start < end;
     debug_assert!(!quoted || (end - start >= 2 && chunk[end - 1] == b'"'));
-    let q = u32::from(quoted);
-    Field {
-        start: start as u32 + q,
-        end: end as u32 - q,
-        quoted,
-        in_chunk: true,
-    }
+    let q = usize::from(quoted);
+    Field::new(start + q, end - q, quoted)
 }
 
 /// Column `c` of pending record `i`.
@@ -640,10 +650,12 @@ fn span_cell<'a>(span: Span, fields: &[Field], data: &'a [u8], chunk: &'a [u8], 
         return Cell::Missing;
     }
     let f = fields[span.first as usize + c];
-    if f.start == f.end {
-        Cell::Empty { quoted: f.quoted }
+    if f.start >= f.end {
+        Cell::Empty {
+            quoted: f.start > f.end,
+        }
     } else {
-        let src = if f.in_chunk { chunk } else { data };
+        let src = if span.in_chunk { chunk } else { data };
         Cell::Text(&src[f.start as usize..f.end as usize])
     }
 }
@@ -683,11 +695,11 @@ impl Decoder for CsvDecoder {
         }
         match self.state {
             State::Quoted => {
-                self.end_record(Some(Fault::Unterminated), &[]);
+                self.end_record(Some(Fault::Unterminated), false, &[]);
             }
             State::StartField | State::Unquoted | State::QuoteInQuoted => {
                 self.end_field();
-                self.end_record(None, &[]);
+                self.end_record(None, false, &[]);
             }
             State::StartRecord | State::AfterCr => {}
         }
