@@ -422,24 +422,27 @@ impl CsvDecoder {
         let mut base = i;
         while base < chunk.len() {
             let next_sep = matches!(chunk.get(base + BLOCK), Some(b',' | b'\n' | b'\r'));
-            let s = Block::at(chunk, base).structure(in_quotes, field_start, next_sep);
+            let block = Block::at(chunk, base);
+            let s = block.structure(in_quotes, field_start, next_sep);
             (in_quotes, field_start) = (s.in_quotes, s.ends_field);
+            // Field-ending commas, the common case, take the short branch.
+            let commas = block.comma & s.sep;
             let mut m = s.sep | s.anomalies;
             while m != 0 {
                 let bit = m.trailing_zeros();
                 let k = base + bit as usize;
                 m &= m - 1;
+                if commas >> bit & 1 != 0 {
+                    self.fields.push(chunk_field(chunk, field, k));
+                    field = k + 1;
+                    continue;
+                }
                 if k < rec {
                     // The `\n` of a `\r\n` already taken.
                     continue;
                 }
                 if s.anomalies >> bit & 1 != 0 {
                     return self.index_stop(rec, i);
-                }
-                if chunk[k] == b',' {
-                    self.fields.push(chunk_field(chunk, field, k));
-                    field = k + 1;
-                    continue;
                 }
                 // A line break: the end of a record, or a blank line.
                 let crlf = chunk[k] == b'\r';
