@@ -648,7 +648,13 @@ fn cell_of<'a>(
 
 /// Column `c` of the record at `span`.
 #[inline]
-fn span_cell<'a>(span: Span, fields: &[Field], data: &'a [u8], chunk: &'a [u8], c: usize) -> Cell<'a> {
+fn span_cell<'a>(
+    span: Span,
+    fields: &[Field],
+    data: &'a [u8],
+    chunk: &'a [u8],
+    c: usize,
+) -> Cell<'a> {
     if c >= span.n as usize {
         return Cell::Missing;
     }

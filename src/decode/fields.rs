@@ -394,10 +394,10 @@ fn short_decimal(s: &[u8], precision: u8, scale: i8) -> Option<FieldResult<i128>
 /// of 4, and `y % 400 == 0` is `y % 16 == 0` among multiples of 100).
 #[inline]
 fn is_leap(y: u32) -> bool {
-    if y % 25 != 0 {
-        y % 4 == 0
+    if !y.is_multiple_of(25) {
+        y.is_multiple_of(4)
     } else {
-        y % 16 == 0
+        y.is_multiple_of(16)
     }
 }
 
@@ -481,6 +481,7 @@ fn date_prefix(s: &[u8]) -> FieldResult<i64> {
 }
 
 /// DATE `YYYY-MM-DD` as days since 1970-01-01.
+#[inline]
 pub fn parse_date(s: &[u8]) -> FieldResult<i32> {
     if s.len() != 10 {
         return Err(FieldError::Syntax);
@@ -528,6 +529,7 @@ fn time_prefix(s: &[u8]) -> FieldResult<(i64, usize)> {
 }
 
 /// TIME `HH:MM:SS[.frac]` as microseconds since midnight.
+#[inline]
 pub fn parse_time(s: &[u8]) -> FieldResult<i64> {
     let (micros, used) = time_prefix(s)?;
     if used != s.len() {
@@ -538,6 +540,7 @@ pub fn parse_time(s: &[u8]) -> FieldResult<i64> {
 
 /// TIMESTAMP as microseconds since 1970-01-01T00:00:00 (UTC when an
 /// offset is given).
+#[inline]
 pub fn parse_timestamp(s: &[u8]) -> FieldResult<i64> {
     let days = date_prefix(s)?;
     if s.len() < 11 || !matches!(s[10], b' ' | b'T' | b't') {
