@@ -210,7 +210,8 @@ fn fast_float<F: Float>(s: &[u8], exact: u64, pow10: &[F]) -> Option<F> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    // At most 19 digits (and the point): `m` cannot overflow a u64.
+    // At most 20 bytes; 20 digits (no point) can wrap `m`, but are then
+    // rejected below, so wrapping arithmetic is fine.
     if body.is_empty() || body.len() > 20 {
         return None;
     }
@@ -219,7 +220,7 @@ fn fast_float<F: Float>(s: &[u8], exact: u64, pow10: &[F]) -> Option<F> {
     for (k, &b) in body.iter().enumerate() {
         let d = b.wrapping_sub(b'0');
         if d <= 9 {
-            m = m * 10 + d as u64;
+            m = m.wrapping_mul(10).wrapping_add(d as u64);
         } else if b == b'.' && point.is_none() {
             point = Some(k);
         } else {
