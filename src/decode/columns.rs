@@ -65,6 +65,7 @@ impl<T> Sink<T> for Slots<'_, T> {
 }
 
 impl Sink<bool> for BooleanBufferBuilder {
+    #[inline]
     fn put(&mut self, v: bool, _text: &[u8]) {
         self.append(v);
     }

@@ -73,6 +73,7 @@ impl FieldError {
 pub type FieldResult<T> = Result<T, FieldError>;
 
 /// `true`/`false` (any case when `case_insensitive`).
+#[inline]
 pub fn parse_bool(s: &[u8], case_insensitive: bool) -> FieldResult<bool> {
     match s {
         b"true" => Ok(true),
