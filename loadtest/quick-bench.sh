@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Issue-2 performance check, side by side in one run: sluice (1 shard, core 0) and the
-# do-nothing glommio server (loadtest/examples/null_server.rs, the HTTP ceiling of this
-# machine), each driven by sluice-load pinned to core 1. Loopback only; every run is
-# bounded by --duration-s. Prints a markdown table; JSON reports go to $OUT.
+# Performance check, side by side in one run: sluice (1 shard, core 0) with its write-ahead
+# log (fsync = always, the default), the same build without it, and the do-nothing glommio
+# server (loadtest/examples/null_server.rs, the HTTP ceiling of this machine), each driven
+# by sluice-load pinned to core 1. Loopback only; every run is bounded by --duration-s.
+# Prints a markdown table; JSON reports go to $OUT.
 #
 #   loadtest/quick-bench.sh [SECONDS]
 set -euo pipefail
@@ -13,11 +14,17 @@ mkdir -p "$OUT"
 cargo build --release -q -p sluice -p sluice-load --bins --examples
 port_sluice=18181
 port_null=18182
+port_nolog=18183
+rm -rf "$OUT/data" "$OUT/data-nolog"
 ./target/release/sluice --shards 1 --listen 127.0.0.1:$port_sluice --data-dir "$OUT/data" >"$OUT/sluice.log" 2>&1 &
 sluice_pid=$!
+{ cat src/default-config.toml; printf '\n[wal]\nenabled = false\n'; } >"$OUT/nolog.toml"
+./target/release/sluice --config "$OUT/nolog.toml" --shards 1 --listen 127.0.0.1:$port_nolog \
+  --data-dir "$OUT/data-nolog" >"$OUT/sluice-nolog.log" 2>&1 &
+nolog_pid=$!
 ./target/release/examples/null_server 127.0.0.1:$port_null 0 >"$OUT/null.log" 2>&1 &
 null_pid=$!
-trap 'kill $sluice_pid $null_pid 2>/dev/null || true' EXIT
+trap 'kill $sluice_pid $nolog_pid $null_pid 2>/dev/null || true' EXIT
 sleep 1
 
 run() { # name port args...
@@ -36,8 +43,12 @@ for scenario in "csv-1MiB:--format csv --body-bytes 1048576 --connections 8" \
                 "csv-1row:--format csv --rows-per-request 1 --connections 64" \
                 "json-1row:--format json --rows-per-request 1 --connections 64"; do
   name=${scenario%%:*}; args=${scenario#*:}
-  for server in sluice null; do
-    if [ $server = sluice ]; then port=$port_sluice; pid=$sluice_pid; else port=$port_null; pid=$null_pid; fi
+  for server in sluice sluice-nolog null; do
+    case $server in
+      sluice) port=$port_sluice; pid=$sluice_pid ;;
+      sluice-nolog) port=$port_nolog; pid=$nolog_pid ;;
+      *) port=$port_null; pid=$null_pid ;;
+    esac
     before=$(cpu $pid)
     # shellcheck disable=SC2086
     run "$name-$server" $port $args

@@ -55,7 +55,24 @@ impl<T> Sink<T> for Vec<T> {
     }
 }
 
+/// The next slots of a `Vec`, filled in order (`fill_vec`): a slice write
+/// per value instead of `Vec::push`, whose length and capacity the loop
+/// would reload and check for every value.
+struct Slots<'v, T> {
+    out: &'v mut [T],
+    k: usize,
+}
+
+impl<T> Sink<T> for Slots<'_, T> {
+    #[inline]
+    fn put(&mut self, v: T, _text: &[u8]) {
+        self.out[self.k] = v;
+        self.k += 1;
+    }
+}
+
 impl Sink<bool> for BooleanBufferBuilder {
+    #[inline]
     fn put(&mut self, v: bool, _text: &[u8]) {
         self.append(v);
     }
@@ -348,10 +365,10 @@ impl ColumnBuf {
     /// CSV: append cells `0..n` (except `skip`ped ones) to this column.
     /// A cell that fails is not appended and is added to `bad`; the caller
     /// then truncates every column and repeats without the bad rows.
-    pub(crate) fn append_cells<'a>(
+    pub(crate) fn append_cells<'a, I: Iterator<Item = Cell<'a>>>(
         &mut self,
         n: usize,
-        cell: &impl Fn(usize) -> Cell<'a>,
+        cell: &impl Fn() -> I,
         skip: &[bool],
         bad: &mut Vec<(usize, FieldError)>,
     ) {
@@ -372,19 +389,19 @@ impl ColumnBuf {
         };
         match values {
             Values::Bool(v) => f.fill(v, false, cell, |t| fields::parse_bool(t, true)),
-            Values::I8(v) => f.fill(v, false, cell, fields::parse_int::<i8>),
-            Values::I16(v) => f.fill(v, false, cell, fields::parse_int::<i16>),
-            Values::I32(v) => f.fill(v, false, cell, fields::parse_int::<i32>),
-            Values::I64(v) => f.fill(v, false, cell, fields::parse_i64),
-            Values::U8(v) => f.fill(v, false, cell, fields::parse_uint::<u8>),
-            Values::U16(v) => f.fill(v, false, cell, fields::parse_uint::<u16>),
-            Values::U32(v) => f.fill(v, false, cell, fields::parse_uint::<u32>),
-            Values::U64(v) => f.fill(v, false, cell, fields::parse_u64),
-            Values::F32(v) => f.fill(v, false, cell, fields::parse_f32),
-            Values::F64(v) => f.fill(v, false, cell, fields::parse_f64),
+            Values::I8(v) => f.fill_vec(v, cell, fields::parse_int::<i8>),
+            Values::I16(v) => f.fill_vec(v, cell, fields::parse_int::<i16>),
+            Values::I32(v) => f.fill_vec(v, cell, fields::parse_int::<i32>),
+            Values::I64(v) => f.fill_vec(v, cell, fields::parse_i64),
+            Values::U8(v) => f.fill_vec(v, cell, fields::parse_uint::<u8>),
+            Values::U16(v) => f.fill_vec(v, cell, fields::parse_uint::<u16>),
+            Values::U32(v) => f.fill_vec(v, cell, fields::parse_uint::<u32>),
+            Values::U64(v) => f.fill_vec(v, cell, fields::parse_u64),
+            Values::F32(v) => f.fill_vec(v, cell, fields::parse_f32),
+            Values::F64(v) => f.fill_vec(v, cell, fields::parse_f64),
             Values::Dec(v, p, s) => {
                 let (p, s) = (*p, *s);
-                f.fill(v, false, cell, |t| fields::parse_decimal(t, p, s))
+                f.fill_vec(v, cell, |t| fields::parse_decimal(t, p, s))
             }
             Values::Str(sb, max) => {
                 let max = *max;
@@ -406,9 +423,9 @@ impl ColumnBuf {
                 sb.data.truncate(sb.offsets[rows] as usize);
                 f.fill(sb, true, cell, |t| fields::check_str(t, max).map(|_| ()))
             }
-            Values::Date(v) => f.fill(v, false, cell, fields::parse_date),
-            Values::Time(v) => f.fill(v, false, cell, fields::parse_time),
-            Values::Ts(v) => f.fill(v, false, cell, fields::parse_timestamp),
+            Values::Date(v) => f.fill_vec(v, cell, fields::parse_date),
+            Values::Time(v) => f.fill_vec(v, cell, fields::parse_time),
+            Values::Ts(v) => f.fill_vec(v, cell, fields::parse_timestamp),
             Values::Bin(bb, max) => {
                 let max = *max;
                 // `""` is the empty value, as for strings.
@@ -416,7 +433,7 @@ impl ColumnBuf {
                     binary::check_bytes(binary::base64_len(t)?, max)
                 })
             }
-            Values::Uuid(v) => f.fill(v, false, cell, binary::parse_uuid),
+            Values::Uuid(v) => f.fill_vec(v, cell, binary::parse_uuid),
             Values::Variant(vb) => f.fill(vb, false, cell, variant::validate),
             Values::Nested(nested, js) => f.fill_nested(nested, js, cell),
         }
@@ -1024,18 +1041,18 @@ impl<'x> Filler<'x> {
     /// The loop of `fill` for ARRAY/MAP/ROW, whose CSV fields are JSON
     /// text. A failed cell is cut back at once (`truncate`), so partial
     /// child values never sit under the next row.
-    fn fill_nested<'a>(
+    fn fill_nested<'a, I: Iterator<Item = Cell<'a>>>(
         &mut self,
         nested: &mut Nested,
         js: &mut JsonScratch,
-        cell: &impl Fn(usize) -> Cell<'a>,
+        cell: &impl Fn() -> I,
     ) {
-        for i in 0..self.n {
-            if self.skip[i] {
+        for (i, (cell, &skip)) in cell().zip(self.skip).enumerate() {
+            if skip {
                 continue;
             }
             let before = self.validity.len();
-            let got = match cell(i) {
+            let got = match cell {
                 Cell::Text(t) => nested.push_json_text(t, js),
                 Cell::Empty { .. } => Err(FieldError::Null),
                 Cell::Missing => match self.default {
@@ -1062,22 +1079,42 @@ impl<'x> Filler<'x> {
         }
     }
 
+    /// `fill` into a `Vec`: room for every cell first, the unused part
+    /// (failed or skipped cells) dropped after.
+    #[inline]
+    fn fill_vec<'a, T: Default + Clone, I: Iterator<Item = Cell<'a>>>(
+        &mut self,
+        v: &mut Vec<T>,
+        cell: &impl Fn() -> I,
+        parse: impl Fn(&[u8]) -> FieldResult<T>,
+    ) {
+        let start = v.len();
+        v.resize(start + self.n, T::default());
+        let mut slots = Slots {
+            out: &mut v[start..],
+            k: 0,
+        };
+        self.fill(&mut slots, false, cell, parse);
+        let used = slots.k;
+        v.truncate(start + used);
+    }
+
     /// `empty_is_value`: string columns read `""` (and an empty field in a
     /// NOT NULL column) as the empty string rather than NULL.
-    fn fill<'a, T: Default, S: Sink<T>>(
+    fn fill<'a, T: Default, S: Sink<T>, I: Iterator<Item = Cell<'a>>>(
         &mut self,
         sink: &mut S,
         empty_is_value: bool,
-        cell: &impl Fn(usize) -> Cell<'a>,
+        cell: &impl Fn() -> I,
         parse: impl Fn(&[u8]) -> FieldResult<T>,
     ) {
         // Valid bits are appended in runs: most columns have no NULLs.
         let mut valid_run = 0;
-        for i in 0..self.n {
-            if self.skip[i] {
+        for (i, (cell, &skip)) in cell().zip(self.skip).enumerate() {
+            if skip {
                 continue;
             }
-            let (got, text): (FieldResult<T>, &[u8]) = match cell(i) {
+            let (got, text): (FieldResult<T>, &[u8]) = match cell {
                 Cell::Text(t) => (parse(t), t),
                 Cell::Empty { quoted } if empty_is_value && (quoted || !self.nullable) => {
                     (Ok(T::default()), b"")

@@ -12,15 +12,17 @@
 //! agreement. Unescaped field bytes go to `data`, field bounds to `fields`,
 //! one entry per record to `recs`; `convert` then fills each column in turn
 //! (one type dispatch per column) and rolls back records that failed.
-//! Fast path (`fast_record`): a record that ends in the current chunk and
-//! has no quote and no `\r` but that of `\r\n` is split with memchr and
-//! eight-byte comma search, and its fields point into the chunk instead of
-//! being copied (`Field::in_chunk`); `decode` converts every such record
-//! before it returns, so no reference outlives the chunk. A record with
-//! simple quoted fields (no `""` escape, no line break inside, nothing after
-//! the closing quote) takes a second fast path (`fast_quoted_record`) whose
-//! quoted contents also point into the chunk. The state machine handles
-//! everything else and gives the same result.
+//! Fast path (`index_records`): records that end in the current chunk are
+//! split with a structural index (`csv_index`: bitmasks of `,` `\n` `\r`
+//! `"` per 64-byte block, quoted regions by prefix XOR), and their fields
+//! point into the chunk instead of being copied (`Span::in_chunk`);
+//! `decode` converts every such record before it returns, so no reference
+//! outlives the chunk. Quoted fields qualify when simple (no `""` escape,
+//! no line break inside, nothing after the closing quote), as do `\r\n`
+//! and blank lines. The state machine handles everything else (and the
+//! records cut by chunk ends) and gives the same result: it is the
+//! reference, and one-byte chunks, which never hold a whole record, test
+//! the index against it.
 //!
 //! Policies: no header; extra fields are ignored; a missing trailing field
 //! takes the column DEFAULT, else NULL (an error when NOT NULL). An empty
@@ -32,12 +34,19 @@ use std::sync::Arc;
 
 use super::batch::{Batch, BATCH_BYTES_CAP, RECORD_BYTES_CAP};
 use super::columns::Cell;
+use super::csv_index::{Block, BLOCK};
 use super::error::invalid_text;
 use super::fields::FieldError;
 use super::{ChangeBatch, DecodeOptions, Decoder, ParseError, ParseErrors};
 use crate::table::Table;
 
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+
+/// Records the index converts at a time: the group's chunk bytes and
+/// fields stay in L1 while `convert` goes over them once per column.
+/// Results do not depend on it (conversion is per record; errors are
+/// reported in record order either way).
+const CONVERT_GROUP: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -52,15 +61,24 @@ enum State {
     AfterCr,
 }
 
-/// A field's bytes, and whether it was quoted. They lie in `data`, or
-/// (`in_chunk`, records split by the fast path) in the chunk being decoded:
-/// such records are always converted before `decode` returns.
+/// A field's bytes, `start..end` of `data` or of the chunk being decoded
+/// (`Span::in_chunk`). Eight bytes, as the column loops read one per cell:
+/// an empty quoted field (`""`, whose quoting matters) is `start == end + 1`.
 #[derive(Clone, Copy)]
 struct Field {
     start: u32,
     end: u32,
-    quoted: bool,
-    in_chunk: bool,
+}
+
+impl Field {
+    #[inline]
+    fn new(start: usize, end: usize, quoted: bool) -> Field {
+        let empty_quoted = u32::from(quoted && start == end);
+        Field {
+            start: start as u32 + empty_quoted,
+            end: end as u32,
+        }
+    }
 }
 
 /// Why a record was rejected before conversion.
@@ -76,6 +94,9 @@ enum Fault {
 struct Span {
     first: u32,
     n: u32,
+    /// Split by the index: fields lie in the chunk (always converted
+    /// before `decode` returns), not in `data`.
+    in_chunk: bool,
 }
 
 /// A complete record waiting for conversion.
@@ -218,17 +239,17 @@ impl CsvDecoder {
     fn end_field(&mut self) {
         self.check_len();
         if !self.rec_too_long {
-            self.fields.push(Field {
-                start: self.field_start as u32,
-                end: self.data.len() as u32,
-                quoted: self.field_quoted,
-                in_chunk: false,
-            });
+            self.fields.push(Field::new(
+                self.field_start,
+                self.data.len(),
+                self.field_quoted,
+            ));
         }
     }
 
     /// End the current record; returns true when the batch became full.
-    fn end_record(&mut self, fault: Option<Fault>, chunk: &[u8]) -> bool {
+    /// `in_chunk`: the index split it (see `Span`).
+    fn end_record(&mut self, fault: Option<Fault>, in_chunk: bool, chunk: &[u8]) -> bool {
         self.records += 1;
         let fault = if self.rec_too_long {
             Some(Fault::TooLong)
@@ -242,6 +263,7 @@ impl CsvDecoder {
         self.spans.push(Span {
             first: self.rec_first_field as u32,
             n: (self.fields.len() - self.rec_first_field) as u32,
+            in_chunk,
         });
         self.recs.push(Rec {
             offset: self.rec_offset,
@@ -272,8 +294,8 @@ impl CsvDecoder {
     /// batch. Returns bytes consumed.
     fn split(&mut self, chunk: &[u8]) -> usize {
         let mut i = 0;
-        // Where the fast path last found a `"` or `\r` (none in between).
-        let mut special = None;
+        // Where the index last stopped: that record is the state machine's.
+        let mut slow_at = usize::MAX;
         while i < chunk.len() {
             let b = chunk[i];
             match self.state {
@@ -324,13 +346,14 @@ impl CsvDecoder {
                         self.pos += 1;
                         continue;
                     }
-                    // The byte starts a record. Fast path: a record wholly
-                    // in this chunk without quotes or a lone `\r`.
-                    if let Some(used) = self.fast_record(chunk, i, &mut special) {
-                        i += used;
+                    // The byte starts a record: the index takes it and
+                    // what follows, as far as it can.
+                    if i != slow_at {
+                        i += self.index_records(chunk, i);
                         if self.full {
                             return i;
                         }
+                        slow_at = i;
                         continue;
                     }
                     // Otherwise handle it as a field start, byte by byte.
@@ -380,169 +403,98 @@ impl CsvDecoder {
         chunk.len()
     }
 
-    /// Split the record starting at `chunk[i]` (state `StartRecord` or
-    /// `AfterCr`, a byte that is not a newline) when it ends in this chunk,
-    /// has no `"` and no `\r` but a final one of `\r\n`, and is not too
-    /// long. Its fields then refer to the chunk; nothing is copied. Returns
-    /// bytes consumed, `None` to leave the record to the state machine
-    /// (which gives the same result, byte by byte).
-    /// `special` caches the position of the next `"` or `\r` (or the
-    /// chunk's end) found from an earlier position.
-    #[inline]
-    fn fast_record(
-        &mut self,
-        chunk: &[u8],
-        i: usize,
-        special: &mut Option<usize>,
-    ) -> Option<usize> {
-        let rest = &chunk[i..];
-        let nl = memchr::memchr(b'\n', rest)?;
-        let sp = match *special {
-            Some(p) if p >= i => p,
-            _ => {
-                let p = memchr::memchr2(b'"', b'\r', rest).map_or(chunk.len(), |k| i + k);
-                *special = Some(p);
-                p
-            }
-        };
-        let mut body = &rest[..nl];
-        let mut cr = false;
-        if sp < i + nl {
-            if chunk[sp] == b'"' {
-                return self.fast_quoted_record(chunk, i, nl);
-            }
-            if sp + 1 != i + nl || chunk[sp] != b'\r' {
-                return None;
-            }
-            body = &body[..nl - 1];
-            cr = true;
+    /// Split whole records from `chunk[i..]` with the structural index
+    /// (state `StartRecord` or `AfterCr`, `chunk[i]` not a line break),
+    /// blank lines included, until the chunk ends inside a record, a record
+    /// is one the quote model cannot take (`csv_index` says which), or the
+    /// batch fills. Fields point into the chunk (`Span::in_chunk`); a
+    /// quoted one is its contents. Returns bytes consumed; the record (or
+    /// lone `\r`) it stopped at is the state machine's.
+    fn index_records(&mut self, chunk: &[u8], i: usize) -> usize {
+        if chunk.len() > u32::MAX as usize {
+            return 0;
         }
-        // The state machine checks the length with the terminator counted.
-        if body.len() + 1 > self.record_bytes_max || chunk.len() > u32::MAX as usize {
-            return None;
-        }
-        self.rec_offset = self.pos;
-        self.rec_line = self.line;
+        let pos0 = self.pos - i as u64;
+        let mut rec = i;
+        let mut field = i;
+        let (mut in_quotes, mut field_start) = (false, true);
         self.rec_first_field = self.fields.len();
-        self.rec_data_start = self.data.len();
-        self.rec_too_long = false;
-        let mut start = i;
-        let mut comma = |k: usize, fields: &mut Vec<Field>| {
-            fields.push(Field {
-                start: start as u32,
-                end: k as u32,
-                quoted: false,
-                in_chunk: true,
-            });
-            start = k + 1;
-        };
-        // Commas, eight bytes at a time: a word's `,` bytes become 0x80
-        // (exact zero-byte test, no false positives).
-        const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-        let end = i + body.len();
-        let mut j = i;
-        while j + 8 <= end {
-            let w = u64::from_le_bytes(chunk[j..j + 8].try_into().unwrap());
-            let x = w ^ 0x2C2C_2C2C_2C2C_2C2C;
-            let mut m = !(((x & LOW7) + LOW7) | x | LOW7);
+        let mut base = i;
+        while base < chunk.len() {
+            let next_sep = matches!(chunk.get(base + BLOCK), Some(b',' | b'\n' | b'\r'));
+            let block = Block::at(chunk, base);
+            let s = block.structure(in_quotes, field_start, next_sep);
+            (in_quotes, field_start) = (s.in_quotes, s.ends_field);
+            // Field-ending commas, the common case, take the short branch.
+            let commas = block.comma & s.sep;
+            let mut m = s.sep | s.anomalies;
             while m != 0 {
-                comma(j + (m.trailing_zeros() / 8) as usize, &mut self.fields);
+                let bit = m.trailing_zeros();
+                let k = base + bit as usize;
                 m &= m - 1;
-            }
-            j += 8;
-        }
-        for (k, &b) in chunk.iter().enumerate().take(end).skip(j) {
-            if b == b',' {
-                comma(k, &mut self.fields);
-            }
-        }
-        self.fields.push(Field {
-            start: start as u32,
-            end: (i + body.len()) as u32,
-            quoted: false,
-            in_chunk: true,
-        });
-        self.end_fast_record(body.len() + 1, cr, chunk);
-        Some(body.len() + 1)
-    }
-
-    /// A fast path split a whole record of `used` bytes: advance past it and
-    /// end it as the state machine would. `used` runs through the `\n`, or
-    /// through the `\r` of `\r\n` (whose `\n` the `AfterCr` state takes,
-    /// as byte by byte).
-    fn end_fast_record(&mut self, used: usize, cr: bool, chunk: &[u8]) {
-        self.pos += used as u64;
-        if cr {
-            self.state = State::AfterCr;
-        } else {
-            self.line += 1;
-            self.state = State::StartRecord;
-        }
-        self.end_record(None, chunk);
-    }
-
-    /// The fast path for a record with quoted fields: every field is either
-    /// unquoted without any `"`, or `"..."` with no `""` escape, no `\r` and
-    /// no newline inside and a `,` or the record's end right after the
-    /// closing quote. Quoted contents then refer to the chunk like unquoted
-    /// ones (with `quoted` set, which gives `""` its empty-string meaning).
-    /// Anything else (escapes, text after a closing quote, a newline inside
-    /// quotes) returns `None` for the state machine. `nl` is the offset of
-    /// the record's `\n` from `i`.
-    fn fast_quoted_record(&mut self, chunk: &[u8], i: usize, nl: usize) -> Option<usize> {
-        let mut end = i + nl;
-        let cr = end > i && chunk[end - 1] == b'\r';
-        if cr {
-            end -= 1;
-        }
-        // Bytes this call consumes: through `\n`, or through the `\r` of
-        // `\r\n` (whose `\n` the `AfterCr` state takes), as in `fast_record`.
-        let used = nl + 1 - usize::from(cr);
-        if memchr::memchr(b'\r', &chunk[i..end]).is_some()
-            || used > self.record_bytes_max
-            || chunk.len() > u32::MAX as usize
-        {
-            return None;
-        }
-        let first = self.fields.len();
-        let field = |start: usize, end: usize, quoted: bool| Field {
-            start: start as u32,
-            end: end as u32,
-            quoted,
-            in_chunk: true,
-        };
-        let mut k = i;
-        loop {
-            let next = if chunk.get(k) == Some(&b'"') && k < end {
-                let close = memchr::memchr(b'"', &chunk[k + 1..end]).map(|p| k + 1 + p);
-                let Some(close) = close.filter(|&c| c + 1 == end || chunk[c + 1] == b',') else {
-                    self.fields.truncate(first);
-                    return None;
-                };
-                self.fields.push(field(k + 1, close, true));
-                close + 1
-            } else {
-                let comma = memchr::memchr(b',', &chunk[k..end]).map_or(end, |p| k + p);
-                if memchr::memchr(b'"', &chunk[k..comma]).is_some() {
-                    self.fields.truncate(first);
-                    return None;
+                if commas >> bit & 1 != 0 {
+                    self.fields.push(chunk_field(chunk, field, k));
+                    field = k + 1;
+                    continue;
                 }
-                self.fields.push(field(k, comma, false));
-                comma
-            };
-            if next >= end {
-                break;
+                if k < rec {
+                    // The `\n` of a `\r\n` already taken.
+                    continue;
+                }
+                if s.anomalies >> bit & 1 != 0 {
+                    return self.index_stop(rec, i);
+                }
+                // A line break: the end of a record, or a blank line.
+                let crlf = chunk[k] == b'\r';
+                if crlf && chunk.get(k + 1) != Some(&b'\n') {
+                    return self.index_stop(rec, i);
+                }
+                let after = k + 1 + usize::from(crlf);
+                if k == rec {
+                    self.line += 1;
+                } else {
+                    // The state machine counts the terminator in the length.
+                    if k + 1 - rec > self.record_bytes_max {
+                        return self.index_stop(rec, i);
+                    }
+                    self.fields.push(chunk_field(chunk, field, k));
+                    self.rec_offset = pos0 + rec as u64;
+                    self.rec_line = self.line;
+                    self.rec_data_start = self.data.len();
+                    self.rec_too_long = false;
+                    // Through the `\r` of a `\r\n` first, as byte by byte:
+                    // a batch that fills there leaves the `\n` to `AfterCr`.
+                    self.pos = pos0 + (k + 1) as u64;
+                    if crlf {
+                        self.state = State::AfterCr;
+                    } else {
+                        self.line += 1;
+                        self.state = State::StartRecord;
+                    }
+                    if self.end_record(None, true, chunk) {
+                        return k + 1 - i;
+                    }
+                    if self.recs.len() >= CONVERT_GROUP {
+                        self.convert(chunk);
+                    }
+                    if crlf {
+                        self.line += 1;
+                    }
+                }
+                self.pos = pos0 + after as u64;
+                self.state = State::StartRecord;
+                (rec, field) = (after, after);
             }
-            // `next` is a comma: another field follows (maybe empty).
-            k = next + 1;
+            base += BLOCK;
         }
-        self.rec_offset = self.pos;
-        self.rec_line = self.line;
-        self.rec_first_field = first;
-        self.rec_data_start = self.data.len();
-        self.rec_too_long = false;
-        self.end_fast_record(used, cr, chunk);
-        Some(used)
+        self.index_stop(rec, i)
+    }
+
+    /// `index_records` leaves the record at `rec` to the state machine:
+    /// forget its fields; returns bytes consumed.
+    fn index_stop(&mut self, rec: usize, i: usize) -> usize {
+        self.fields.truncate(self.rec_first_field);
+        rec - i
     }
 
     /// A `,`, `\n` or `\r` outside quotes ends the field (and the record).
@@ -557,11 +509,11 @@ impl CsvDecoder {
             b'\n' => {
                 self.line += 1;
                 self.state = State::StartRecord;
-                self.end_record(None, chunk)
+                self.end_record(None, false, chunk)
             }
             _ => {
                 self.state = State::AfterCr;
-                self.end_record(None, chunk)
+                self.end_record(None, false, chunk)
             }
         }
     }
@@ -601,8 +553,9 @@ impl CsvDecoder {
     fn fill_columns(&mut self, chunk: &[u8]) {
         let (spans, fields, data) = (&self.spans, &self.fields, &self.data);
         for (c, col) in self.batch.cols.iter_mut().enumerate() {
-            let cell = |i: usize| cell_of(spans, fields, data, chunk, i, c);
-            col.append_cells(spans.len(), &cell, &self.skip, &mut self.bad);
+            // An iterator, not indexing: no bounds check on `spans`.
+            let cells = || spans.iter().map(|&s| span_cell(s, fields, data, chunk, c));
+            col.append_cells(spans.len(), &cells, &self.skip, &mut self.bad);
             self.bad_all
                 .extend(self.bad.drain(..).map(|(r, e)| (r, c, e)));
         }
@@ -671,8 +624,17 @@ impl CsvDecoder {
     }
 }
 
-/// Column `c` of pending record `i`.
+/// The field `chunk[start..end]` of an indexed record: a quoted one is
+/// `"..."` with no other quote inside (`csv_index` checked).
 #[inline]
+fn chunk_field(chunk: &[u8], start: usize, end: usize) -> Field {
+    let quoted = chunk.get(start) == Some(&b'"') && start < end;
+    debug_assert!(!quoted || (end - start >= 2 && chunk[end - 1] == b'"'));
+    let q = usize::from(quoted);
+    Field::new(start + q, end - q, quoted)
+}
+
+/// Column `c` of pending record `i`.
 fn cell_of<'a>(
     spans: &[Span],
     fields: &[Field],
@@ -681,15 +643,28 @@ fn cell_of<'a>(
     i: usize,
     c: usize,
 ) -> Cell<'a> {
-    let span = spans[i];
+    span_cell(spans[i], fields, data, chunk, c)
+}
+
+/// Column `c` of the record at `span`.
+#[inline]
+fn span_cell<'a>(
+    span: Span,
+    fields: &[Field],
+    data: &'a [u8],
+    chunk: &'a [u8],
+    c: usize,
+) -> Cell<'a> {
     if c >= span.n as usize {
         return Cell::Missing;
     }
     let f = fields[span.first as usize + c];
-    if f.start == f.end {
-        Cell::Empty { quoted: f.quoted }
+    if f.start >= f.end {
+        Cell::Empty {
+            quoted: f.start > f.end,
+        }
     } else {
-        let src = if f.in_chunk { chunk } else { data };
+        let src = if span.in_chunk { chunk } else { data };
         Cell::Text(&src[f.start as usize..f.end as usize])
     }
 }
@@ -729,11 +704,11 @@ impl Decoder for CsvDecoder {
         }
         match self.state {
             State::Quoted => {
-                self.end_record(Some(Fault::Unterminated), &[]);
+                self.end_record(Some(Fault::Unterminated), false, &[]);
             }
             State::StartField | State::Unquoted | State::QuoteInQuoted => {
                 self.end_field();
-                self.end_record(None, &[]);
+                self.end_record(None, false, &[]);
             }
             State::StartRecord | State::AfterCr => {}
         }

@@ -78,6 +78,7 @@ impl FieldError {
 pub type FieldResult<T> = Result<T, FieldError>;
 
 /// `true`/`false` (any case when `case_insensitive`).
+#[inline]
 pub fn parse_bool(s: &[u8], case_insensitive: bool) -> FieldResult<bool> {
     match s {
         b"true" => Ok(true),
@@ -166,7 +167,11 @@ pub fn parse_uint<T: TryFrom<u64>>(s: &[u8]) -> FieldResult<T> {
 }
 
 /// A DOUBLE. See the module policy for accepted texts.
+#[inline]
 pub fn parse_f64(s: &[u8]) -> FieldResult<f64> {
+    if let Some(v) = fast_float(s, 1 << 53, &POW10_F64) {
+        return Ok(v);
+    }
     std::str::from_utf8(s)
         .ok()
         .and_then(|t| t.parse::<f64>().ok())
@@ -174,28 +179,145 @@ pub fn parse_f64(s: &[u8]) -> FieldResult<f64> {
 }
 
 /// A REAL, rounded once from the text (not via f64).
+#[inline]
 pub fn parse_f32(s: &[u8]) -> FieldResult<f32> {
+    if let Some(v) = fast_float(s, 1 << 24, &POW10_F32) {
+        return Ok(v);
+    }
     std::str::from_utf8(s)
         .ok()
         .and_then(|t| t.parse::<f32>().ok())
         .ok_or(FieldError::Syntax)
 }
 
-/// 10^n for n in 0..=38, the range Decimal128 needs.
-fn pow10(n: u32) -> Option<i128> {
-    10i128.checked_pow(n)
+/// Powers of ten that f64 holds exactly.
+const POW10_F64: [f64; 23] = {
+    let mut t = [1.0; 23];
+    let mut k = 1;
+    while k < 23 {
+        t[k] = t[k - 1] * 10.0;
+        k += 1;
+    }
+    t
+};
+
+/// Powers of ten that f32 holds exactly.
+const POW10_F32: [f32; 11] = {
+    let mut t = [1.0; 11];
+    let mut k = 1;
+    while k < 11 {
+        t[k] = t[k - 1] * 10.0;
+        k += 1;
+    }
+    t
+};
+
+/// A float type for `fast_float`.
+trait Float: Copy + std::ops::Div<Output = Self> + std::ops::Neg<Output = Self> {
+    fn from_u64(m: u64) -> Self;
 }
 
+impl Float for f64 {
+    fn from_u64(m: u64) -> f64 {
+        m as f64
+    }
+}
+
+impl Float for f32 {
+    fn from_u64(m: u64) -> f32 {
+        m as f32
+    }
+}
+
+/// Clinger's fast path for `[+-]digits[.digits]`: when the digits as an
+/// integer `m` are at most `exact` (2^53 for f64: `m` converts exactly)
+/// and there are at most `pow10.len() - 1` fractional digits (10^f exact),
+/// `m / 10^f` is one correctly rounded division of exact values, so it
+/// equals `str::parse`. `None` for anything else (exponents, long digit
+/// strings, NaN/inf texts, errors): `str::parse` decides.
+#[inline]
+fn fast_float<F: Float>(s: &[u8], exact: u64, pow10: &[F]) -> Option<F> {
+    let (neg, body) = match s.first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    // At most 20 bytes; 20 digits (no point) can wrap `m`, but are then
+    // rejected below, so wrapping arithmetic is fine.
+    if body.is_empty() || body.len() > 20 {
+        return None;
+    }
+    let mut m: u64 = 0;
+    let mut point = None;
+    for (k, &b) in body.iter().enumerate() {
+        let d = b.wrapping_sub(b'0');
+        if d <= 9 {
+            m = m.wrapping_mul(10).wrapping_add(d as u64);
+        } else if b == b'.' && point.is_none() {
+            point = Some(k);
+        } else {
+            return None;
+        }
+    }
+    let frac = point.map_or(0, |p| body.len() - 1 - p);
+    // "." alone is no number; digits on either side make one (".5", "5.").
+    let digits = body.len() - usize::from(point.is_some());
+    if digits == 0 || digits > 19 || frac >= pow10.len() {
+        return None;
+    }
+    // Compared as integers: the conversion would round `m` first.
+    if m > exact {
+        return None;
+    }
+    let v = F::from_u64(m) / pow10[frac];
+    Some(if neg { -v } else { v })
+}
+
+/// 10^n for n in 0..=38, the range Decimal128 needs.
+fn pow10(n: u32) -> Option<i128> {
+    POW10_I128.get(n as usize).copied()
+}
+
+/// 10^0..=10^38: a table, not `i128::pow` (a loop of 128-bit multiplies)
+/// per field.
+const POW10_I128: [i128; 39] = {
+    let mut t = [1i128; 39];
+    let mut k = 1;
+    while k < 39 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
+
+/// 10^0..=10^19.
+const POW10_U64: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut k = 1;
+    while k < 20 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
+
 /// DECIMAL(precision, scale) as the unscaled i128 (`1.5` in scale 2 = 150).
+#[inline]
 pub fn parse_decimal(s: &[u8], precision: u8, scale: i8) -> FieldResult<i128> {
-    let (neg, mut rest) = match s.first() {
+    let (neg, rest) = match s.first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
-    if let Some(v) = short_decimal(rest, precision, scale) {
-        return v.map(|v| if neg { -v } else { v });
-    }
+    let v = match short_decimal(rest, precision, scale) {
+        Some(v) => v?,
+        None => long_decimal(rest, precision, scale)?,
+    };
+    Ok(if neg { -v } else { v })
+}
+
+/// `parse_decimal` of an unsigned text, any length, with an exponent.
+fn long_decimal(mut rest: &[u8], precision: u8, scale: i8) -> FieldResult<i128> {
     // Mantissa without trailing zeros; `zeros` counts zeros not yet folded
     // in, so long runs of zeros cost no precision.
     let mut mantissa: i128 = 0;
@@ -254,7 +376,7 @@ pub fn parse_decimal(s: &[u8], precision: u8, scale: i8) -> FieldResult<i128> {
     if scaled >= limit {
         return Err(FieldError::Precision);
     }
-    Ok(if neg { -scaled } else { scaled })
+    Ok(scaled)
 }
 
 /// Fast path of `parse_decimal` for the common `digits[.digits]` with at
@@ -265,85 +387,121 @@ fn short_decimal(s: &[u8], precision: u8, scale: i8) -> Option<FieldResult<i128>
     if s.is_empty() || s.len() > 19 || !(0..=18).contains(&scale) {
         return None;
     }
+    // One pass; `point` is where the `.` was (none: past the end).
     let mut m: u64 = 0;
-    let mut frac: Option<u32> = None;
-    let mut digits = 0;
-    for &b in s {
+    let mut point = s.len();
+    for (k, &b) in s.iter().enumerate() {
         let d = b.wrapping_sub(b'0');
         if d <= 9 {
             m = m * 10 + d as u64;
-            digits += 1;
-            if let Some(f) = &mut frac {
-                *f += 1;
-            }
-        } else if b == b'.' && frac.is_none() {
-            frac = Some(0);
+        } else if b == b'.' && point == s.len() {
+            point = k;
         } else {
             return None;
         }
     }
+    let has_point = point < s.len();
+    // Fractional digits, and all digits.
+    let f = if has_point { s.len() - point - 1 } else { 0 };
+    let digits = s.len() - usize::from(has_point);
     if digits == 0 || digits > 18 {
         return None;
     }
-    let (f, scale) = (frac.unwrap_or(0), scale as u32);
+    let scale = scale as usize;
     let scaled = if f <= scale {
-        m as i128 * 10i128.pow(scale - f)
+        m as i128 * POW10_I128[scale - f]
     } else {
-        let d = 10u64.pow(f - scale);
+        let d = POW10_U64[f - scale];
         if !m.is_multiple_of(d) {
             return Some(Err(FieldError::Scale));
         }
         (m / d) as i128
     };
-    if precision > 38 || scaled >= 10i128.pow(precision as u32) {
-        return Some(Err(FieldError::Precision));
+    match POW10_I128.get(precision as usize) {
+        Some(&limit) if scaled < limit => Some(Ok(scaled)),
+        _ => Some(Err(FieldError::Precision)),
     }
-    Some(Ok(scaled))
 }
 
-/// Exactly `n` ASCII digits as a number.
-fn digits_n(s: &[u8], n: usize) -> FieldResult<u32> {
-    if s.len() < n {
-        return Err(FieldError::Syntax);
+/// Gregorian leap year (`y % 100 != 0` is `y % 25 != 0` among multiples
+/// of 4, and `y % 400 == 0` is `y % 16 == 0` among multiples of 100).
+#[inline]
+fn is_leap(y: u32) -> bool {
+    if !y.is_multiple_of(25) {
+        y.is_multiple_of(4)
+    } else {
+        y.is_multiple_of(16)
     }
-    let mut v = 0u32;
-    for &b in &s[..n] {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            return Err(FieldError::Syntax);
-        }
-        v = v * 10 + d as u32;
+}
+
+/// Days before each month in a year that is not leap.
+const DAYS_BEFORE_MONTH: [u32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+
+/// Days from 0001-01-01 to 1970-01-01.
+const EPOCH_DAYS: i64 = 719_162;
+
+/// Days since 1970-01-01 of a valid proleptic Gregorian date with `y` in
+/// 0..=9999. Counted from year `y + 400` (never below 1, and the calendar
+/// repeats every 400 years, 146097 days).
+#[inline]
+fn days_from_civil(y: u32, m: u32, d: u32) -> i64 {
+    let p = y + 400 - 1;
+    let before_year = p * 365 + p / 4 - p / 100 + p / 400;
+    let leap_day = u32::from(m > 2 && is_leap(y));
+    let day = before_year + DAYS_BEFORE_MONTH[m as usize - 1] + leap_day + d - 1;
+    day as i64 - 146_097 - EPOCH_DAYS
+}
+
+/// The two ASCII digits at `s[k..k + 2]` as a number, 100 or more if
+/// either is not a digit (callers check the range).
+#[inline]
+fn two_digits(s: &[u8], k: usize) -> u32 {
+    let (a, b) = (s[k].wrapping_sub(b'0'), s[k + 1].wrapping_sub(b'0'));
+    if a > 9 || b > 9 {
+        return 100;
     }
-    Ok(v)
+    a as u32 * 10 + b as u32
 }
 
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+/// Are all eight bytes of `w` ASCII digits? (simdjson's test: every high
+/// nibble is 3, and adding 6 carries no low nibble past 9; any carry out of
+/// a byte comes from a byte that already fails.)
+#[inline]
+fn all_digits(w: u64) -> bool {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    (w & HIGH) | ((w.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4) == 0x3333_3333_3333_3333
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// `days_from_civil`).
-/// `y` is 0..=9999 here (four digits), so the arithmetic is done on
-/// `y + 400` (one era later, never negative: unsigned division by
-/// constants) and the era's 146097 days are taken off at the end.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = (y + 400 - i64::from(m <= 2)) as u64;
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (m as u64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as u64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146097 + doe) as i64 - 719468 - 146097
+/// The first eight bytes of `s` as a little-endian word, when `s` has
+/// the `sep` byte at positions `at.0` and `at.1` and digits elsewhere:
+/// then each byte of the result is its digit's value (0 at separators).
+#[inline]
+fn digit_word(s: &[u8], sep: u8, at: (usize, usize)) -> Option<u64> {
+    let w = u64::from_le_bytes(s.get(..8)?.try_into().unwrap());
+    let mask = (0xFF << (8 * at.0)) | (0xFF << (8 * at.1));
+    let seps = (u64::from(sep) << (8 * at.0)) | (u64::from(sep) << (8 * at.1));
+    let zeros = 0x3030_3030_3030_3030 & mask;
+    if w & mask != seps || !all_digits((w & !mask) | zeros) {
+        return None;
+    }
+    Some(((w & !mask) | zeros) - 0x3030_3030_3030_3030)
 }
 
-/// `YYYY-MM-DD` prefix of `s`: days since epoch and bytes used (10).
+/// Byte `k` of `w`.
+#[inline]
+fn byte(w: u64, k: u32) -> u32 {
+    (w >> (8 * k)) as u32 & 0xFF
+}
+
+/// `YYYY-MM-DD` prefix of `s`: days since epoch. The first eight bytes
+/// are checked and converted as one word.
+#[inline]
 fn date_prefix(s: &[u8]) -> FieldResult<i64> {
-    let y = digits_n(s, 4)? as i64;
-    if s.len() < 10 || s[4] != b'-' || s[7] != b'-' {
+    let (Some(w), Some(_)) = (digit_word(s, b'-', (4, 7)), s.get(9)) else {
         return Err(FieldError::Syntax);
-    }
-    let m = digits_n(&s[5..], 2)?;
-    let d = digits_n(&s[8..], 2)?;
+    };
+    let y = byte(w, 0) * 1000 + byte(w, 1) * 100 + byte(w, 2) * 10 + byte(w, 3);
+    let (m, d) = (byte(w, 5) * 10 + byte(w, 6), two_digits(s, 8));
     const DAYS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     if !(1..=12).contains(&m) {
         return Err(FieldError::Syntax);
@@ -356,6 +514,7 @@ fn date_prefix(s: &[u8]) -> FieldResult<i64> {
 }
 
 /// DATE `YYYY-MM-DD` as days since 1970-01-01.
+#[inline]
 pub fn parse_date(s: &[u8]) -> FieldResult<i32> {
     if s.len() != 10 {
         return Err(FieldError::Syntax);
@@ -364,13 +523,13 @@ pub fn parse_date(s: &[u8]) -> FieldResult<i32> {
 }
 
 /// `HH:MM:SS[.frac]` prefix of `s`: microseconds and bytes used.
+#[inline]
 fn time_prefix(s: &[u8]) -> FieldResult<(i64, usize)> {
-    let h = digits_n(s, 2)?;
-    if s.len() < 8 || s[2] != b':' || s[5] != b':' {
+    let Some(w) = digit_word(s, b':', (2, 5)) else {
         return Err(FieldError::Syntax);
-    }
-    let m = digits_n(&s[3..], 2)?;
-    let sec = digits_n(&s[6..], 2)?;
+    };
+    let two = |k| byte(w, k) * 10 + byte(w, k + 1);
+    let (h, m, sec) = (two(0), two(3), two(6));
     if h > 23 || m > 59 || sec > 59 {
         return Err(FieldError::Syntax);
     }
@@ -403,6 +562,7 @@ fn time_prefix(s: &[u8]) -> FieldResult<(i64, usize)> {
 }
 
 /// TIME `HH:MM:SS[.frac]` as microseconds since midnight.
+#[inline]
 pub fn parse_time(s: &[u8]) -> FieldResult<i64> {
     let (micros, used) = time_prefix(s)?;
     if used != s.len() {
@@ -413,6 +573,7 @@ pub fn parse_time(s: &[u8]) -> FieldResult<i64> {
 
 /// TIMESTAMP as microseconds since 1970-01-01T00:00:00 (UTC when an
 /// offset is given).
+#[inline]
 pub fn parse_timestamp(s: &[u8]) -> FieldResult<i64> {
     let days = date_prefix(s)?;
     if s.len() < 11 || !matches!(s[10], b' ' | b'T' | b't') {
@@ -423,8 +584,7 @@ pub fn parse_timestamp(s: &[u8]) -> FieldResult<i64> {
     let offset_s: i64 = match rest {
         [] | [b'Z'] | [b'z'] => 0,
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let h = digits_n(&[*h1, *h2], 2)?;
-            let m = digits_n(&[*m1, *m2], 2)?;
+            let (h, m) = (two_digits(&[*h1, *h2], 0), two_digits(&[*m1, *m2], 0));
             if h > 23 || m > 59 {
                 return Err(FieldError::Syntax);
             }

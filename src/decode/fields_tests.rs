@@ -202,3 +202,241 @@ fn strings() {
     assert_eq!(check_str(b"", Some(0)), Ok(&b""[..]));
     assert_eq!(char_count("a€😀".as_bytes()), 3);
 }
+
+mod fast_paths {
+    use super::super::*;
+    use proptest::prelude::*;
+
+    /// Numbers as the fast float path sees them, and around its limits:
+    /// up to 21 digits (2^53 has 16), a point anywhere, signs, leading zeros.
+    fn number() -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(vec!["", "-", "+"]),
+            "[0-9]{0,21}",
+            0usize..23,
+            any::<bool>(),
+        )
+            .prop_map(|(sign, digits, at, point)| {
+                let mut t = digits;
+                if point {
+                    t.insert(at.min(t.len()), '.');
+                }
+                format!("{sign}{t}")
+            })
+    }
+
+    fn same_f64(text: &str) {
+        let want = text.parse::<f64>().map_err(|_| FieldError::Syntax);
+        let got = parse_f64(text.as_bytes());
+        assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{text:?}");
+        let want = text.parse::<f32>().map_err(|_| FieldError::Syntax);
+        let got = parse_f32(text.as_bytes());
+        assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "{text:?}");
+    }
+
+    #[test]
+    fn float_edges_equal_str_parse() {
+        for text in [
+            "0",
+            "-0",
+            "-0.0",
+            "+0",
+            ".5",
+            "5.",
+            ".",
+            "-",
+            "+",
+            "",
+            "-.",
+            "1.2.3",
+            "0.1",
+            "0.3",
+            "1.25",
+            "-2.5",
+            "9007199254740992",
+            "9007199254740993",
+            "900719925474099.3",
+            "16777216",
+            "16777217",
+            "1677721.7",
+            "9999999999999999999",
+            "18446744073709551615",
+            "18446744073709551616",
+            "0.0000000000000000000001",
+            "0.00000000000000000000001",
+            "123456789.0123456789",
+            "1e5",
+            "1E-5",
+            "NaN",
+            "inf",
+            "-Infinity",
+            " 1",
+            "1 ",
+            "0x10",
+            "1_0",
+            "١",
+        ] {
+            same_f64(text);
+        }
+        // The fast path does take the common shapes.
+        assert_eq!(fast_float(b"-12.25", 1 << 53, &POW10_F64), Some(-12.25));
+        assert_eq!(fast_float(b"1e5", 1 << 53, &POW10_F64), None);
+    }
+
+    #[test]
+    fn date_edges_equal_reference() {
+        for y in (0..=9999).step_by(1) {
+            for m in [0, 1, 2, 3, 11, 12, 13] {
+                for d in [0, 1, 28, 29, 30, 31, 32] {
+                    let text = format!("{y:04}-{m:02}-{d:02}");
+                    assert_eq!(
+                        date_prefix(text.as_bytes()),
+                        reference_date(text.as_bytes()),
+                        "{text}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Times against a byte-by-byte reference: every hour, minute and a
+    /// few seconds, and single-byte edits of them.
+    #[test]
+    fn time_edges_equal_reference() {
+        let reference = |s: &[u8]| -> FieldResult<u32> {
+            let two = |k: usize| -> FieldResult<u32> {
+                let (a, b) = (s[k].wrapping_sub(b'0'), s[k + 1].wrapping_sub(b'0'));
+                if a > 9 || b > 9 {
+                    return Err(FieldError::Syntax);
+                }
+                Ok(a as u32 * 10 + b as u32)
+            };
+            if s.len() < 8 || s[2] != b':' || s[5] != b':' {
+                return Err(FieldError::Syntax);
+            }
+            let (h, m, sec) = (two(0)?, two(3)?, two(6)?);
+            if h > 23 || m > 59 || sec > 59 {
+                return Err(FieldError::Syntax);
+            }
+            Ok((h * 60 + m) * 60 + sec)
+        };
+        for h in 0..=30 {
+            for m in 0..=61 {
+                for sec in [0, 9, 10, 59, 60, 99] {
+                    let text = format!("{h:02}:{m:02}:{sec:02}");
+                    for edit in 0..9 {
+                        let mut t = text.clone().into_bytes();
+                        if edit < 8 {
+                            t[edit] = [b'/', b':', b';', b'-', b'9', b' '][(h + m + edit) % 6];
+                        }
+                        let got = time_prefix(&t).map(|(us, _)| (us / 1_000_000) as u32);
+                        assert_eq!(got, reference(&t), "{:?}", String::from_utf8_lossy(&t));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn all_digits_is_exact() {
+        for b in 0..=255u8 {
+            for k in 0..8 {
+                let mut w = *b"12345678";
+                w[k] = b;
+                assert_eq!(
+                    all_digits(u64::from_le_bytes(w)),
+                    b.is_ascii_digit(),
+                    "{b} at {k}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn floats_equal_str_parse(text in number()) {
+            same_f64(&text);
+        }
+
+        #[test]
+        fn floats_equal_str_parse_on_any_text(text in "[0-9.eE+-]{0,8}") {
+            same_f64(&text);
+        }
+
+        /// Every date of years 0..=9999, and near-dates (bad digits,
+        /// separators, lengths), as the reference reads them.
+        #[test]
+        fn dates_equal_reference(
+            y in 0u32..10000, m in 0u32..14, d in 0u32..33,
+            edit in prop::option::of((0usize..11, any::<u8>())),
+        ) {
+            let mut text = format!("{y:04}-{m:02}-{d:02}").into_bytes();
+            if let Some((at, b)) = edit {
+                if at < text.len() { text[at] = b } else { text.push(b) }
+            }
+            prop_assert_eq!(date_prefix(&text), reference_date(&text));
+        }
+
+        /// The short decimal path agrees with the general one wherever it
+        /// answers.
+        #[test]
+        fn short_decimal_equals_long(
+            text in "[0-9]{0,20}(\\.[0-9]{0,20})?",
+            precision in 1u8..=38,
+            scale in 0i8..=20,
+        ) {
+            let scale = scale.min(precision as i8);
+            if let Some(short) = short_decimal(text.as_bytes(), precision, scale) {
+                prop_assert_eq!(short, long_decimal(text.as_bytes(), precision, scale), "{}", text);
+            }
+        }
+    }
+
+    /// The date parser as it was before the fast path: digit loops and
+    /// H. Hinnant's `days_from_civil`.
+    fn reference_date(s: &[u8]) -> FieldResult<i64> {
+        fn digits_n(s: &[u8], n: usize) -> FieldResult<u32> {
+            if s.len() < n {
+                return Err(FieldError::Syntax);
+            }
+            let mut v = 0u32;
+            for &b in &s[..n] {
+                let d = b.wrapping_sub(b'0');
+                if d > 9 {
+                    return Err(FieldError::Syntax);
+                }
+                v = v * 10 + d as u32;
+            }
+            Ok(v)
+        }
+        fn leap(y: i64) -> bool {
+            (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+        }
+        fn civil(y: i64, m: u32, d: u32) -> i64 {
+            let y = y - i64::from(m <= 2);
+            let era = y.div_euclid(400);
+            let yoe = y - era * 400;
+            let mp = (m as i64 + 9) % 12;
+            let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+            let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+            era * 146097 + doe - 719468
+        }
+        let y = digits_n(s, 4)? as i64;
+        if s.len() < 10 || s[4] != b'-' || s[7] != b'-' {
+            return Err(FieldError::Syntax);
+        }
+        let m = digits_n(&s[5..], 2)?;
+        let d = digits_n(&s[8..], 2)?;
+        const DAYS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        if !(1..=12).contains(&m) {
+            return Err(FieldError::Syntax);
+        }
+        let max = DAYS[m as usize - 1] + u32::from(m == 2 && leap(y));
+        if d == 0 || d > max {
+            return Err(FieldError::Syntax);
+        }
+        Ok(civil(y, m, d))
+    }
+}

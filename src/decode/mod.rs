@@ -31,6 +31,7 @@ mod batch;
 mod binary;
 mod columns;
 mod csv;
+mod csv_index;
 mod error;
 pub mod fields;
 mod json;

@@ -1,0 +1,260 @@
+//! The structural index of the CSV splitter: each 64-byte block of a chunk
+//! becomes bitmasks of its `,` `\n` `\r` and `"` bytes (bit k is byte k),
+//! so that the splitter walks separators with `trailing_zeros` instead of
+//! searching for each one (the approach of simdcsv and simdjson).
+//!
+//! Quotes: the prefix XOR of the quote mask marks the bytes inside quotes
+//! (a `""` escape toggles twice and leaves the parity right), so
+//! separators inside quotes drop out. That model agrees with csv-core only
+//! while every `"` opens a field or closes it right before a separator;
+//! `Block::anomalies` marks every other `"` (and line breaks inside quotes),
+//! and the splitter leaves such records to its state machine.
+
+/// The classified bytes of one block.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(super) struct Block {
+    pub(super) comma: u64,
+    pub(super) nl: u64,
+    pub(super) cr: u64,
+    pub(super) quote: u64,
+}
+
+/// Bytes per block (one bit each in a `u64`).
+pub(super) const BLOCK: usize = 64;
+
+impl Block {
+    /// Classify `chunk[at..at + 64]`; bytes past the chunk's end read as
+    /// zero (no structural byte).
+    #[inline]
+    pub(super) fn at(chunk: &[u8], at: usize) -> Block {
+        match chunk.get(at..at + BLOCK) {
+            Some(b) => classify(b.try_into().unwrap()),
+            None => {
+                let mut pad = [0u8; BLOCK];
+                let rest = &chunk[at.min(chunk.len())..];
+                pad[..rest.len()].copy_from_slice(rest);
+                classify(&pad)
+            }
+        }
+    }
+}
+
+/// Classify 64 bytes with SSE2 (baseline on x86_64): 16 bytes per compare,
+/// `movemask` gathers one bit per byte.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn classify(b: &[u8; BLOCK]) -> Block {
+    use std::arch::x86_64::*;
+    /// Bit k of the result: byte k of `v` equals `c`.
+    #[inline]
+    fn eq(v: __m128i, c: u8) -> u64 {
+        // SAFETY: these SSE2 intrinsics only compute on registers; SSE2 is
+        // part of the x86_64 baseline, so the CPU has it.
+        unsafe { _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u16 as u64 }
+    }
+    let mut out = Block::default();
+    for (q, part) in b.chunks_exact(16).enumerate() {
+        // SAFETY: `part` is 16 readable bytes and `loadu` has no alignment
+        // requirement; SSE2 is part of the x86_64 baseline.
+        let v = unsafe { _mm_loadu_si128(part.as_ptr().cast()) };
+        let at = 16 * q;
+        out.comma |= eq(v, b',') << at;
+        out.nl |= eq(v, b'\n') << at;
+        out.cr |= eq(v, b'\r') << at;
+        out.quote |= eq(v, b'"') << at;
+    }
+    out
+}
+
+/// The portable classification elsewhere.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn classify(b: &[u8; BLOCK]) -> Block {
+    classify_swar(b)
+}
+
+/// Portable classification: eight bytes per word; a byte equal to `c`
+/// becomes 0x80 (exact zero-byte test), then the high bits are gathered.
+/// Compiled everywhere so the tests check it on x86_64 too.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code, reason = "tested fallback"))]
+#[inline]
+fn classify_swar(b: &[u8; BLOCK]) -> Block {
+    let mut out = Block::default();
+    for (q, part) in b.chunks_exact(8).enumerate() {
+        let w = u64::from_le_bytes(part.try_into().unwrap());
+        let bits = |c: u8| swar_eq(w, c) << (8 * q);
+        out.comma |= bits(b',');
+        out.nl |= bits(b'\n');
+        out.cr |= bits(b'\r');
+        out.quote |= bits(b'"');
+    }
+    out
+}
+
+/// One bit per byte of `w` that equals `c` (bit k for byte k).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code, reason = "tested fallback"))]
+#[inline]
+fn swar_eq(w: u64, c: u8) -> u64 {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let x = w ^ (u64::from(c) * 0x0101_0101_0101_0101);
+    let high = !(((x & LOW7) + LOW7) | x | LOW7);
+    // Move each byte's 0x80 bit to bit k: multiply gathers them in the top
+    // byte (no carries: at most one bit per byte).
+    ((high >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// Bit k set when an odd number of bits of `x` are set at or below k.
+#[inline]
+pub(super) fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
+}
+
+/// A block's structure under the quote model, given what the previous block
+/// left: whether it ended inside quotes, and whether its last byte ended a
+/// field (or the block starts a record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Structure {
+    /// `,` `\n` `\r` outside quotes.
+    pub(super) sep: u64,
+    /// Bytes the fast path cannot take: a `"` that neither opens a field
+    /// nor closes one right before a separator, a line break inside quotes.
+    pub(super) anomalies: u64,
+    /// Does the block end inside quotes?
+    pub(super) in_quotes: bool,
+    /// Is the block's last byte a separator?
+    pub(super) ends_field: bool,
+}
+
+impl Block {
+    /// `in_quotes`/`field_start` describe the previous block (see
+    /// `Structure`). `next_sep` tells whether the byte after the block is a
+    /// separator (for a closing quote in the last byte).
+    #[inline]
+    pub(super) fn structure(
+        &self,
+        in_quotes: bool,
+        field_start: bool,
+        next_sep: bool,
+    ) -> Structure {
+        let inside = prefix_xor(self.quote) ^ if in_quotes { !0 } else { 0 };
+        let breaks = self.nl | self.cr;
+        let sep = (self.comma | breaks) & !inside;
+        // Bits of `inside` set on an opening quote and the bytes it quotes,
+        // clear on the closing quote.
+        let open = self.quote & inside;
+        let close = self.quote & !inside;
+        let starts = (sep << 1) | u64::from(field_start);
+        let before_sep = (sep >> 1) | (u64::from(next_sep) << 63);
+        let anomalies = (open & !starts) | (close & !before_sep) | (breaks & inside);
+        Structure {
+            sep,
+            anomalies,
+            in_quotes: inside >> 63 != 0,
+            ends_field: sep >> 63 != 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Byte-by-byte reference classification.
+    fn slow(b: &[u8]) -> Block {
+        let mut out = Block::default();
+        for (k, &c) in b.iter().enumerate() {
+            let bit = 1u64 << k;
+            match c {
+                b',' => out.comma |= bit,
+                b'\n' => out.nl |= bit,
+                b'\r' => out.cr |= bit,
+                b'"' => out.quote |= bit,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn classify_matches_bytewise() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let alphabet = b",\n\r\"a\x00\xff\x2c\x8c";
+        for len in [0usize, 1, 7, 8, 15, 16, 17, 63, 64, 65, 200] {
+            for _ in 0..50 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        alphabet[(seed % alphabet.len() as u64) as usize]
+                    })
+                    .collect();
+                for at in (0..=len).step_by(5) {
+                    let end = (at + BLOCK).min(len);
+                    assert_eq!(
+                        Block::at(&bytes, at),
+                        slow(&bytes[at..end]),
+                        "{bytes:?} at {at}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn swar_matches_bytewise() {
+        let w = u64::from_le_bytes(*b",a,\"\n\r,\xac");
+        assert_eq!(swar_eq(w, b','), 0b0100_0101);
+        assert_eq!(swar_eq(w, b'"'), 0b0000_1000);
+        assert_eq!(swar_eq(w, b'\n'), 0b0001_0000);
+        assert_eq!(swar_eq(w, b'\r'), 0b0010_0000);
+        assert_eq!(swar_eq(w, b'x'), 0);
+    }
+
+    #[test]
+    fn prefix_xor_is_running_parity() {
+        for x in [
+            0u64,
+            1,
+            0b1001,
+            0x8000_0000_0000_0001,
+            !0,
+            0xDEAD_BEEF_0BAD_F00D,
+        ] {
+            let mut parity = false;
+            let mut want = 0u64;
+            for k in 0..64 {
+                parity ^= x >> k & 1 == 1;
+                want |= u64::from(parity) << k;
+            }
+            assert_eq!(prefix_xor(x), want, "{x:#x}");
+        }
+    }
+
+    #[test]
+    fn quote_anomalies() {
+        // (block text, expected anomaly positions) from a record start.
+        let cases: &[(&[u8], &[usize])] = &[
+            (b"a,\"b,c\",d\n", &[]),
+            (b"\"\",x\n", &[]),
+            // The stray quote also opens a "quoted" run: the line break after it
+            // is inside quotes for the model.
+            (b"a\"b,c\n", &[1, 5]),
+            (b"\"a\"\"b\",c\n", &[2, 3]),
+            (b"\"ab\"c,d\n", &[3]),
+            (b"\"a\nb\",c\n", &[2]),
+            (b"\"a\r\nb\",c\n", &[2, 3]),
+        ];
+        for (text, want) in cases {
+            let s = Block::at(text, 0).structure(false, true, false);
+            let got: Vec<usize> = (0..64).filter(|k| s.anomalies >> k & 1 == 1).collect();
+            assert_eq!(&got, want, "{:?}", String::from_utf8_lossy(text));
+        }
+    }
+}
