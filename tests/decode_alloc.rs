@@ -72,6 +72,7 @@ fn allocations(format: Format, body: &[u8]) -> usize {
         record_bytes_max: 1 << 16,
         json_depth_max: 32,
         json_flavor: JsonFlavor::Default,
+        csv: CsvOptions::default(),
     };
     let mut d = new_decoder(table(), opts);
     let mut batches = 0;
@@ -141,6 +142,7 @@ fn reset_and_small_body_do_not_allocate() {
             record_bytes_max: 1 << 20,
             json_depth_max: 32,
             json_flavor: JsonFlavor::Default,
+            csv: CsvOptions::default(),
         };
         let body: &[u8] = match format {
             Format::Csv => b"1,abc,1.5,12.50,2026-01-01 10:00:00\n",

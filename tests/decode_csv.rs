@@ -23,6 +23,7 @@ fn opts() -> DecodeOptions {
         record_bytes_max: 1 << 16,
         json_depth_max: 32,
         json_flavor: JsonFlavor::Default,
+        csv: CsvOptions::default(),
     }
 }
 

@@ -21,6 +21,7 @@ fn opts(update_format: UpdateFormat, array: bool, json_flavor: JsonFlavor) -> De
         record_bytes_max: 1 << 16,
         json_depth_max: 8,
         json_flavor,
+        csv: CsvOptions::default(),
     }
 }
 

@@ -23,6 +23,7 @@ fn opts(update_format: UpdateFormat, array: bool) -> DecodeOptions {
         record_bytes_max: 1 << 16,
         json_depth_max: 8,
         json_flavor: JsonFlavor::Default,
+        csv: CsvOptions::default(),
     }
 }
 

@@ -20,6 +20,7 @@ fn opts(format: Format) -> DecodeOptions {
         record_bytes_max: 1 << 16,
         json_depth_max: 8,
         json_flavor: JsonFlavor::Default,
+        csv: CsvOptions::default(),
     }
 }
 

@@ -78,6 +78,20 @@ fn request_errors_have_feldera_codes_and_keep_the_connection() {
         ),
         (
             "POST",
+            "/v0/pipelines/p/ingress/t1?format=csv&delimiter=ab",
+            b"1\n",
+            400,
+            "ParserConfigParseError",
+        ),
+        (
+            "POST",
+            "/v0/pipelines/p/ingress/t1?format=csv&header=yes",
+            b"1\n",
+            400,
+            "ParserConfigParseError",
+        ),
+        (
+            "POST",
             "/v0/pipelines/p/ingress/t1?format=json&update_format=snowflake",
             b"{}",
             400,

@@ -196,3 +196,25 @@ fn tokens_never_complete_before_their_rows_are_applied() {
     assert_eq!(table_stats(&mut c, "p", "t1")["applied_records"], totals[0]);
     assert_eq!(table_stats(&mut c, "p", "t2")["applied_records"], totals[1]);
 }
+
+#[test]
+fn csv_header_and_delimiter_parameters() {
+    let s = Server::start(2, "");
+    let mut c = s.client();
+    // Header names the columns in another order; `;` separates; a tab too.
+    let r = c.post(
+        "/v0/pipelines/p/ingress/t1?format=csv&header=true&delimiter=;",
+        b"name;id\nx;1\ny;2\n",
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    wait_complete(&mut c, "p", r.json()["token"].as_str().unwrap());
+    let r = c.post(
+        "/v0/pipelines/p/ingress/t1?format=csv&delimiter=%09",
+        b"3\tz\n",
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    wait_complete(&mut c, "p", r.json()["token"].as_str().unwrap());
+    let st = table_stats(&mut c, "p", "t1");
+    assert_eq!(st["applied_records"], 3, "{st}");
+    assert_eq!(st["num_parse_errors"], 0, "{st}");
+}

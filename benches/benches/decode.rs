@@ -171,6 +171,7 @@ fn options(format: Format) -> DecodeOptions {
         record_bytes_max: 16 << 20,
         json_depth_max: 128,
         json_flavor: JsonFlavor::Default,
+        csv: CsvOptions::default(),
     }
 }
 

@@ -109,6 +109,13 @@ struct Rec {
 
 pub struct CsvDecoder {
     table: Arc<Table>,
+    /// The field delimiter (`CsvOptions::delimiter`).
+    delim: u8,
+    /// `header=true`: the first record names the columns.
+    header: bool,
+    /// Set from the header record: per column, the field that holds it
+    /// (`usize::MAX`: none, the column takes its DEFAULT or NULL).
+    field_map: Option<Vec<usize>>,
     batch: Batch,
     rows_max: usize,
     bytes_max: usize,
@@ -149,6 +156,9 @@ impl CsvDecoder {
         CsvDecoder {
             batch: Batch::new(&table, rows_max),
             table,
+            delim: opts.csv.delimiter,
+            header: opts.csv.header,
+            field_map: None,
             rows_max,
             bytes_max: opts.batch_bytes.clamp(1, BATCH_BYTES_CAP),
             record_bytes_max: opts.record_bytes_max.min(RECORD_BYTES_CAP),
@@ -250,6 +260,10 @@ impl CsvDecoder {
     /// End the current record; returns true when the batch became full.
     /// `in_chunk`: the index split it (see `Span`).
     fn end_record(&mut self, fault: Option<Fault>, in_chunk: bool, chunk: &[u8]) -> bool {
+        if self.header && self.field_map.is_none() {
+            self.take_header(fault, in_chunk, chunk);
+            return false;
+        }
         self.records += 1;
         let fault = if self.rec_too_long {
             Some(Fault::TooLong)
@@ -290,6 +304,34 @@ impl CsvDecoder {
         self.full
     }
 
+    /// The header record just ended: map columns to its fields by name (as
+    /// JSON keys match columns), then drop it. A header that failed (too
+    /// long, unterminated) maps nothing: every column takes its DEFAULT.
+    fn take_header(&mut self, fault: Option<Fault>, in_chunk: bool, chunk: &[u8]) {
+        let mut map = vec![usize::MAX; self.table.columns.len()];
+        if fault.is_none() && !self.rec_too_long {
+            let src = if in_chunk { chunk } else { &self.data[..] };
+            for (k, f) in self.fields[self.rec_first_field..].iter().enumerate() {
+                let name = src.get(f.start as usize..f.end as usize).unwrap_or(b"");
+                let col = std::str::from_utf8(name)
+                    .ok()
+                    .and_then(|n| self.table.column_index(n));
+                if let Some(c) = col {
+                    map[c] = k;
+                }
+            }
+        }
+        self.field_map = Some(map);
+        self.data.truncate(self.rec_data_start);
+        self.fields.truncate(self.rec_first_field);
+    }
+
+    /// The field index of column `c` in each record.
+    #[inline]
+    fn field_of(map: &Option<Vec<usize>>, c: usize) -> usize {
+        map.as_ref().map_or(c, |m| m[c])
+    }
+
     /// Split `chunk` into records; stops after a record that fills the
     /// batch. Returns bytes consumed.
     fn split(&mut self, chunk: &[u8]) -> usize {
@@ -308,7 +350,7 @@ impl CsvDecoder {
                             if quoted {
                                 c == b'"'
                             } else {
-                                matches!(c, b',' | b'\n' | b'\r')
+                                c == self.delim || c == b'\n' || c == b'\r'
                             }
                         })
                         .unwrap_or(chunk.len() - i);
@@ -367,7 +409,7 @@ impl CsvDecoder {
                             self.field_quoted = true;
                             self.state = State::Quoted;
                         }
-                        b',' | b'\n' | b'\r' => {
+                        c if c == self.delim || c == b'\n' || c == b'\r' => {
                             if self.delimit(b, chunk) {
                                 return i;
                             }
@@ -386,7 +428,7 @@ impl CsvDecoder {
                             self.state = State::Quoted;
                             self.push_data(b"\"");
                         }
-                        b',' | b'\n' | b'\r' => {
+                        c if c == self.delim || c == b'\n' || c == b'\r' => {
                             if self.delimit(b, chunk) {
                                 return i;
                             }
@@ -421,8 +463,10 @@ impl CsvDecoder {
         self.rec_first_field = self.fields.len();
         let mut base = i;
         while base < chunk.len() {
-            let next_sep = matches!(chunk.get(base + BLOCK), Some(b',' | b'\n' | b'\r'));
-            let block = Block::at(chunk, base);
+            let next_sep = chunk
+                .get(base + BLOCK)
+                .is_some_and(|&c| c == self.delim || c == b'\n' || c == b'\r');
+            let block = Block::at(chunk, base, self.delim);
             let s = block.structure(in_quotes, field_start, next_sep);
             (in_quotes, field_start) = (s.in_quotes, s.ends_field);
             // Field-ending commas, the common case, take the short branch.
@@ -497,23 +541,25 @@ impl CsvDecoder {
         rec - i
     }
 
-    /// A `,`, `\n` or `\r` outside quotes ends the field (and the record).
+    /// The delimiter, `\n` or `\r` outside quotes ends the field (and the
+    /// record).
     /// Returns true when the batch became full.
     fn delimit(&mut self, b: u8, chunk: &[u8]) -> bool {
         self.end_field();
         match b {
-            b',' => {
-                self.start_field();
-                false
-            }
             b'\n' => {
                 self.line += 1;
                 self.state = State::StartRecord;
                 self.end_record(None, false, chunk)
             }
-            _ => {
+            b'\r' => {
                 self.state = State::AfterCr;
                 self.end_record(None, false, chunk)
+            }
+            // The delimiter.
+            _ => {
+                self.start_field();
+                false
             }
         }
     }
@@ -553,8 +599,9 @@ impl CsvDecoder {
     fn fill_columns(&mut self, chunk: &[u8]) {
         let (spans, fields, data) = (&self.spans, &self.fields, &self.data);
         for (c, col) in self.batch.cols.iter_mut().enumerate() {
+            let k = Self::field_of(&self.field_map, c);
             // An iterator, not indexing: no bounds check on `spans`.
-            let cells = || spans.iter().map(|&s| span_cell(s, fields, data, chunk, c));
+            let cells = || spans.iter().map(|&s| span_cell(s, fields, data, chunk, k));
             col.append_cells(spans.len(), &cells, &self.skip, &mut self.bad);
             self.bad_all
                 .extend(self.bad.drain(..).map(|(r, e)| (r, c, e)));
@@ -596,7 +643,8 @@ impl CsvDecoder {
                 let column = &self.table.columns[c];
                 err.field = Some(column.ident.name.clone());
                 err.description = e.describe(&column.sql_type.sql_name());
-                if let Cell::Text(t) = cell_of(&self.spans, &self.fields, &self.data, chunk, i, c) {
+                let k = Self::field_of(&self.field_map, c);
+                if let Cell::Text(t) = cell_of(&self.spans, &self.fields, &self.data, chunk, i, k) {
                     err.invalid_text = Some(invalid_text(t));
                 }
                 self.errors.push(err);
@@ -726,6 +774,7 @@ impl Decoder for CsvDecoder {
 
     fn reset(&mut self) {
         self.batch.reset();
+        self.field_map = None;
         self.state = State::StartRecord;
         self.pos = 0;
         self.line = 1;

@@ -13,6 +13,7 @@
 /// The classified bytes of one block.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub(super) struct Block {
+    /// The field delimiter (`,` unless `delimiter=` says otherwise).
     pub(super) comma: u64,
     pub(super) nl: u64,
     pub(super) cr: u64,
@@ -26,14 +27,14 @@ impl Block {
     /// Classify `chunk[at..at + 64]`; bytes past the chunk's end read as
     /// zero (no structural byte).
     #[inline]
-    pub(super) fn at(chunk: &[u8], at: usize) -> Block {
+    pub(super) fn at(chunk: &[u8], at: usize, delim: u8) -> Block {
         match chunk.get(at..at + BLOCK) {
-            Some(b) => classify(b.try_into().unwrap()),
+            Some(b) => classify(b.try_into().unwrap(), delim),
             None => {
                 let mut pad = [0u8; BLOCK];
                 let rest = &chunk[at.min(chunk.len())..];
                 pad[..rest.len()].copy_from_slice(rest);
-                classify(&pad)
+                classify(&pad, delim)
             }
         }
     }
@@ -43,7 +44,7 @@ impl Block {
 /// `movemask` gathers one bit per byte.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn classify(b: &[u8; BLOCK]) -> Block {
+fn classify(b: &[u8; BLOCK], delim: u8) -> Block {
     use std::arch::x86_64::*;
     /// Bit k of the result: byte k of `v` equals `c`.
     #[inline]
@@ -58,7 +59,7 @@ fn classify(b: &[u8; BLOCK]) -> Block {
         // requirement; SSE2 is part of the x86_64 baseline.
         let v = unsafe { _mm_loadu_si128(part.as_ptr().cast()) };
         let at = 16 * q;
-        out.comma |= eq(v, b',') << at;
+        out.comma |= eq(v, delim) << at;
         out.nl |= eq(v, b'\n') << at;
         out.cr |= eq(v, b'\r') << at;
         out.quote |= eq(v, b'"') << at;
@@ -69,8 +70,8 @@ fn classify(b: &[u8; BLOCK]) -> Block {
 /// The portable classification elsewhere.
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-fn classify(b: &[u8; BLOCK]) -> Block {
-    classify_swar(b)
+fn classify(b: &[u8; BLOCK], delim: u8) -> Block {
+    classify_swar(b, delim)
 }
 
 /// Portable classification: eight bytes per word; a byte equal to `c`
@@ -78,12 +79,12 @@ fn classify(b: &[u8; BLOCK]) -> Block {
 /// Compiled everywhere so the tests check it on x86_64 too.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code, reason = "tested fallback"))]
 #[inline]
-fn classify_swar(b: &[u8; BLOCK]) -> Block {
+fn classify_swar(b: &[u8; BLOCK], delim: u8) -> Block {
     let mut out = Block::default();
     for (q, part) in b.chunks_exact(8).enumerate() {
         let w = u64::from_le_bytes(part.try_into().unwrap());
         let bits = |c: u8| swar_eq(w, c) << (8 * q);
-        out.comma |= bits(b',');
+        out.comma |= bits(delim);
         out.nl |= bits(b'\n');
         out.cr |= bits(b'\r');
         out.quote |= bits(b'"');
@@ -198,7 +199,7 @@ mod tests {
                 for at in (0..=len).step_by(5) {
                     let end = (at + BLOCK).min(len);
                     assert_eq!(
-                        Block::at(&bytes, at),
+                        Block::at(&bytes, at, b','),
                         slow(&bytes[at..end]),
                         "{bytes:?} at {at}"
                     );
@@ -252,7 +253,7 @@ mod tests {
             (b"\"a\r\nb\",c\n", &[2, 3]),
         ];
         for (text, want) in cases {
-            let s = Block::at(text, 0).structure(false, true, false);
+            let s = Block::at(text, 0, b',').structure(false, true, false);
             let got: Vec<usize> = (0..64).filter(|k| s.anomalies >> k & 1 == 1).collect();
             assert_eq!(&got, want, "{:?}", String::from_utf8_lossy(text));
         }

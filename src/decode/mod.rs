@@ -105,6 +105,29 @@ pub struct DecodeOptions {
     pub json_depth_max: usize,
     /// JSON: integer forms of dates and times (`JsonFlavor`).
     pub json_flavor: JsonFlavor,
+    /// CSV: header row and delimiter.
+    pub csv: CsvOptions,
+}
+
+/// CSV extensions beyond Feldera (`?header=true&delimiter=;`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CsvOptions {
+    /// The first record names the columns: fields go to the columns their
+    /// header names (as JSON keys match columns); columns it does not name
+    /// take their DEFAULT, else NULL; names it has that match no column are
+    /// ignored. The header is not an event (event numbers count data rows).
+    pub header: bool,
+    /// Field delimiter: one ASCII byte other than `"`, `\r`, `\n`.
+    pub delimiter: u8,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            header: false,
+            delimiter: b',',
+        }
+    }
 }
 
 /// A batch of changes to one table: rows plus, per row, a weight (+n

@@ -2,7 +2,7 @@
 //! arrives, hand sealed batches to the table's owner, answer a token.
 
 use super::conn::{BodyState, Conn, Failure};
-use crate::decode::{DecodeOptions, Decoder, Format, JsonFlavor, UpdateFormat};
+use crate::decode::{CsvOptions, DecodeOptions, Decoder, Format, JsonFlavor, UpdateFormat};
 use crate::error::ApiError;
 use crate::http::body::BodyDecoder;
 use crate::http::head::{Framing, RequestHead};
@@ -16,6 +16,7 @@ pub struct IngressParams {
     pub format: Format,
     pub update_format: UpdateFormat,
     pub json_flavor: JsonFlavor,
+    pub csv: CsvOptions,
     pub array: bool,
     pub force: bool,
 }
@@ -40,6 +41,23 @@ fn boolean(target: &Target, name: &str) -> Result<bool, ApiError> {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
         Some(v) => Err(bad(name, v, "expected 'true' or 'false'")),
+    }
+}
+
+/// `delimiter=`: one ASCII byte other than a quote or a line break (`%09`
+/// or `tab` for a tab). Default `,`.
+fn delimiter(target: &Target) -> Result<u8, ApiError> {
+    match param(target, "delimiter")? {
+        None => Ok(b','),
+        Some("tab") => Ok(b'\t'),
+        Some(d) => match d.as_bytes() {
+            &[b] if b.is_ascii() && !matches!(b, b'"' | b'\r' | b'\n') => Ok(b),
+            _ => Err(bad(
+                "delimiter",
+                d,
+                "expected one ASCII character other than a quote or a line break",
+            )),
+        },
     }
 }
 
@@ -86,6 +104,10 @@ pub fn params(target: &Target) -> Result<IngressParams, ApiError> {
         format,
         update_format,
         json_flavor,
+        csv: CsvOptions {
+            header: boolean(target, "header")?,
+            delimiter: delimiter(target)?,
+        },
         array: boolean(target, "array")?,
         force: boolean(target, "force")?,
     })
@@ -136,6 +158,7 @@ pub async fn handle(
         format: params.format,
         update_format: params.update_format,
         json_flavor: params.json_flavor,
+        csv: params.csv,
         array: params.array,
     };
     let mut decoder = shard.decoders.take(
@@ -150,6 +173,7 @@ pub async fn handle(
             record_bytes_max: ing.record_bytes_max,
             json_depth_max: ing.json_depth_max,
             json_flavor: params.json_flavor,
+            csv: params.csv,
         },
     );
     let streamed = stream_body(c, head, &mut *decoder, pi, ti).await;

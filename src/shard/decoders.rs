@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::decode::{self, DecodeOptions, Decoder, Format, JsonFlavor, UpdateFormat};
+use crate::decode::{self, CsvOptions, DecodeOptions, Decoder, Format, JsonFlavor, UpdateFormat};
 use crate::table::Table;
 
 /// What makes two requests' decoders interchangeable.
@@ -16,6 +16,7 @@ pub struct DecoderKey {
     pub format: Format,
     pub update_format: UpdateFormat,
     pub json_flavor: JsonFlavor,
+    pub csv: CsvOptions,
     pub array: bool,
 }
 

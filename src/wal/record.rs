@@ -113,7 +113,12 @@ pub enum Frame<'a> {
 /// Look at the frame starting at `buf[0]`.
 pub fn frame(buf: &[u8]) -> Frame<'_> {
     let Some(h) = buf.get(..FRAME_HEADER_BYTES) else {
-        return Frame::Short;
+        // Zero padding to the end of a block can be shorter than a header.
+        return if buf.iter().all(|&b| b == 0) {
+            Frame::Zero
+        } else {
+            Frame::Short
+        };
     };
     if h.iter().all(|&b| b == 0) {
         return Frame::Zero;

@@ -46,6 +46,9 @@ impl std::fmt::Display for RecoverError {
     }
 }
 
+/// How long recovery waits for a segment's writer to let go of it.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What replay found besides the records.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Recovered {
@@ -86,6 +89,14 @@ fn scan(
     let segments = segment::list(dir).map_err(|e| RecoverError::Io(dir.into(), e))?;
     for (i, (seq, path)) in segments.iter().enumerate() {
         let last = i + 1 == segments.len();
+        // Repairing: wait out any writer still holding the segment (held
+        // until this iteration ends, truncation included).
+        let _lock = if repair {
+            let l = segment::open_locked(path, LOCK_WAIT);
+            Some(l.map_err(|e| RecoverError::Io(path.clone(), e))?)
+        } else {
+            None
+        };
         let bytes = std::fs::read(path).map_err(|e| RecoverError::Io(path.clone(), e))?;
         if last && is_zero(&bytes) {
             // Created but never written (a crash right after a rotation):

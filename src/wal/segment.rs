@@ -6,7 +6,9 @@
 //! bytes before it. The names sort in sequence order; `seq` in the header
 //! must match the name, so a renamed or copied file is noticed.
 
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub const HEADER_BYTES: usize = 32;
 const MAGIC: &[u8; 8] = b"SLUICEWL";
@@ -72,4 +74,45 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Hold an exclusive `flock` on an open segment, for as long as the file
+/// is open. A writer takes it when it creates the segment. Why: the kernel
+/// keeps an open file (and its flock) alive while io_uring writes on it
+/// are in flight, even after the writing process was killed; recovery
+/// takes the same lock before reading or truncating a segment, so such a
+/// late write can never land after recovery looked. It also stops two
+/// servers from sharing a data directory.
+pub fn lock(file: &impl AsRawFd) -> std::io::Result<bool> {
+    // SAFETY: flock on a valid, open descriptor; no memory is involved.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Open `path` and lock it, waiting up to `wait` for a dead writer's
+/// in-flight writes to drain.
+pub fn open_locked(path: &Path, wait: Duration) -> std::io::Result<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let deadline = Instant::now() + wait;
+    while !lock(&f)? {
+        if Instant::now() >= deadline {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "the segment is locked by a writer (is another sluice running on this data_dir?)",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(f)
 }

@@ -227,6 +227,7 @@ fn the_writer_appends_rotates_and_recovery_reads_it_back() {
             }
             w.append(&group, true).await.unwrap();
             w.sync().await.unwrap();
+            w.close().await.unwrap();
         })
         .unwrap()
         .join()
@@ -264,6 +265,7 @@ fn retention_deletes_the_oldest_segments() {
                 record::encode(head(i), &batch(i as i64, 4, false, false), &mut group);
                 w.append(&group, true).await.unwrap();
             }
+            w.close().await.unwrap();
         })
         .unwrap()
         .join()
@@ -281,4 +283,25 @@ fn retention_deletes_the_oldest_segments() {
     let ends: Vec<u64> = got.iter().map(|(h, _)| h.end).collect();
     assert!(ends.windows(2).all(|w| w[1] == w[0] + 1));
     assert_eq!(*ends.last().unwrap(), 1000 + 199);
+}
+
+#[test]
+fn padding_shorter_than_a_header_ends_a_segment_that_is_not_the_last() {
+    let dir = tempdir("shortpad");
+    let wrote = write_log(&dir, &[1, 2], 2);
+    for pad in 1..record::FRAME_HEADER_BYTES + 2 {
+        let p = segment::path(&dir, 1);
+        // The segment's frames, then `pad` zeros.
+        let full = std::fs::read(&p).unwrap();
+        let mut end = segment::HEADER_BYTES;
+        while let record::Frame::Good { len, .. } = record::frame(&full[end..]) {
+            end += len;
+        }
+        let mut bytes = full[..end].to_vec();
+        bytes.resize(end + pad, 0);
+        std::fs::write(&p, &bytes).unwrap();
+        let (r, got) = read(&dir);
+        assert!(r.is_ok(), "pad {pad}: {r:?}");
+        same(&wrote, &got);
+    }
 }

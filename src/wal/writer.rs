@@ -41,6 +41,12 @@ impl LogWriter {
     pub async fn create(dir: &Path, shard: u16, seq: u64, limits: Limits) -> io::Result<LogWriter> {
         let path = segment::path(dir, seq);
         let file = DmaFile::create(&path).await.map_err(io_err)?;
+        if !segment::lock(&file)? {
+            return Err(io::Error::other(format!(
+                "{} is locked by another writer",
+                path.display()
+            )));
+        }
         sync_dir(dir)?;
         Ok(LogWriter {
             dir: dir.to_path_buf(),
@@ -92,6 +98,12 @@ impl LogWriter {
         self.tail.drain(..keep_from);
         self.tail_at += keep_from as u64;
         Ok(())
+    }
+
+    /// Sync and close the segment (and release its lock).
+    pub async fn close(self) -> io::Result<()> {
+        self.file.fdatasync().await.map_err(io_err)?;
+        self.file.close().await.map_err(io_err)
     }
 
     /// Make what was appended without `sync` durable.
