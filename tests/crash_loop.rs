@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,20 +117,7 @@ fn sigkill_loop_loses_no_completed_row_and_invents_none() {
     );
     // Everything in the log, by id.
     let out = dir.join("t1.arrow");
-    let export = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("export")
-        .args(["--config", dir.join("sluice.toml").to_str().unwrap()])
-        .args(["--data-dir", dir.join("data").to_str().unwrap()])
-        .args([
-            "--pipeline",
-            "p",
-            "--table",
-            "t1",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let export = common::export(&dir, "t1", &out);
     assert!(
         export.status.success(),
         "{}",

@@ -42,20 +42,7 @@ fn export_of_a_live_log_reads_back_in_pyarrow() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     wait_complete(&mut c, "p", r.json()["token"].as_str().unwrap());
     let out = dir.join("t2.arrow");
-    let run = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("export")
-        .args(["--config", dir.join("sluice.toml").to_str().unwrap()])
-        .args(["--data-dir", dir.join("data").to_str().unwrap()])
-        .args([
-            "--pipeline",
-            "p",
-            "--table",
-            "T2",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let run = common::export(&dir, "T2", &out);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),
@@ -75,20 +62,7 @@ fn export_of_a_live_log_reads_back_in_pyarrow() {
         String::from_utf8_lossy(&check.stderr)
     );
     // A table the pipeline does not have is an error naming it.
-    let run = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("export")
-        .args(["--config", dir.join("sluice.toml").to_str().unwrap()])
-        .args(["--data-dir", dir.join("data").to_str().unwrap()])
-        .args([
-            "--pipeline",
-            "p",
-            "--table",
-            "nope",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let run = common::export(&dir, "nope", &out);
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("has no table \"nope\""));
 }

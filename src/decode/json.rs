@@ -354,6 +354,21 @@ impl JsonDecoder {
         }
     }
 
+    /// Point `slots` at the values of the object at `nodes[idx]` (`len`
+    /// keys) by column; the caller has cleared them.
+    fn place_keys(&mut self, nodes: &[Node<'_>], idx: usize, len: usize) {
+        let mut j = idx + 1;
+        for k in 0..len {
+            let Node::String(key) = nodes[j] else {
+                unreachable!("object keys are strings on the tape")
+            };
+            if let Some(c) = self.lookup(k, key) {
+                self.slots[c] = j + 1;
+            }
+            j += 1 + count(&nodes[j + 1]);
+        }
+    }
+
     /// Write the row at `nodes[idx]` (object or positional array) into the
     /// columns; on error the caller rolls the columns back.
     fn row(&mut self, nodes: &[Node<'_>], idx: usize, raw: &[u8]) -> Result<(), EventError> {
@@ -365,16 +380,7 @@ impl JsonDecoder {
         self.slots.fill(NO_SLOT);
         match nodes[idx] {
             Node::Object { len, .. } => {
-                let mut j = idx + 1;
-                for k in 0..len {
-                    let Node::String(key) = nodes[j] else {
-                        unreachable!("object keys are strings on the tape")
-                    };
-                    if let Some(c) = self.lookup(k, key) {
-                        self.slots[c] = j + 1;
-                    }
-                    j += 1 + count(&nodes[j + 1]);
-                }
+                self.place_keys(nodes, idx, len);
                 self.note_order(len);
             }
             Node::Array { len, .. } => {

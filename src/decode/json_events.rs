@@ -101,16 +101,7 @@ impl JsonDecoder {
             return Err(EventError::Message("expected an object to update a row"));
         };
         self.slots.fill(NO_SLOT);
-        let mut j = idx + 1;
-        for k in 0..len {
-            let Node::String(key) = nodes[j] else {
-                unreachable!("object keys are strings on the tape")
-            };
-            if let Some(c) = self.lookup(k, key) {
-                self.slots[c] = j + 1;
-            }
-            j += 1 + count(&nodes[j + 1]);
-        }
+        self.place_keys(nodes, idx, len);
         let mut given = [0u8; crate::table::COLUMNS_MAX.div_ceil(8)];
         let width = self.slots.len().div_ceil(8);
         let base = self.tape_base;

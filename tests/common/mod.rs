@@ -291,3 +291,21 @@ pub fn table_stats(c: &mut Client, pipeline: &str, table: &str) -> serde_json::V
         .cloned()
         .unwrap_or_else(|| panic!("no stats for {table}: {s}"))
 }
+
+/// Run `sluice export` on a server directory made by `Server::start_in`.
+pub fn export(dir: &std::path::Path, table: &str, out: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("export")
+        .args(["--config", dir.join("sluice.toml").to_str().unwrap()])
+        .args(["--data-dir", dir.join("data").to_str().unwrap()])
+        .args([
+            "--pipeline",
+            "p",
+            "--table",
+            table,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+}
