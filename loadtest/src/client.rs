@@ -18,6 +18,7 @@ use glommio::timer::sleep;
 use hdrhistogram::Histogram;
 
 use crate::http::{self, Head, RecvBuf, Request};
+use crate::sampled::Sampler;
 
 pub struct RunConfig {
     pub addr: SocketAddr,
@@ -32,6 +33,9 @@ pub struct RunConfig {
     /// `Some(prefix)`: after the run, poll `prefix + token` with GETs; the
     /// prefix is the pre-serialised path up to `?token=`.
     pub completion: Option<CompletionConfig>,
+    /// `Some((n, poll))`: during the run, measure the completion latency of
+    /// every nth response's token (`sampled.rs`).
+    pub sample: Option<(u64, CompletionConfig)>,
 }
 
 pub struct CompletionConfig {
@@ -61,6 +65,7 @@ pub struct Stats {
     /// From the end of warm-up to the last response.
     pub elapsed: Duration,
     pub completion: Option<CompletionStats>,
+    pub sampled: Option<crate::sampled::SampledStats>,
     /// Live totals including warm-up, for the progress line.
     pub live_requests: u64,
     pub live_body_bytes: u64,
@@ -92,6 +97,7 @@ impl Stats {
             last_error: None,
             elapsed: Duration::ZERO,
             completion: None,
+            sampled: None,
             live_requests: 0,
             live_body_bytes: 0,
         }
@@ -115,6 +121,7 @@ struct Ctx {
     claimed: Cell<u64>,
     measure_start: Instant,
     deadline: Option<Instant>,
+    sampler: Option<Rc<Sampler>>,
 }
 
 /// What a connection task hands back: its socket (reused for completion
@@ -145,6 +152,7 @@ pub async fn run(cfg: RunConfig, pool: Vec<Request>) -> Stats {
     let measure_start = start + cfg.warmup;
     // Neither bound given: the caller picks a default duration before this.
     let deadline = cfg.duration.map(|d| measure_start + d);
+    let cfg_sampler = cfg.sample.as_ref().map(|(n, _)| Rc::new(Sampler::new(*n)));
     let ctx = Rc::new(Ctx {
         cfg,
         pool,
@@ -152,17 +160,31 @@ pub async fn run(cfg: RunConfig, pool: Vec<Request>) -> Stats {
         claimed: Cell::new(0),
         measure_start,
         deadline,
+        sampler: cfg_sampler,
     });
     let progress = ctx
         .cfg
         .progress
         .then(|| glommio::spawn_local(progress(ctx.clone())));
+    let pollers: Vec<_> = match ctx.sampler {
+        Some(_) => (0..crate::sampled::POLLERS)
+            .map(|_| glommio::spawn_local(sample_poller(ctx.clone())))
+            .collect(),
+        None => Vec::new(),
+    };
     let tasks: Vec<_> = (0..ctx.cfg.connections)
         .map(|i| glommio::spawn_local(conn_loop(i, ctx.clone())))
         .collect();
     let mut ends = Vec::with_capacity(tasks.len());
     for t in tasks {
         ends.push(t.await);
+    }
+    if let Some(s) = &ctx.sampler {
+        s.finish();
+        for p in pollers {
+            p.await;
+        }
+        ctx.stats.borrow_mut().sampled = Some(s.take_stats());
     }
     let end = ends
         .iter()
@@ -220,6 +242,8 @@ async fn conn_loop(id: usize, ctx: Rc<Ctx>) -> ConnEnd {
     // Connections start at different pool offsets so they do not all send
     // the same body at once.
     let mut idx = id * 7919 % ctx.pool.len();
+    // Measured 2xx responses of this connection, for sampling.
+    let mut answered: u64 = 0;
     loop {
         let t0 = Instant::now();
         if ctx.deadline.is_some_and(|d| t0 >= d) {
@@ -277,9 +301,13 @@ async fn conn_loop(id: usize, ctx: Rc<Ctx>) -> ConnEnd {
                 } else {
                     st.warmup_requests += 1;
                 }
-                if want_token && (200..300).contains(&h.status) {
+                if (want_token || ctx.sampler.is_some()) && (200..300).contains(&h.status) {
                     let body = &end.rb.data()[h.head_len..h.total_len()];
                     if let Some(t) = http::extract_token(body) {
+                        if let (Some(s), true) = (&ctx.sampler, measured) {
+                            s.offer(answered, &t, done);
+                            answered += 1;
+                        }
                         end.last_token = Some(t);
                     }
                 }
@@ -357,8 +385,42 @@ async fn completion(ctx: &Rc<Ctx>, ends: Vec<ConnEnd>) -> CompletionStats {
     out
 }
 
+/// The `--completion-sample` poller: one connection, the sampled tokens
+/// oldest first, each polled until complete (or the timeout).
+async fn sample_poller(ctx: Rc<Ctx>) {
+    let (s, cc) = match (&ctx.sampler, &ctx.cfg.sample) {
+        (Some(s), Some((_, cc))) => (s.clone(), cc),
+        _ => return,
+    };
+    let mut e = ConnEnd {
+        stream: None,
+        rb: RecvBuf::new(4096),
+        last_token: None,
+        last_done: None,
+    };
+    loop {
+        let Some((token, at)) = s.next() else {
+            if s.is_done() {
+                return;
+            }
+            sleep(Duration::from_millis(1)).await;
+            continue;
+        };
+        e.last_token = Some(token);
+        e.last_done = Some(at);
+        let got = poll_token(&ctx, &mut e, cc).await;
+        s.record(got.map(|d| d.as_micros() as u64));
+    }
+}
+
 async fn poll_one(ctx: Rc<Ctx>, mut e: ConnEnd) -> Option<Duration> {
     let cc = ctx.cfg.completion.as_ref()?;
+    poll_token(&ctx, &mut e, cc).await
+}
+
+/// Poll `e.last_token` on `e`'s connection until complete; the time since
+/// `e.last_done`, or `None` on an error status or the timeout.
+async fn poll_token(ctx: &Ctx, e: &mut ConnEnd, cc: &CompletionConfig) -> Option<Duration> {
     let token = e.last_token.as_deref()?;
     let since = e.last_done?;
     let path = format!("{}{}", cc.path_prefix, http::pct(token));
@@ -373,7 +435,7 @@ async fn poll_one(ctx: Rc<Ctx>, mut e: ConnEnd) -> Option<Duration> {
     let give_up = Instant::now() + *timeout;
     while Instant::now() < give_up {
         if e.stream.is_none() {
-            e.stream = connect(&ctx).await.ok();
+            e.stream = connect(ctx).await.ok();
             e.rb.clear();
         }
         let Some(s) = e.stream.as_mut() else {

@@ -9,6 +9,7 @@ mod client;
 mod gen;
 mod http;
 mod report;
+mod sampled;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
@@ -75,6 +76,11 @@ struct Args {
     /// After the run, poll completion_status for each connection's last token.
     #[arg(long)]
     completion: bool,
+    /// During the run, measure how long after its response every Nth
+    /// token (per connection) reports complete (one extra polling
+    /// connection; see loadtest/README.md).
+    #[arg(long)]
+    completion_sample: Option<u64>,
     /// Give up on completion polling after this long.
     #[arg(long, default_value_t = 30.0)]
     completion_timeout_s: f64,
@@ -200,7 +206,7 @@ fn run(a: Args) -> Result<(), String> {
     };
     let warmup = secs(a.warmup_s, "warmup-s")?;
     let pool = build_pool(&a)?;
-    let completion = a.completion.then(|| CompletionConfig {
+    let poll = || CompletionConfig {
         path_prefix: format!(
             "/v0/pipelines/{}/completion_status?token=",
             http::pct(&a.pipeline)
@@ -209,7 +215,9 @@ fn run(a: Args) -> Result<(), String> {
         api_key: a.api_key.clone(),
         timeout: Duration::from_secs_f64(a.completion_timeout_s.max(0.0)),
         poll_interval: Duration::from_millis(1),
-    });
+    };
+    let completion = a.completion.then(poll);
+    let sample = a.completion_sample.map(|n| (n.max(1), poll()));
     let cfg = RunConfig {
         addr,
         connections: a.connections,
@@ -220,6 +228,7 @@ fn run(a: Args) -> Result<(), String> {
         // Runs of unknown length may be long, so they get progress too.
         progress: duration.is_none_or(|d| d + warmup > Duration::from_secs(5)),
         completion,
+        sample,
     };
     let core = match a.core {
         Some(c) => c,

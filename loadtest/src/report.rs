@@ -99,6 +99,22 @@ pub fn summary(st: &Stats, title: &str) -> String {
             fmt(l.last())
         );
     }
+    if let Some(c) = &st.sampled {
+        let h = &c.hist;
+        let ms = |us: u64| format!("{:.3}", us as f64 / 1e3);
+        _ = writeln!(
+            s,
+            "  completion latency (sampled, response to complete) ms: p50 {} p99 {} max {}  ({} samples, {} failed, {} dropped; queue wait p50 {} max {})",
+            ms(h.value_at_quantile(0.5)),
+            ms(h.value_at_quantile(0.99)),
+            ms(h.max()),
+            h.len(),
+            c.failed,
+            c.dropped,
+            ms(c.queue_hist.value_at_quantile(0.5)),
+            ms(c.queue_hist.max()),
+        );
+    }
     s
 }
 
@@ -145,6 +161,16 @@ pub fn json_report(st: &Stats, config: serde_json::Value) -> serde_json::Value {
         "connects": st.connects,
         "last_error": st.last_error,
         "completion": completion,
+        "completion_latency_us": st.sampled.as_ref().map(|c| json!({
+            "p50": c.hist.value_at_quantile(0.5),
+            "p99": c.hist.value_at_quantile(0.99),
+            "max": c.hist.max(),
+            "samples": c.hist.len(),
+            "failed": c.failed,
+            "dropped": c.dropped,
+            "queue_wait_p50": c.queue_hist.value_at_quantile(0.5),
+            "queue_wait_max": c.queue_hist.max(),
+        })),
     })
 }
 

@@ -123,6 +123,7 @@ fn run_against(addr: SocketAddr, a: &Args, cfg: impl FnOnce(&mut RunConfig)) -> 
         timeout: Duration::from_secs(5),
         progress: false,
         completion: None,
+        sample: None,
     };
     cfg(&mut c);
     // Unbound: tests run in parallel and must not fight over one core.
@@ -200,6 +201,33 @@ fn completion_polls_last_tokens() {
     let c = st.completion.unwrap();
     assert_eq!((c.polled, c.completed, c.failed), (2, 2, 0));
     assert_eq!(seen.gets.load(Relaxed), 2);
+}
+
+#[test]
+fn sampled_completion_latency_polls_every_nth_token() {
+    let (addr, seen) = spawn_server();
+    let a = args(&["--connections", "2", "--requests", "40"]);
+    let st = run_against(addr, &a, |c| {
+        c.sample = Some((
+            5,
+            CompletionConfig {
+                path_prefix: "/v0/pipelines/demo/completion_status?token=".into(),
+                host: "test".into(),
+                api_key: None,
+                timeout: Duration::from_secs(5),
+                poll_interval: Duration::from_millis(1),
+            },
+        ))
+    });
+    assert_counts_match(&st, &seen);
+    let s = st.sampled.unwrap();
+    // 40 requests over 2 connections (split unevenly, as they race):
+    // tokens 0, 5, 10, .. of each, so 8 to 10 samples, each polled.
+    assert!((8..=10).contains(&s.hist.len()), "{} samples", s.hist.len());
+    assert_eq!((s.failed, s.dropped), (0, 0));
+    assert_eq!(seen.gets.load(Relaxed), s.hist.len());
+    // Each latency covers at least one poll round trip over loopback.
+    assert!(s.hist.min() >= 10, "{} us", s.hist.min());
 }
 
 #[test]

@@ -201,7 +201,7 @@ impl Log {
             self.writer = Some(w.await?);
         }
         let w = self.writer.as_mut().expect("created above");
-        encode(items, w.begin().await?, &mut self.parts);
+        encode(items, w.begin().await?, &mut self.parts).await;
         w.commit(sync).await
     }
 
@@ -215,10 +215,13 @@ impl Log {
 
 /// Encode a group's items into `buf`, one record per batch, except that
 /// consecutive small batches of one lane become one record (their rows in
-/// order, the last one's end). `parts` is scratch.
-fn encode(items: &[Item], buf: &mut Vec<u8>, parts: &mut Vec<ChangeBatch>) {
+/// order, the last one's end). `parts` is scratch. A big group takes a
+/// while to encode: it yields between records so that the shard's
+/// connections keep being served (glommio is cooperative).
+async fn encode(items: &[Item], buf: &mut Vec<u8>, parts: &mut Vec<ChangeBatch>) {
     let mut i = 0;
     while i < items.len() {
+        glommio::yield_if_needed().await;
         let first = &items[i];
         let mut j = i + 1;
         let mut rows = first.batch.num_rows();
