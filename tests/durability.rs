@@ -186,3 +186,66 @@ fn frames(path: &Path) -> usize {
     }
     n
 }
+
+/// A config of tables `ta` and `tb` in the given order; `extra` adds a
+/// column to `ta`.
+fn two_tables(first_tb: bool, extra: bool) -> String {
+    let ta = format!(
+        "CREATE TABLE ta (id BIGINT{});",
+        if extra { ", more INT" } else { "" }
+    );
+    let tb = "CREATE TABLE tb (id BIGINT);".to_string();
+    let sql = if first_tb {
+        format!("{tb}\n{ta}")
+    } else {
+        format!("{ta}\n{tb}")
+    };
+    format!("listen = \"127.0.0.1:0\"\n[[pipeline]]\nname = \"p\"\nsql = '''{sql}'''\n")
+}
+
+fn push_rows(s: &Server, table: &str, n: usize) -> String {
+    let mut c = s.client();
+    let body: String = (0..n).map(|i| format!("{i}\n")).collect();
+    let r = c.post(
+        &format!("/v0/pipelines/p/ingress/{table}?format=csv"),
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let token = r.json()["token"].as_str().unwrap().to_string();
+    wait_complete(&mut c, "p", &token);
+    token
+}
+
+#[test]
+fn tokens_survive_reordered_tables_and_a_changed_schema() {
+    let dir = tempdir();
+    let a = Server::start_in(1, &two_tables(false, false), dir.clone(), false);
+    let ta = push_rows(&a, "ta", 100);
+    let tb = push_rows(&a, "tb", 1);
+    drop(a);
+    // Tables swapped, and `ta` has another column: its old records are
+    // not loaded, but its positions and both runs' tokens still hold.
+    let b = Server::start_in(1, &two_tables(true, true), dir.clone(), false);
+    assert_eq!(status(&b, &ta), (200, "complete".into()));
+    assert_eq!(status(&b, &tb), (200, "complete".into()));
+    let mut never = Token::decode(&tb).unwrap();
+    never.position = 50; // within ta's positions, never logged on tb's lane
+    assert_eq!(status(&b, &never.encode()), (410, "TokenLost".into()));
+    let next = Token::decode(&push_rows(&b, "ta", 1)).unwrap();
+    assert_eq!(
+        next.position, 101,
+        "ta's positions continue after a schema change"
+    );
+    // A second server on the same data directory refuses to start.
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["--config", dir.join("sluice.toml").to_str().unwrap()])
+        .args(["--shards", "1", "--listen", "127.0.0.1:0"])
+        .args(["--data-dir", dir.join("data").to_str().unwrap()])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another sluice is running"));
+    drop(b);
+    let _ = std::fs::remove_dir_all(&dir);
+}

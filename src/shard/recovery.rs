@@ -36,9 +36,15 @@ const RUNS_KEPT: usize = 64;
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Manifest {
     run: u64,
-    /// (pipeline id, table key, lane, start position).
-    lanes: Vec<(u32, u32, u16, u64)>,
+    /// (pipeline id, table key, table index in this run's config or
+    /// `u16::MAX`, lane, start position): every lane ever logged, whatever
+    /// the config declares now, so positions never go back.
+    #[serde(default)]
+    starts: Vec<(u32, u32, u16, u16, u64)>,
 }
+
+/// A lane, independent of the config: (pipeline id, table key, lane).
+type LaneKey = (u32, u32, u16);
 
 pub struct Recovered {
     /// [pipeline][table] stores of every table (handed to their owners).
@@ -85,9 +91,15 @@ pub fn recover(cfg: &Validated, reg: &Registry) -> Result<Recovered, String> {
     }
     let runs_dir = cfg.data_dir.join("wal").join("runs");
     let manifests = load_manifests(&runs_dir)?;
-    let mut ends: HashMap<(usize, usize, usize), u64> = HashMap::new();
+    lock_data_dir(&cfg.data_dir)?;
+    let mut ends: HashMap<LaneKey, u64> = HashMap::new();
     for (id, dir) in shard_dirs(&cfg.data_dir)? {
         let r = recover::replay(&dir, id as u16, |head, batch| {
+            // Positions count whether or not the record is loaded.
+            let end = ends
+                .entry((head.pipeline, head.table, head.lane))
+                .or_insert(0);
+            *end = (*end).max(head.end);
             let found = reg
                 .pipelines
                 .iter()
@@ -108,8 +120,6 @@ pub fn recover(cfg: &Validated, reg: &Registry) -> Result<Recovered, String> {
             let t = &reg.pipelines[pi].tables[ti];
             add(&t.owner_stats.batches_applied, 1);
             add(&t.owner_stats.records_applied, batch.num_rows() as u64);
-            let end = ends.entry((pi, ti, head.lane as usize)).or_insert(0);
-            *end = (*end).max(head.end);
             let store = out.stores[pi][ti]
                 .as_mut()
                 .expect("every table has a store");
@@ -127,21 +137,26 @@ pub fn recover(cfg: &Validated, reg: &Registry) -> Result<Recovered, String> {
             out.next_seq[id] = r.last_seq.map_or(0, |s| s + 1);
         }
     }
-    // Never below where the last run started, whatever was deleted since.
-    for (pid, tkey, lane, start) in manifests.last().map_or(&[][..], |(_, m)| &m.lanes) {
-        if let Some((pi, ti)) = table_index(reg, *pid, *tkey) {
-            let end = ends.entry((pi, ti, *lane as usize)).or_insert(0);
-            *end = (*end).max(*start);
+    // Never below where the last run started, nor below what a shard had
+    // logged before retention deleted it (its floor), whatever the config.
+    for &(pid, tkey, _, lane, start) in manifests.last().map_or(&[][..], |(_, m)| &m.starts) {
+        let end = ends.entry((pid, tkey, lane)).or_insert(0);
+        *end = (*end).max(start);
+    }
+    for (key, floor) in read_floors(&cfg.data_dir)? {
+        let end = ends.entry(key).or_insert(0);
+        *end = (*end).max(floor);
+    }
+    for (&(pid, tkey, lane), &end) in &ends {
+        if let Some((pi, ti)) = table_index(reg, pid, tkey) {
+            let t = &reg.pipelines[pi].tables[ti];
+            if (lane as usize) < t.lanes.len() {
+                t.lanes.publish(lane as usize, end);
+            }
         }
     }
-    for ((pi, ti, lane), end) in ends {
-        let t = &reg.pipelines[pi].tables[ti];
-        if lane < t.lanes.len() {
-            t.lanes.publish(lane, end);
-        }
-    }
-    let current = write_manifest(&runs_dir, reg, &manifests)?;
-    out.past_runs = past_runs(reg, &manifests, &current);
+    let current = write_manifest(&runs_dir, reg, &manifests, &ends)?;
+    out.past_runs = past_runs(&manifests, &current);
     for (pi, p) in reg.pipelines.iter().enumerate() {
         for (ti, t) in p.tables.iter().enumerate() {
             let s = out.stores[pi][ti]
@@ -191,19 +206,83 @@ fn table_index(reg: &Registry, pid: u32, tkey: u32) -> Option<(usize, usize)> {
     Some((pi, ti))
 }
 
-/// Each earlier run's durable ends: the starts of the run after it.
-fn past_runs(reg: &Registry, old: &[(u64, Manifest)], current: &Manifest) -> PastRuns {
+/// Each earlier run's durable ends, keyed as its tokens name them (its own
+/// table indices): where the run after it started on the same lane.
+fn past_runs(old: &[(u64, Manifest)], current: &Manifest) -> PastRuns {
     let runs: Vec<&Manifest> = old.iter().map(|(_, m)| m).chain([current]).collect();
     let mut out = PastRuns::new();
     for pair in runs.windows(2) {
+        let next: HashMap<LaneKey, u64> = pair[1]
+            .starts
+            .iter()
+            .map(|&(pid, tkey, _, lane, start)| ((pid, tkey, lane), start))
+            .collect();
         let ends = out.entry(pair[0].run).or_default();
-        for &(pid, tkey, lane, start) in &pair[1].lanes {
-            if let Some((_, ti)) = table_index(reg, pid, tkey) {
-                ends.insert((pid, ti as u16, lane), start);
+        for &(pid, tkey, tidx, lane, start) in &pair[0].starts {
+            if tidx != u16::MAX {
+                let end = next.get(&(pid, tkey, lane)).copied().unwrap_or(start);
+                ends.insert((pid, tidx, lane), end);
             }
         }
     }
     out
+}
+
+/// Hold `data_dir/wal/LOCK` for the life of the process: a second server
+/// on the same data directory stops here, before it touches any segment.
+fn lock_data_dir(data_dir: &Path) -> Result<(), String> {
+    static HELD: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+    let path = data_dir.join("wal").join("LOCK");
+    let io = |e: std::io::Error| format!("cannot lock {}: {e}", path.display());
+    std::fs::create_dir_all(data_dir.join("wal")).map_err(io)?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    if !crate::wal::segment::lock(&f).map_err(io)? {
+        return Err(format!(
+            "{} is locked: another sluice is running on this data_dir",
+            data_dir.display()
+        ));
+    }
+    let _ = HELD.set(f);
+    Ok(())
+}
+
+/// The retention floors of every shard directory (`shard/wal.rs` writes
+/// one before deleting segments): the ends their deleted records reached.
+fn read_floors(data_dir: &Path) -> Result<Vec<(LaneKey, u64)>, String> {
+    let mut out = Vec::new();
+    for (_, dir) in shard_dirs(data_dir)? {
+        let path = dir.join(FLOOR_FILE);
+        match std::fs::read(&path) {
+            Ok(text) => {
+                let f: Vec<(u32, u32, u16, u64)> = serde_json::from_slice(&text)
+                    .map_err(|e| format!("{} is damaged: {e}", path.display()))?;
+                out.extend(f.into_iter().map(|(p, t, l, e)| ((p, t, l), e)));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+    Ok(out)
+}
+
+/// A shard's retention floor, in its log directory.
+pub const FLOOR_FILE: &str = "floor.json";
+
+/// Write a shard's floor (atomically, synced) before segments are deleted.
+pub fn write_floor(dir: &Path, ends: &HashMap<LaneKey, u64>) -> std::io::Result<()> {
+    let list: Vec<(u32, u32, u16, u64)> =
+        ends.iter().map(|(&(p, t, l), &e)| (p, t, l, e)).collect();
+    let tmp = dir.join("floor.tmp");
+    let f = std::fs::File::create(&tmp)?;
+    serde_json::to_writer(&f, &list).map_err(std::io::Error::other)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(FLOOR_FILE))?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Manifests in `dir`, oldest first, by their sequence number.
@@ -234,19 +313,33 @@ fn load_manifests(dir: &Path) -> Result<Vec<(u64, Manifest)>, String> {
 
 /// Record where this run starts (synced before it serves) and drop
 /// manifests beyond `RUNS_KEPT`.
-fn write_manifest(dir: &Path, reg: &Registry, old: &[(u64, Manifest)]) -> Result<Manifest, String> {
-    let mut lanes = Vec::new();
+fn write_manifest(
+    dir: &Path,
+    reg: &Registry,
+    old: &[(u64, Manifest)],
+    ends: &HashMap<LaneKey, u64>,
+) -> Result<Manifest, String> {
+    let mut starts = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for p in &reg.pipelines {
-        for t in &p.tables {
+        for (ti, t) in p.tables.iter().enumerate() {
             let key = table_key(&t.table.ident.canonical);
             for lane in 0..t.lanes.len() {
-                lanes.push((p.id, key, lane as u16, t.lanes.applied(lane)));
+                starts.push((p.id, key, ti as u16, lane as u16, t.lanes.applied(lane)));
+                seen.insert((p.id, key, lane as u16));
             }
+        }
+    }
+    // Lanes this config does not have (other tables, more shards) keep
+    // their ends for later runs.
+    for (&(pid, tkey, lane), &end) in ends {
+        if !seen.contains(&(pid, tkey, lane)) {
+            starts.push((pid, tkey, u16::MAX, lane, end));
         }
     }
     let m = Manifest {
         run: reg.run_id,
-        lanes,
+        starts,
     };
     let n = old.last().map_or(0, |(n, _)| n + 1);
     let io = |e: std::io::Error| format!("cannot write a run manifest in {}: {e}", dir.display());

@@ -18,6 +18,7 @@
 //! have dropped the dirty pages, so a later success would prove nothing.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -51,8 +52,9 @@ struct Group {
 
 /// A batch this small is merged with its lane's neighbours in a group...
 const SMALL_ROWS: usize = 256;
-/// ...into records of at most this many rows.
+/// ...into records of at most this many rows and about this many bytes.
 const MERGED_ROWS_MAX: usize = 4096;
+const MERGED_BYTES_MAX: usize = 8 << 20;
 
 pub struct ShardWal {
     group: RefCell<Group>,
@@ -135,6 +137,7 @@ impl ShardWal {
                 retain_bytes_max: cfg.retain_bytes_max,
             },
             parts: Vec::new(),
+            floor: HashMap::new(),
         };
         let mut spare = Group::default();
         let interval = Duration::from_millis(cfg.fsync_interval_ms);
@@ -191,6 +194,9 @@ struct Log {
     seq: u64,
     limits: Limits,
     parts: Vec<ChangeBatch>,
+    /// The end of every lane this shard has logged, written to the
+    /// retention floor before old segments are deleted.
+    floor: HashMap<(u32, u32, u16), u64>,
 }
 
 impl Log {
@@ -201,8 +207,18 @@ impl Log {
             self.writer = Some(w.await?);
         }
         let w = self.writer.as_mut().expect("created above");
+        if w.will_rotate() {
+            // Segments may be deleted next: keep the ends they reached.
+            super::recovery::write_floor(&self.dir, &self.floor)?;
+        }
         encode(items, w.begin().await?, &mut self.parts).await;
-        w.commit(sync).await
+        w.commit(sync).await?;
+        for it in items {
+            let h = it.head;
+            let end = self.floor.entry((h.pipeline, h.table, h.lane)).or_insert(0);
+            *end = (*end).max(h.end);
+        }
+        Ok(())
     }
 
     async fn sync(&self) -> std::io::Result<()> {
@@ -225,14 +241,16 @@ async fn encode(items: &[Item], buf: &mut Vec<u8>, parts: &mut Vec<ChangeBatch>)
         let first = &items[i];
         let mut j = i + 1;
         let mut rows = first.batch.num_rows();
+        let mut bytes = batch_bytes(&first.batch);
         if rows < SMALL_ROWS {
             while let Some(next) = items.get(j) {
-                let n = next.batch.num_rows();
+                let (n, b) = (next.batch.num_rows(), batch_bytes(&next.batch));
                 let same = next.at == first.at && next.head.run == first.head.run;
-                if !same || n >= SMALL_ROWS || rows + n > MERGED_ROWS_MAX {
+                let big = rows + n > MERGED_ROWS_MAX || bytes + b > MERGED_BYTES_MAX;
+                if !same || n >= SMALL_ROWS || big {
                     break;
                 }
-                rows += n;
+                (rows, bytes) = (rows + n, bytes + b);
                 j += 1;
             }
         }

@@ -34,8 +34,9 @@ pub const FRAME_HEADER_BYTES: usize = 12;
 /// Body bytes before the payload.
 const BODY_HEADER_BYTES: usize = 1 + 8 + 4 + 4 + 2 + 8;
 /// Largest body accepted when reading: a length beyond it is corruption,
-/// not an allocation.
-pub const RECORD_BYTES_MAX: usize = 1 << 30;
+/// not an allocation. Records are far smaller: a batch spans at most
+/// 512 MiB of input (`BATCH_BYTES_CAP`) and merged records about 8 MiB.
+pub const RECORD_BYTES_MAX: usize = u32::MAX as usize;
 
 const KIND_BATCH: u8 = 1;
 const EXTRA_KEY: &str = "sluice.extra";

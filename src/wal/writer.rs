@@ -40,7 +40,13 @@ impl LogWriter {
     /// Start segment `seq` (a new file) in `dir`.
     pub async fn create(dir: &Path, shard: u16, seq: u64, limits: Limits) -> io::Result<LogWriter> {
         let path = segment::path(dir, seq);
-        let file = DmaFile::create(&path).await.map_err(io_err)?;
+        // A segment is never reused: O_EXCL, so nothing can truncate one.
+        let file = glommio::io::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .dma_open(&path)
+            .await
+            .map_err(io_err)?;
         if !segment::lock(&file)? {
             return Err(io::Error::other(format!(
                 "{} is locked by another writer",
@@ -65,11 +71,16 @@ impl LogWriter {
         self.commit(sync).await
     }
 
+    /// Will the next `begin` start a new segment (and prune old ones)?
+    pub fn will_rotate(&self) -> bool {
+        self.tail_at + self.tail.len() as u64 >= self.limits.segment_bytes_max
+    }
+
     /// The buffer to append whole frames to (after the partial last block),
     /// for `commit`; encoding straight into it saves a copy per group.
     /// Starts a new segment first when this one is full.
     pub async fn begin(&mut self) -> io::Result<&mut Vec<u8>> {
-        if self.tail_at + self.tail.len() as u64 >= self.limits.segment_bytes_max {
+        if self.will_rotate() {
             self.rotate().await?;
         }
         Ok(&mut self.tail)
