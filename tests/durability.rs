@@ -249,3 +249,36 @@ fn tokens_survive_reordered_tables_and_a_changed_schema() {
     drop(b);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn retention_keeps_positions_and_tokens_of_deleted_records() {
+    let dir = tempdir();
+    let cfg = format!(
+        "listen = \"127.0.0.1:0\"\n[wal]\nsegment_bytes_max = 1048576\nretain_bytes_max = 1048576\n\
+         [[pipeline]]\nname = \"p\"\nsql = '''{TEST_SQL}'''\n"
+    );
+    let a = Server::start_in(1, &cfg, dir.clone(), false);
+    let t1 = push(&a, 0, 3).remove(0);
+    // Other traffic fills and rotates the log until t1's records are gone.
+    let mut c = a.client();
+    let row = "7,1.25,2026-01-02,2026-01-02 03:04:05\n";
+    let body = row.repeat((1 << 20) / row.len());
+    for _ in 0..4 {
+        let r = c.post("/v0/pipelines/p/ingress/t2?format=csv", body.as_bytes());
+        assert_eq!(r.status, 200);
+        wait_complete(&mut c, "p", r.json()["token"].as_str().unwrap());
+    }
+    drop(a);
+    assert!(dir.join("data/wal/shard-000/floor.json").exists());
+    let b = Server::start_in(1, &cfg, dir.clone(), true);
+    assert_eq!(applied(&b, "t1"), 0, "t1's records were deleted");
+    assert_eq!(status(&b, &t1), (200, "complete".into()));
+    let next = push(&b, 10, 1).remove(0);
+    let (old, new) = (Token::decode(&t1).unwrap(), Token::decode(&next).unwrap());
+    assert!(
+        new.position > old.position,
+        "{} then {}",
+        old.position,
+        new.position
+    );
+}
