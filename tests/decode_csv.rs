@@ -15,15 +15,8 @@ use decode_support::*;
 
 fn opts() -> DecodeOptions {
     DecodeOptions {
-        format: Format::Csv,
-        update_format: UpdateFormat::Raw,
-        array: false,
-        batch_rows: 1024,
-        batch_bytes: 1 << 20,
-        record_bytes_max: 1 << 16,
         json_depth_max: 32,
-        json_flavor: JsonFlavor::Default,
-        csv: CsvOptions::default(),
+        ..options(Format::Csv)
     }
 }
 

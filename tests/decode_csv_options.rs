@@ -13,15 +13,9 @@ use decode_support::*;
 
 fn opts(delimiter: u8, header: bool) -> DecodeOptions {
     DecodeOptions {
-        format: Format::Csv,
-        update_format: UpdateFormat::Raw,
-        array: false,
         batch_rows: 64,
-        batch_bytes: 1 << 20,
-        record_bytes_max: 1 << 16,
-        json_depth_max: 8,
-        json_flavor: JsonFlavor::Default,
         csv: CsvOptions { header, delimiter },
+        ..options(Format::Csv)
     }
 }
 

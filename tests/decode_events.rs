@@ -13,15 +13,10 @@ use decode_support::*;
 
 fn opts(update_format: UpdateFormat, array: bool, json_flavor: JsonFlavor) -> DecodeOptions {
     DecodeOptions {
-        format: Format::Json,
         update_format,
         array,
-        batch_rows: 1024,
-        batch_bytes: 1 << 20,
-        record_bytes_max: 1 << 16,
-        json_depth_max: 8,
         json_flavor,
-        csv: CsvOptions::default(),
+        ..options(Format::Json)
     }
 }
 

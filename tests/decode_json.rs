@@ -15,15 +15,9 @@ use decode_support::*;
 
 fn opts(update_format: UpdateFormat, array: bool) -> DecodeOptions {
     DecodeOptions {
-        format: Format::Json,
         update_format,
         array,
-        batch_rows: 1024,
-        batch_bytes: 1 << 20,
-        record_bytes_max: 1 << 16,
-        json_depth_max: 8,
-        json_flavor: JsonFlavor::Default,
-        csv: CsvOptions::default(),
+        ..options(Format::Json)
     }
 }
 

@@ -10,25 +10,11 @@ use sluice::table::*;
 mod decode_support;
 use decode_support::*;
 
-fn opts(format: Format) -> DecodeOptions {
-    DecodeOptions {
-        format,
-        update_format: UpdateFormat::Raw,
-        array: false,
-        batch_rows: 1024,
-        batch_bytes: 1 << 20,
-        record_bytes_max: 1 << 16,
-        json_depth_max: 8,
-        json_flavor: JsonFlavor::Default,
-        csv: CsvOptions::default(),
-    }
-}
-
 /// One column `x` of type `t` (nullable); the body decoded in one chunk
 /// and again byte by byte, which must agree.
 fn decode(t: SqlType, format: Format, body: &str) -> Out {
     let table = table(vec![col("x", t, true, None)]);
-    let o = opts(format);
+    let o = options(format);
     let whole = run_chunks(&table, &o, &[body.as_bytes()]);
     let bytes: Vec<&[u8]> = body.as_bytes().chunks(1).collect();
     assert_same(&whole, &run_chunks(&table, &o, &bytes));
@@ -421,7 +407,7 @@ fn json_string_policies_lone_surrogates_and_bad_utf8() {
     assert!(serde_json::from_str::<String>(r#""\ud800""#).is_err());
     // Invalid UTF-8 in a CSV string field: an error naming the column.
     let table = table(vec![col("x", SqlType::Varchar(None), true, None)]);
-    let out = run_chunks(&table, &opts(Format::Csv), &[b"ok\n\xff\xfe\n"]);
+    let out = run_chunks(&table, &options(Format::Csv), &[b"ok\n\xff\xfe\n"]);
     assert_eq!(column(&out).as_string::<i32>().value(0), "ok");
     assert_eq!(
         errors(&out),

@@ -8,6 +8,23 @@ use std::sync::Arc;
 use sluice::decode::*;
 use sluice::table::*;
 
+/// The decoder tests' options: raw rows, small limits (1024 rows, 1 MiB
+/// per batch, 64 KiB per record, depth 8); tests change fields with
+/// struct update syntax.
+pub fn options(format: Format) -> DecodeOptions {
+    DecodeOptions {
+        format,
+        update_format: UpdateFormat::Raw,
+        array: false,
+        batch_rows: 1024,
+        batch_bytes: 1 << 20,
+        record_bytes_max: 1 << 16,
+        json_depth_max: 8,
+        json_flavor: JsonFlavor::Default,
+        csv: CsvOptions::default(),
+    }
+}
+
 /// A column; a name written `"Like This"` is a quoted identifier.
 pub fn col(name: &str, t: SqlType, nullable: bool, default: Option<&str>) -> Column {
     let (name, quoted) = unquote(name);
