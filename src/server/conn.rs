@@ -53,32 +53,52 @@ pub struct Conn<'a> {
     limits: HeadLimits,
 }
 
+/// Most refused connections lingering at once per shard; past it a refused
+/// connection is closed without an answer, so a connection flood cannot
+/// hold unbounded sockets open in lingering closes.
+const REFUSING_MAX: usize = 1024;
+
+/// Read buffer of a refused connection: it only drains input it discards.
+const REFUSE_BUFFER_BYTES: usize = 4096;
+
 pub async fn serve(shard: &Shard, stream: TcpStream) {
     // Responses are small and latency matters more than segment count.
     let _ = stream.set_nodelay(true);
-    let mut c = Conn {
-        shard,
-        stream,
-        buf: shard.buffers.take(),
-        start: 0,
-        end: 0,
-        out: Vec::with_capacity(4096),
-        limits: HeadLimits {
-            head_bytes_max: shard.cfg.http.head_bytes_max,
-            headers_max: shard.cfg.http.headers_max,
-            uri_bytes_max: shard.cfg.http.uri_bytes_max,
-        },
-    };
-    if shard.connections.get() > shard.cfg.http.connections_per_shard_max {
-        c.respond_error(&ApiError::TooManyConnections, false);
-        c.linger().await;
-    } else {
-        c.run().await;
-    }
+    let mut c = Conn::new(shard, stream, shard.buffers.take());
+    c.run().await;
     shard.buffers.give(c.buf);
 }
 
+/// Answer 503 `ApiConnectionLimit` to a connection past the cap and close
+/// it. It takes no pooled read buffer and does not count toward the cap.
+pub async fn refuse(shard: &Shard, stream: TcpStream) {
+    if shard.refusing.get() >= REFUSING_MAX {
+        return;
+    }
+    shard.refusing.set(shard.refusing.get() + 1);
+    let mut c = Conn::new(shard, stream, vec![0; REFUSE_BUFFER_BYTES]);
+    c.respond_error(&ApiError::TooManyConnections, false);
+    c.linger().await;
+    shard.refusing.set(shard.refusing.get() - 1);
+}
+
 impl<'a> Conn<'a> {
+    fn new(shard: &'a Shard, stream: TcpStream, buf: Vec<u8>) -> Self {
+        Conn {
+            shard,
+            stream,
+            buf,
+            start: 0,
+            end: 0,
+            out: Vec::with_capacity(4096),
+            limits: HeadLimits {
+                head_bytes_max: shard.cfg.http.head_bytes_max,
+                headers_max: shard.cfg.http.headers_max,
+                uri_bytes_max: shard.cfg.http.uri_bytes_max,
+            },
+        }
+    }
+
     async fn run(&mut self) {
         loop {
             let head = match self.read_head().await {

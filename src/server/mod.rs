@@ -27,6 +27,13 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
         };
         let shard = shard.clone();
         glommio::spawn_local(async move {
+            // Only served connections count toward the cap: a refused one
+            // lingers briefly on a small buffer and must not keep the slot
+            // that a closing client just gave back.
+            if shard.connections.get() >= shard.cfg.http.connections_per_shard_max {
+                conn::refuse(&shard, stream).await;
+                return;
+            }
             shard.connections.set(shard.connections.get() + 1);
             conn::serve(&shard, stream).await;
             shard.connections.set(shard.connections.get() - 1);

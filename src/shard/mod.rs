@@ -65,6 +65,8 @@ pub struct Shard {
     stores: RefCell<Vec<Vec<Option<TableStore>>>>,
     /// Open connections, for `connections_per_shard_max`.
     pub connections: std::cell::Cell<usize>,
+    /// Refused connections still lingering, bounded by the server.
+    pub refusing: std::cell::Cell<usize>,
     /// Idle connection read buffers.
     pub buffers: BufferPool,
     /// Idle decoders, reused across requests.
@@ -111,6 +113,7 @@ impl Shard {
             lane_next: RefCell::new(lane_next),
             stores: RefCell::new(stores),
             connections: std::cell::Cell::new(0),
+            refusing: std::cell::Cell::new(0),
             wal,
         }
     }
