@@ -303,7 +303,7 @@ fn slow_heads_and_stalled_bodies_time_out() {
     c.send(b"Host: x\r\n");
     let r = c.read_response().unwrap();
     assert_eq!((r.status, r.error_code().as_str()), (408, "RequestTimeout"));
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
     assert!(c.is_closed());
     // A body that stops arriving: 408, then close.
     let mut c = s.client();
@@ -342,7 +342,7 @@ fn connections_past_the_cap_get_503() {
     assert_eq!(r.header("Retry-After"), Some("1"));
     drop(a);
     // Once a connection closes, a new one is served again.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let mut d = s.client();
         if d.get("/healthz").status == 200 {
