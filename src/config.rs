@@ -38,6 +38,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub wal: WalConfig,
+    #[serde(default)]
+    pub egress: EgressConfig,
     #[serde(default, rename = "pipeline")]
     pub pipelines: Vec<PipelineConfig>,
     pub auth: Option<AuthConfig>,
@@ -169,6 +171,34 @@ pub enum FsyncPolicy {
     Interval,
 }
 
+/// Change streams (`POST .../egress/{table}`), per owning shard.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressConfig {
+    /// Egress connections one table may have open; past it a new one gets
+    /// 503 `EgressConnectionLimit`. Default 64.
+    pub connections_per_table_max: usize,
+    /// Changes queued for one egress connection, bytes of Arrow buffers.
+    /// Past it a reader with `backpressure=true` is disconnected (with a
+    /// last line saying why) and one with `backpressure=false` skips the
+    /// oldest queued changes (and is told how many). Default 64 MiB.
+    pub queue_bytes_max: usize,
+    /// A write to an egress connection that makes no progress for this
+    /// long disconnects it: a reader that stopped reading must not hold
+    /// back tokens forever. Default 10000.
+    pub write_timeout_ms: u64,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        EgressConfig {
+            connections_per_table_max: 64,
+            queue_bytes_max: 64 << 20,
+            write_timeout_ms: 10_000,
+        }
+    }
+}
+
 impl Default for WalConfig {
     fn default() -> Self {
         WalConfig {
@@ -208,6 +238,7 @@ pub struct Validated {
     pub http: HttpConfig,
     pub ingest: IngestConfig,
     pub wal: WalConfig,
+    pub egress: EgressConfig,
     pub pipelines: Vec<(String, Vec<Table>)>,
     pub auth: Option<AuthConfig>,
     /// Directory of the config file; relative key paths resolve against it.
@@ -295,6 +326,22 @@ impl Config {
             "ingest.channel_batches_max",
             "must be >= 1",
         )?;
+        let e = &self.egress;
+        check(
+            e.connections_per_table_max >= 1,
+            "egress.connections_per_table_max",
+            "must be >= 1",
+        )?;
+        check(
+            e.queue_bytes_max >= 1 << 16,
+            "egress.queue_bytes_max",
+            "must be >= 65536",
+        )?;
+        check(
+            e.write_timeout_ms >= 1,
+            "egress.write_timeout_ms",
+            "must be >= 1",
+        )?;
         let w = &self.wal;
         check(
             w.segment_bytes_max >= 1 << 20,
@@ -359,6 +406,7 @@ impl Config {
             http: self.http,
             ingest: self.ingest,
             wal: self.wal,
+            egress: self.egress,
             pipelines,
             auth: self.auth,
             base_dir: base_dir.to_path_buf(),

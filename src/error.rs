@@ -66,6 +66,15 @@ pub enum ApiError {
     TokenLost {
         token: String,
     },
+    /// egress: the table has `egress.connections_per_table_max` listeners.
+    EgressLimit {
+        limit: usize,
+    },
+    /// egress: the last line of a stream whose reader fell further behind
+    /// than `egress.queue_bytes_max` while it held tokens.
+    EgressTooSlow {
+        limit: usize,
+    },
 }
 
 impl ApiError {
@@ -84,7 +93,9 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Http { status, .. } => *status,
             ApiError::BodyTooLarge { .. } => 413,
-            ApiError::TooManyConnections => 503,
+            ApiError::TooManyConnections
+            | ApiError::EgressLimit { .. }
+            | ApiError::EgressTooSlow { .. } => 503,
         }
     }
 
@@ -112,6 +123,8 @@ impl ApiError {
             ApiError::TooManyConnections => "ApiConnectionLimit",
             ApiError::LogFailed => "LogWriteFailed",
             ApiError::TokenLost { .. } => "TokenLost",
+            ApiError::EgressLimit { .. } => "EgressConnectionLimit",
+            ApiError::EgressTooSlow { .. } => "EgressReaderTooSlow",
         }
     }
 
@@ -162,6 +175,16 @@ impl ApiError {
                 format!("Request body exceeds the limit of {limit} bytes (http.body_bytes_max)")
             }
             ApiError::TooManyConnections => "Too many open connections; retry later".into(),
+            ApiError::EgressLimit { limit } => format!(
+                "The table already has {limit} change streams open \
+                 (egress.connections_per_table_max); retry later"
+            ),
+            ApiError::EgressTooSlow { limit } => format!(
+                "This change stream fell more than {limit} bytes behind \
+                 (egress.queue_bytes_max) and was closed so that tokens are \
+                 not held back; reconnect, or listen with backpressure=false to \
+                 skip changes instead"
+            ),
             ApiError::LogFailed => "The write-ahead log failed on this server: no rows are \
                  acknowledged any more and the server is stopping"
                 .into(),
@@ -191,6 +214,8 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed { allow, .. } => json!({ "allow": allow }),
             ApiError::BodyTooLarge { limit } => json!({ "body_bytes_max": limit }),
+            ApiError::EgressLimit { limit } => json!({ "connections_per_table_max": limit }),
+            ApiError::EgressTooSlow { limit } => json!({ "queue_bytes_max": limit }),
             _ => json!({}),
         }
     }
@@ -204,7 +229,7 @@ impl ApiError {
                 "POST" => &[("Allow", "POST")],
                 _ => &[],
             },
-            ApiError::TooManyConnections => &[("Retry-After", "1")],
+            ApiError::TooManyConnections | ApiError::EgressLimit { .. } => &[("Retry-After", "1")],
             _ => &[],
         }
     }

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod config;
 pub mod decode;
+pub mod egress;
 pub mod error;
 pub mod http;
 pub mod server;

@@ -7,13 +7,14 @@
 //! a pipelined burst is answered with one write.
 
 use std::ops::Range;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::routes::{self, Route};
-use super::{endpoints, ingress};
+use super::{egress, endpoints, ingress};
 use crate::error::ApiError;
 use crate::http::body::BodyDecoder;
 use crate::http::head::{self, Framing, HeadLimits, RequestHead};
@@ -61,12 +62,24 @@ const REFUSING_MAX: usize = 1024;
 /// Read buffer of a refused connection: it only drains input it discards.
 const REFUSE_BUFFER_BYTES: usize = 4096;
 
-pub async fn serve(shard: &Shard, stream: TcpStream) {
+pub async fn serve(shard: &Rc<Shard>, stream: TcpStream) {
     // Responses are small and latency matters more than segment count.
     let _ = stream.set_nodelay(true);
     let mut c = Conn::new(shard, stream, shard.buffers.take());
-    c.run().await;
-    shard.buffers.give(c.buf);
+    let listen = c.run().await;
+    let Conn { stream, buf, .. } = c;
+    shard.buffers.give(buf);
+    if let Some(params) = listen {
+        egress::hand_off(shard, stream, params).await;
+    }
+}
+
+/// What a request asks of the connection.
+pub enum Reply {
+    /// Answer with this status and JSON body.
+    Body(u16, Vec<u8>),
+    /// Become a change stream (the connection leaves the HTTP loop).
+    Listen(egress::EgressParams),
 }
 
 /// Answer 503 `ApiConnectionLimit` to a connection past the cap and close
@@ -99,27 +112,32 @@ impl<'a> Conn<'a> {
         }
     }
 
-    async fn run(&mut self) {
+    /// Serve requests until the connection closes, or until one asks for
+    /// a change stream, which is returned with every earlier answer sent.
+    async fn run(&mut self) -> Option<egress::EgressParams> {
         loop {
             let head = match self.read_head().await {
                 Ok(Some(h)) => h,
                 Ok(None) => {
                     let _ = self.flush().await;
-                    return;
+                    return None;
                 }
                 Err(e) => {
                     self.respond_error(&e, false);
                     self.linger().await;
-                    return;
+                    return None;
                 }
             };
             let base = self.start;
             self.start += head.len;
             let has_body = head.framing != Framing::None;
             let (keep, state) = match self.handle(base, &head).await {
-                Ok((status, body)) => {
+                Ok(Reply::Body(status, body)) => {
                     self.respond(status, &[], &body, head.keep_alive);
                     (head.keep_alive, BodyState::Done)
+                }
+                Ok(Reply::Listen(params)) => {
+                    return self.flush().await.is_ok().then_some(params);
                 }
                 Err((e, mut state)) => {
                     if state == BodyState::Unread && has_body && self.may_drain(&e, &head) {
@@ -140,13 +158,13 @@ impl<'a> Conn<'a> {
                 } else {
                     self.linger().await;
                 }
-                return;
+                return None;
             }
         }
     }
 
     /// Route, authenticate and run one request. The body has not been read.
-    async fn handle(&mut self, base: usize, head: &RequestHead) -> Result<(u16, Vec<u8>), Failure> {
+    async fn handle(&mut self, base: usize, head: &RequestHead) -> Result<Reply, Failure> {
         let unread = |e| (e, BodyState::Unread);
         let at = |r: &Range<usize>| base + r.start..base + r.end;
         let target = target::parse(&self.buf[at(&head.target)]).map_err(|e| {
@@ -164,12 +182,20 @@ impl<'a> Conn<'a> {
             }
         }
         if let Route::Ingress { pipeline, table } = &route {
-            return ingress::handle(self, head, &target, pipeline, table).await;
+            let (status, body) = ingress::handle(self, head, &target, pipeline, table).await?;
+            return Ok(Reply::Body(status, body));
+        }
+        if let Route::Egress { pipeline, table } = &route {
+            let params = egress::params(self.shard, &target, pipeline, table).map_err(unread)?;
+            self.discard_body(head, DRAIN_BYTES_MAX).await?;
+            return Ok(Reply::Listen(params));
         }
         // Other endpoints take no body; read and drop one if sent.
         self.discard_body(head, self.shard.cfg.http.body_bytes_max)
             .await?;
-        endpoints::handle(self.shard, &route, &target).map_err(|e| (e, BodyState::Done))
+        let (status, body) =
+            endpoints::handle(self.shard, &route, &target).map_err(|e| (e, BodyState::Done))?;
+        Ok(Reply::Body(status, body))
     }
 
     /// Read until a whole head is buffered. `Ok(None)`: the peer closed or

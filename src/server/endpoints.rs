@@ -25,7 +25,9 @@ pub fn handle(shard: &Shard, route: &Route, target: &Target) -> Result<(u16, Vec
             "telemetry": null,
         }),
         Route::Healthz => json!({ "status": "healthy", "all_healthy": true }),
-        Route::Ingress { .. } => unreachable!("ingress is handled with its body"),
+        Route::Ingress { .. } | Route::Egress { .. } => {
+            unreachable!("ingress and egress are handled by the connection")
+        }
     };
     Ok((
         200,
@@ -66,7 +68,13 @@ fn completion_status(shard: &Shard, pipeline: &str, target: &Target) -> Result<V
         return Err(invalid());
     }
     let complete = t.lanes.covers(token.lane as usize, token.position);
-    Ok(json!({ "status": if complete { "complete" } else { "inprogress" } }))
+    // Read after the lane: a complete token's rows are in a step at or
+    // below this one, which change streams count in (`processed_steps`).
+    let step = get(&t.owner_stats.steps);
+    Ok(json!({
+        "status": if complete { "complete" } else { "inprogress" },
+        "step": step,
+    }))
 }
 
 /// A token of an earlier run: complete if the log held its rows when that
@@ -81,7 +89,8 @@ fn past_run_status(shard: &Shard, token: &Token, text: &str) -> Result<Value, Ap
         .copied()
         .unwrap_or(0);
     if token.position <= logged {
-        Ok(json!({ "status": "complete" }))
+        // Its rows predate this run's steps: any listener has passed them.
+        Ok(json!({ "status": "complete", "step": 0 }))
     } else {
         Err(ApiError::TokenLost { token: text.into() })
     }

@@ -21,7 +21,7 @@ pub struct IngressParams {
     pub force: bool,
 }
 
-fn bad(name: &str, value: &str, why: &str) -> ApiError {
+pub(super) fn bad(name: &str, value: &str, why: &str) -> ApiError {
     ApiError::BadParam {
         name: name.into(),
         value: value.into(),
@@ -29,7 +29,7 @@ fn bad(name: &str, value: &str, why: &str) -> ApiError {
     }
 }
 
-fn param<'t>(target: &'t Target, name: &str) -> Result<Option<&'t str>, ApiError> {
+pub(super) fn param<'t>(target: &'t Target, name: &str) -> Result<Option<&'t str>, ApiError> {
     target
         .param(name)
         .map_err(|_| bad(name, "", "the parameter is given more than once"))

@@ -3,6 +3,7 @@
 //! live in `http/` and `decode/`, which know nothing of sockets.
 
 mod conn;
+pub mod egress;
 mod endpoints;
 mod ingress;
 mod routes;

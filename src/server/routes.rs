@@ -7,6 +7,7 @@ use crate::http::head::Method;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route<'a> {
     Ingress { pipeline: &'a str, table: &'a str },
+    Egress { pipeline: &'a str, table: &'a str },
     CompletionStatus { pipeline: &'a str },
     Stats { pipeline: &'a str },
     Pipeline { pipeline: &'a str },
@@ -29,6 +30,13 @@ pub fn route(method: Method, path: &[String]) -> Result<Route<'_>, ApiError> {
     let (route, allow) = match path {
         [v, ps, p, i, t] if v == "v0" && ps == "pipelines" && i == "ingress" => (
             Route::Ingress {
+                pipeline: p,
+                table: t,
+            },
+            "POST",
+        ),
+        [v, ps, p, e, t] if v == "v0" && ps == "pipelines" && e == "egress" => (
+            Route::Egress {
                 pipeline: p,
                 table: t,
             },
@@ -86,6 +94,15 @@ mod tests {
                 }),
             ),
             (Method::Get, "/v0/pipelines/demo/ingress/T1", Err(405)),
+            (
+                Method::Post,
+                "/v0/pipelines/demo/egress/T1",
+                Ok(Route::Egress {
+                    pipeline: "demo",
+                    table: "T1",
+                }),
+            ),
+            (Method::Get, "/v0/pipelines/demo/egress/T1", Err(405)),
             (Method::Post, "/v0/config", Err(405)),
             (Method::Get, "/v0/config", Ok(Route::Config)),
             (Method::Get, "/healthz", Ok(Route::Healthz)),

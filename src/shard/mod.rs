@@ -14,6 +14,7 @@ mod store;
 mod wal;
 
 pub use buffers::BufferPool;
+pub use concat::batch_bytes;
 pub use decoders::{DecoderKey, DecoderPool};
 pub use registry::{add, get, LaneStats, OwnerStats, PipelineRt, Registry, TableRt};
 pub use start::{run, Started};
@@ -29,6 +30,7 @@ use glommio::sync::Semaphore;
 use crate::auth::Authenticator;
 use crate::config::Validated;
 use crate::decode::ChangeBatch;
+use crate::egress::Hubs;
 use crate::wal::record::RecordHead;
 pub use wal::ShardWal;
 
@@ -43,9 +45,20 @@ pub struct Applied {
     pub batch: ChangeBatch,
 }
 
+/// What a shard sends a table's owner over the mesh.
+// `Apply` is the hot, large variant; boxing it would cost an allocation per
+// batch to save bytes on the rare `Listen`.
+#[allow(clippy::large_enum_variant)]
+pub enum ToOwner {
+    Apply(Applied),
+    /// An egress connection, handed over so that the owner writes the
+    /// table's changes to it directly (see `server::egress`).
+    Listen(crate::server::egress::Handoff),
+}
+
 /// The shard's side of the mesh to one other shard.
 struct Link {
-    sender: ConnectedSender<Applied>,
+    sender: ConnectedSender<ToOwner>,
     /// Held from position assignment until the batch is enqueued, so lane
     /// positions are enqueued in order even when the channel is full and
     /// several connections wait on it.
@@ -74,6 +87,8 @@ pub struct Shard {
     /// The log this shard appends the batches it applies to (`None` when
     /// `wal.enabled = false`).
     wal: Option<Rc<ShardWal>>,
+    /// Change-stream listeners of the tables this shard owns.
+    pub egress: Rc<Hubs>,
 }
 
 impl Shard {
@@ -82,7 +97,7 @@ impl Shard {
         reg: Arc<Registry>,
         cfg: Arc<Validated>,
         auth: Option<Authenticator>,
-        senders: Vec<Option<ConnectedSender<Applied>>>,
+        senders: Vec<Option<ConnectedSender<ToOwner>>>,
         stores: Vec<Vec<Option<TableStore>>>,
         wal: Option<Rc<ShardWal>>,
     ) -> Shard {
@@ -94,6 +109,7 @@ impl Shard {
             .collect();
         let buffers = BufferPool::new(cfg.http.read_buffer_bytes, cfg.http.idle_buffers_max);
         let decoders = DecoderPool::new(cfg.ingest.idle_decoders_max);
+        let egress = Rc::new(Hubs::new(reg.pipelines.iter().map(|p| p.tables.len())));
         Shard {
             buffers,
             decoders,
@@ -115,6 +131,7 @@ impl Shard {
             connections: std::cell::Cell::new(0),
             refusing: std::cell::Cell::new(0),
             wal,
+            egress,
         }
     }
 
@@ -159,13 +176,13 @@ impl Shard {
             .await
             .expect("the gate is never closed");
         let end = self.advance_lane(pipeline, table, rows);
-        let msg = Applied {
+        let msg = ToOwner::Apply(Applied {
             pipeline: pipeline as u16,
             table: table as u16,
             lane: self.id as u16,
             end,
             batch,
-        };
+        });
         if link.sender.send(msg).await.is_err() {
             // The owner's receiver only goes away when its executor stops,
             // which happens only at process exit.
@@ -196,7 +213,7 @@ impl Shard {
         let rows = msg.batch.num_rows() as u64;
         let mut stores = self.stores.borrow_mut();
         let store = stores[p][ti].as_mut().expect("owner has the store");
-        let appended = store.append(msg.batch);
+        let appended = store.append(msg.batch.clone());
         let s = &t.owner_stats;
         add(&s.batches_applied, 1);
         add(&s.records_applied, rows);
@@ -205,15 +222,38 @@ impl Shard {
             .store(store.bytes() as u64, std::sync::atomic::Ordering::Relaxed);
         s.stored_batches
             .store(store.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        drop(stores);
         if self.wal.is_none() {
-            t.lanes.publish(lane, msg.end);
+            self.egress.commit((p, ti), t, lane, msg.end, &msg.batch);
+        }
+    }
+
+    /// Hand an egress connection to the owner of its table (or serve it
+    /// here when this shard owns it).
+    pub async fn hand_off(self: &Rc<Self>, h: crate::server::egress::Handoff) {
+        let owner =
+            self.reg.pipelines[h.params.pipeline as usize].tables[h.params.table as usize].owner;
+        if owner == self.id {
+            crate::server::egress::listen(self.clone(), h).await;
+            return;
+        }
+        let link = self.links[owner]
+            .as_ref()
+            .expect("a link to every other shard");
+        if link.sender.send(ToOwner::Listen(h)).await.is_err() {
+            panic!("owner shard {owner} is gone");
         }
     }
 }
 
 /// Owner loop for one peer's channel: apply batches in arrival order.
-async fn receive_loop(shard: std::rc::Rc<Shard>, rx: ConnectedReceiver<Applied>) {
+async fn receive_loop(shard: std::rc::Rc<Shard>, rx: ConnectedReceiver<ToOwner>) {
     while let Some(msg) = rx.recv().await {
-        shard.apply(msg).await;
+        match msg {
+            ToOwner::Apply(a) => shard.apply(a).await,
+            ToOwner::Listen(h) => {
+                glommio::spawn_local(crate::server::egress::listen(shard.clone(), h)).detach();
+            }
+        }
     }
 }

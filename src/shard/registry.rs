@@ -30,6 +30,9 @@ pub struct OwnerStats {
     pub stored_bytes: AtomicU64,
     pub stored_batches: AtomicU64,
     pub evicted_batches: AtomicU64,
+    /// Batches committed in this run: the table's step counter, which
+    /// completion_status reports and egress streams count in.
+    pub steps: AtomicU64,
 }
 
 pub struct TableRt {

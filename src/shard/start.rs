@@ -12,7 +12,7 @@ use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
 use glommio::{LocalExecutorBuilder, Placement};
 
 use super::recovery::{self, Recovered};
-use super::{receive_loop, Applied, Registry, Shard, ShardWal, TableStore};
+use super::{receive_loop, Registry, Shard, ShardWal, TableStore, ToOwner};
 use crate::auth::Authenticator;
 use crate::config::Validated;
 
@@ -35,16 +35,16 @@ impl Started {
 }
 
 type Mesh = (
-    Vec<Vec<Option<SharedSender<Applied>>>>,
-    Vec<Vec<SharedReceiver<Applied>>>,
+    Vec<Vec<Option<SharedSender<ToOwner>>>>,
+    Vec<Vec<SharedReceiver<ToOwner>>>,
 );
 
 /// One bounded channel per ordered pair of distinct shards.
 fn mesh(shards: usize, depth: usize) -> Mesh {
-    let mut senders: Vec<Vec<Option<SharedSender<Applied>>>> = (0..shards)
+    let mut senders: Vec<Vec<Option<SharedSender<ToOwner>>>> = (0..shards)
         .map(|_| (0..shards).map(|_| None).collect())
         .collect();
-    let mut receivers: Vec<Vec<SharedReceiver<Applied>>> =
+    let mut receivers: Vec<Vec<SharedReceiver<ToOwner>>> =
         (0..shards).map(|_| Vec::new()).collect();
     for (from, row) in senders.iter_mut().enumerate() {
         for (to, slot) in row.iter_mut().enumerate() {
@@ -172,8 +172,8 @@ fn report(r: &Recovered) {
 
 async fn shard_main(
     start: ShardStart,
-    tx: Vec<Option<SharedSender<Applied>>>,
-    rx: Vec<SharedReceiver<Applied>>,
+    tx: Vec<Option<SharedSender<ToOwner>>>,
+    rx: Vec<SharedReceiver<ToOwner>>,
     listen: SocketAddr,
     ready: mpsc::Sender<Result<SocketAddr, String>>,
 ) {
@@ -224,18 +224,27 @@ async fn shard_main(
         });
     }
     let wal = cfg.wal.enabled.then(|| Rc::new(ShardWal::new(&cfg.wal)));
+    let shard = Rc::new(Shard::new(
+        id,
+        registry.clone(),
+        cfg.clone(),
+        auth,
+        senders,
+        stores,
+        wal.clone(),
+    ));
     if let Some(w) = &wal {
         let dir = recovery::shard_dir(&cfg.data_dir, id);
         if let Err(e) = std::fs::create_dir_all(&dir) {
             eprintln!("sluice: cannot create {}: {e}", dir.display());
             std::process::exit(1);
         }
+        let hubs = shard.egress.clone();
         let task = w
             .clone()
-            .sync_loop(registry.clone(), cfg.wal.clone(), dir, id, seq);
+            .sync_loop(registry, hubs, cfg.wal.clone(), dir, id, seq);
         glommio::spawn_local(task).detach();
     }
-    let shard = Rc::new(Shard::new(id, registry, cfg, auth, senders, stores, wal));
     for r in rx {
         let r = r.await;
         glommio::spawn_local(receive_loop(shard.clone(), r)).detach();

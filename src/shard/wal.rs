@@ -32,6 +32,7 @@ use super::concat::{batch_bytes, concat};
 use super::Registry;
 use crate::config::{FsyncPolicy, WalConfig};
 use crate::decode::ChangeBatch;
+use crate::egress::Hubs;
 use crate::wal::record::{self, RecordHead};
 use crate::wal::writer::{Limits, LogWriter};
 
@@ -117,6 +118,7 @@ impl ShardWal {
     pub async fn sync_loop(
         self: Rc<Self>,
         reg: Arc<Registry>,
+        hubs: Rc<Hubs>,
         cfg: WalConfig,
         dir: PathBuf,
         shard: usize,
@@ -178,7 +180,8 @@ impl ShardWal {
             dirty = !sync;
             for it in spare.items.drain(..) {
                 let (p, t, lane) = it.at;
-                reg.pipelines[p].tables[t].lanes.publish(lane, it.head.end);
+                let table = &reg.pipelines[p].tables[t];
+                hubs.commit((p, t), table, lane, it.head.end, &it.batch);
             }
             spare.bytes = 0;
         }

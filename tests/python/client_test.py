@@ -59,7 +59,26 @@ df = pd.DataFrame(
         "at": [pd.Timestamp("2026-01-02 10:11:12.345"), pd.NaT],
     }
 )
+# Listen to t2's changes (POST .../egress/t2) before sending them.
+handle = pipeline.listen("t2")
 token = pipeline.input_pandas("t2", df)
+pipeline.wait_for_token(token)
+# The handle has received every change the token covers.
+handle.wait_for_token(token, timeout_s=30)
+out = handle.to_pandas()
+assert len(out) == 2, out
+assert sorted(out["id"].tolist()) == [1, 2], out
+assert (out["insert_delete"] == 1).all(), out
+assert decimal.Decimal("12.50") in out["amount"].tolist(), out
+# The raw stream: Feldera's chunks, with the changes as json_data.
+gen = client.listen_to_pipeline("p", "t2", "json", timeout=30)()
+first = next(gen)
+assert first["sequence_number"] == 0, first
+token = pipeline.input_json("t2", {"id": 3, "amount": "1.5"}, wait=False)
+chunk = next(c for c in gen if c.get("json_data"))
+assert chunk["json_data"] == [
+    {"insert": {"id": 3, "amount": decimal.Decimal("1.50"), "day": None, "at": None}}
+], chunk
 pipeline.wait_for_token(token)
 
 # Update formats the client sends: debezium, and insert_delete's partial update.
@@ -76,7 +95,7 @@ push("t3", "json", {"update": {"id": 1, "v": "c"}}, update_format="insert_delete
 stats = client.http.get("/pipelines/p/stats")
 inputs = {i["endpoint_name"]: i for i in stats["inputs"]}
 assert inputs["t1"]["applied_records"] == 11, inputs["t1"]
-assert inputs["t2"]["applied_records"] == 2, inputs["t2"]
+assert inputs["t2"]["applied_records"] == 3, inputs["t2"]
 assert inputs["t2"]["num_parse_errors"] == 0, inputs["t2"]
 # c: one row; u: a delete and an insert; update: one row.
 assert inputs["t3"]["applied_records"] == 4, inputs["t3"]

@@ -1,0 +1,49 @@
+//! Change batches as CSV text: the fields in column order, then the row's
+//! signed weight. NULL is an empty field and the empty string `""`, which
+//! is how the CSV decoder reads them back; a field with a comma, quote or
+//! line break is quoted (RFC 4180). ARRAY, MAP, ROW and VARIANT fields hold
+//! their JSON text, as the decoder expects.
+
+use super::json;
+use crate::decode::ChangeBatch;
+use crate::table::{SqlType, Table};
+
+pub fn rows(table: &Table, b: &ChangeBatch, out: &mut Vec<u8>) {
+    let mut field = Vec::new();
+    for i in 0..b.num_rows() {
+        let weight = b.weights.as_ref().map_or(1, |w| w.value(i));
+        if weight == 0 {
+            // A partial update (or a no-op): no CSV form.
+            continue;
+        }
+        for (c, col) in table.columns.iter().enumerate() {
+            let arr = b.data.column(c).as_ref();
+            if !arr.is_null(i) {
+                field.clear();
+                json::scalar_text(&mut field, &col.sql_type, arr, i);
+                let text_type = matches!(col.sql_type, SqlType::Char(_) | SqlType::Varchar(_));
+                quoted(out, &field, text_type && field.is_empty());
+            }
+            out.push(b',');
+        }
+        out.extend_from_slice(weight.to_string().as_bytes());
+        out.push(b'\n');
+    }
+}
+
+/// `f`, quoted when it must be (or `always`, for the empty string).
+fn quoted(out: &mut Vec<u8>, f: &[u8], always: bool) {
+    let needs = always || f.iter().any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
+    if !needs {
+        out.extend_from_slice(f);
+        return;
+    }
+    out.push(b'"');
+    for &b in f {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}

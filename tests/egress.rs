@@ -1,0 +1,293 @@
+//! Change streams (`POST .../egress/{table}`) over loopback: what a
+//! listener reads, how tokens wait for listeners, and how slow readers are
+//! bounded.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{wait_complete, Client, Server};
+use serde_json::{json, Value};
+
+/// A change stream, read line by line through its chunked framing.
+struct Listener {
+    r: BufReader<TcpStream>,
+    /// Decoded payload not yet returned as lines.
+    pending: Vec<u8>,
+    pub status: u16,
+    pub head: String,
+}
+
+impl Listener {
+    fn open(s: &Server, query: &str) -> Listener {
+        let mut stream = TcpStream::connect(s.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        write!(
+            stream,
+            "POST /v0/pipelines/p/egress/{query} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        )
+        .unwrap();
+        let mut r = BufReader::new(stream);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(r.read_line(&mut line).unwrap() > 0, "closed in the head");
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let status = head[9..12].parse().unwrap();
+        Listener {
+            r,
+            pending: Vec::new(),
+            status,
+            head,
+        }
+    }
+
+    /// The next line as JSON; `None` at the end of the stream.
+    fn line(&mut self) -> Option<Value> {
+        loop {
+            if let Some(nl) = self.pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=nl).collect();
+                return Some(serde_json::from_slice(&line).expect("a JSON line"));
+            }
+            let mut size = String::new();
+            if self.r.read_line(&mut size).ok()? == 0 {
+                return None;
+            }
+            let n = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+            if n == 0 {
+                return None;
+            }
+            let mut data = vec![0; n + 2];
+            self.r.read_exact(&mut data).ok()?;
+            assert_eq!(&data[n..], b"\r\n");
+            self.pending.extend_from_slice(&data[..n]);
+        }
+    }
+
+    /// Lines until one has data (skipping `processed_steps` markers).
+    fn data(&mut self) -> Value {
+        loop {
+            let l = self.line().expect("the stream ended");
+            if l.get("json_data").is_some() || l.get("text_data").is_some() {
+                return l;
+            }
+        }
+    }
+}
+
+fn post(c: &mut Client, table: &str, query: &str, body: &str) -> String {
+    let r = c.post(
+        &format!("/v0/pipelines/p/ingress/{table}?{query}"),
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["token"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn listeners_read_every_change_in_json_and_csv() {
+    // Two shards: the listeners are handed to the table's owner whichever
+    // shard accepted them.
+    let s = Server::start(2, "");
+    let mut json_l = Listener::open(&s, "t2?format=json");
+    let mut csv_l = Listener::open(&s, "t2?format=csv");
+    assert_eq!(json_l.status, 200);
+    assert!(json_l.head.contains("Transfer-Encoding: chunked"));
+    let first = json_l.line().unwrap();
+    assert_eq!(first, json!({"sequence_number": 0, "processed_steps": 0}));
+    let mut c = s.client();
+    let body = r#"{"insert": {"id": 1, "amount": "12.50", "day": "2024-02-29", "at": "2024-02-29T23:59:59.25Z"}}
+{"delete": {"id": 2, "amount": null, "day": null, "at": null}}"#;
+    let token = post(
+        &mut c,
+        "t2",
+        "format=json&update_format=insert_delete",
+        body,
+    );
+    wait_complete(&mut c, "p", &token);
+    let got = json_l.data();
+    assert_eq!(
+        got["json_data"],
+        json!([
+            {"insert": {"id": 1, "amount": 12.50, "day": "2024-02-29", "at": "2024-02-29 23:59:59.250000"}},
+            {"delete": {"id": 2, "amount": null, "day": null, "at": null}},
+        ])
+    );
+    assert_eq!(got["processed_steps"], 1);
+    let got = csv_l.data();
+    assert_eq!(
+        got["text_data"],
+        "1,12.50,2024-02-29,2024-02-29 23:59:59.250000,1\n2,,,,-1\n"
+    );
+    // A weighted row is that many copies.
+    let token = post(
+        &mut c,
+        "t2",
+        "format=json&update_format=weighted",
+        r#"{"weight": 3, "data": {"id": 7}}"#,
+    );
+    wait_complete(&mut c, "p", &token);
+    let rows = json_l.data()["json_data"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r["insert"]["id"] == 7));
+    assert_eq!(csv_l.data()["text_data"], "7,,,,3\n");
+    // completion_status reports the step the token's rows are in.
+    let st = c.get(&format!("/v0/pipelines/p/completion_status?token={token}"));
+    assert_eq!(st.json()["step"], 2);
+}
+
+#[test]
+fn what_a_listener_writes_posts_back_unchanged() {
+    let s = Server::start(1, "");
+    let mut l = Listener::open(&s, "t1?format=csv");
+    let mut c = s.client();
+    let body = "1,\"a,\"\"b\"\"\",0.1,true\n2,,,\n3,\"\",-0.0,false\n";
+    let token = post(&mut c, "t1", "format=csv", body);
+    wait_complete(&mut c, "p", &token);
+    let text = l.data()["text_data"].as_str().unwrap().to_string();
+    assert_eq!(
+        text,
+        "1,\"a,\"\"b\"\"\",0.1,true,1\n2,,,,1\n3,\"\",-0.0,false,1\n"
+    );
+    // The trailing weight is an extra field, which ingress ignores: the
+    // same rows again, read back identically.
+    let token = post(&mut c, "t1", "format=csv", &text);
+    wait_complete(&mut c, "p", &token);
+    assert_eq!(l.data()["text_data"], text);
+}
+
+#[test]
+fn tokens_wait_for_a_holding_listener_and_slow_ones_are_cut_off() {
+    let s = Server::start(
+        1,
+        "[egress]\nqueue_bytes_max = 65536\nwrite_timeout_ms = 60000\n",
+    );
+    // A listener that never reads: once the socket buffers fill, the
+    // owner queues for it, passes the bound and cuts it off.
+    let mut stalled = Listener::open(&s, "t1?format=json");
+    let mut c = s.client();
+    let row = "1,some text to make the rows longer than a few bytes,2.5,true\n";
+    let body = row.repeat(10_000);
+    let mut last = String::new();
+    for _ in 0..20 {
+        last = post(&mut c, "t1", "format=csv", &body);
+    }
+    // Every token completes: the stalled reader was cut off rather than
+    // holding them (or ingestion) forever.
+    wait_complete(&mut c, "p", &last);
+    let mut tail = None;
+    while let Some(l) = stalled.line() {
+        tail = Some(l);
+    }
+    let tail = tail.unwrap();
+    assert_eq!(tail["error_code"], "EgressReaderTooSlow", "{tail}");
+    assert_eq!(tail["details"]["queue_bytes_max"], 65536);
+}
+
+#[test]
+fn a_listener_without_backpressure_skips_and_holds_nothing() {
+    let s = Server::start(
+        1,
+        "[egress]\nqueue_bytes_max = 65536\nwrite_timeout_ms = 60000\n",
+    );
+    let mut l = Listener::open(&s, "t1?format=json&backpressure=false");
+    let mut c = s.client();
+    let body = "1,some text to make the rows longer than a few bytes,2.5,true\n".repeat(10_000);
+    let mut last = String::new();
+    for _ in 0..20 {
+        last = post(&mut c, "t1", "format=csv", &body);
+    }
+    wait_complete(&mut c, "p", &last);
+    // Reading now: some changes arrive, and the stream says how many
+    // records it skipped.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut rows, mut skipped) = (0u64, 0u64);
+    while rows + skipped < 200_000 {
+        assert!(Instant::now() < deadline, "rows {rows} skipped {skipped}");
+        let line = l.line().unwrap();
+        skipped += line["skipped_records"].as_u64().unwrap_or(0);
+        rows += line["json_data"].as_array().map_or(0, |a| a.len() as u64);
+    }
+    assert_eq!(rows + skipped, 200_000);
+    assert!(skipped > 0);
+}
+
+#[test]
+fn listener_requests_are_checked() {
+    let s = Server::start(1, "[egress]\nconnections_per_table_max = 1\n");
+    let mut c = s.client();
+    let cases = [
+        ("nope?format=json", 404, "UnknownInputStream"),
+        ("t1?format=xml", 400, "UnknownInputFormat"),
+        ("t1?backpressure=maybe", 400, "ParserConfigParseError"),
+        ("t1?from=earliest", 400, "ParserConfigParseError"),
+        ("t1?send_snapshot=true", 400, "ParserConfigParseError"),
+    ];
+    for (q, status, code) in cases {
+        let r = c.post(&format!("/v0/pipelines/p/egress/{q}"), b"");
+        assert_eq!((r.status, r.error_code().as_str()), (status, code), "{q}");
+    }
+    let _one = Listener::open(&s, "t1");
+    let two = Listener::open(&s, "t1");
+    assert_eq!(two.status, 503);
+    assert!(two.head.contains("Retry-After: 1"));
+    // Another table has its own limit.
+    assert_eq!(Listener::open(&s, "t2").status, 200);
+}
+
+#[test]
+fn a_token_waits_until_every_holding_listener_wrote_its_rows() {
+    let s = Server::start(1, "[egress]\nqueue_bytes_max = 268435456\n");
+    let mut l = Listener::open(&s, "t1?format=json");
+    let mut c = s.client();
+    // Far more JSON (~27 MB) than the socket buffers hold while the
+    // listener does not read (receive buffers grow only as the application
+    // reads), so the owner's writes to it block.
+    let body = "1,some text to make the rows longer than a few bytes,2.5,true\n".repeat(10_000);
+    let mut last = String::new();
+    for _ in 0..30 {
+        last = post(&mut c, "t1", "format=csv", &body);
+    }
+    let status = |c: &mut Client| {
+        let r = c.get(&format!("/v0/pipelines/p/completion_status?token={last}"));
+        r.json()["status"].as_str().unwrap().to_string()
+    };
+    for _ in 0..5 {
+        assert_eq!(status(&mut c), "inprogress");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut rows = 0;
+    while rows < 300_000 {
+        rows += l.data()["json_data"].as_array().unwrap().len();
+    }
+    assert_eq!(rows, 300_000);
+    wait_complete(&mut c, "p", &last);
+}
+
+#[test]
+fn without_the_log_changes_stream_once_applied() {
+    let s = Server::start(2, "[wal]\nenabled = false\n");
+    let mut l = Listener::open(&s, "t3?format=json");
+    let mut c = s.client();
+    let token = post(
+        &mut c,
+        "t3",
+        "format=json&update_format=insert_delete",
+        r#"{"insert": {"id": 1, "v": "a"}}
+{"update": {"id": 1, "v": "b"}}"#,
+    );
+    wait_complete(&mut c, "p", &token);
+    // A partial update keeps only the columns it gave.
+    assert_eq!(
+        l.data()["json_data"],
+        json!([{"insert": {"id": 1, "v": "a"}}, {"update": {"id": 1, "v": "b"}}])
+    );
+}
