@@ -21,6 +21,7 @@ use crate::egress::{ChunkEncoder, Format, Listener, SubState};
 use crate::error::ApiError;
 use crate::http::target::Target;
 use crate::shard::Shard;
+use crate::wal::tail::{SegmentReader, Snapshot};
 
 /// Bytes of queued batches encoded into one write.
 const WRITE_BATCH_BYTES: usize = 4 << 20;
@@ -38,6 +39,9 @@ pub struct EgressParams {
     /// Tokens wait for this listener (Feldera's `backpressure`, default
     /// true); `false`: it skips changes when it falls behind instead.
     pub backpressure: bool,
+    /// `from=earliest`: first the table's changes still in this owner's
+    /// log, then live ones.
+    pub from_earliest: bool,
 }
 
 /// An egress connection on its way to the table's owner.
@@ -46,8 +50,8 @@ pub struct Handoff {
     pub params: EgressParams,
 }
 
-/// Check the request's parameters. `from`, other than `latest`, and
-/// `send_snapshot=true` ask for history, which sluice does not serve yet.
+/// Check the request's parameters. `send_snapshot=true` asks for a table
+/// state sluice does not keep; `from=earliest` replays the log instead.
 pub fn params(
     shard: &Shard,
     target: &Target,
@@ -87,15 +91,24 @@ pub fn params(
             "tables keep no snapshot here: listen before sending the rows",
         ));
     }
-    match param(target, "from")? {
-        None | Some("latest") => {}
-        Some(v) => return Err(bad("from", v, "only 'latest' is supported")),
-    }
+    let from_earliest = match param(target, "from")? {
+        None | Some("latest") => false,
+        Some("earliest") if shard.cfg.wal.enabled => true,
+        Some("earliest") => {
+            return Err(bad(
+                "from",
+                "earliest",
+                "the log is disabled (wal.enabled = false): there is nothing to replay",
+            ))
+        }
+        Some(v) => return Err(bad("from", v, "expected 'latest' or 'earliest'")),
+    };
     Ok(EgressParams {
         pipeline: pi as u16,
         table: ti as u16,
         format,
         backpressure,
+        from_earliest,
     })
 }
 
@@ -145,7 +158,13 @@ pub async fn listen(shard: Rc<Shard>, h: Handoff) {
     let _ = stream.set_write_timeout(Some(Duration::from_millis(
         shard.cfg.egress.write_timeout_ms,
     )));
-    let _ = serve(&shard, &mut stream, p, &l).await;
+    // Taken right after subscribing, with no await between: the log up to
+    // here holds exactly the steps the listener will not get live.
+    let replay = p.from_earliest.then(|| {
+        let dir = crate::shard::recovery::shard_dir(&shard.cfg.data_dir, shard.id);
+        Snapshot::take(&dir, shard.log_end().flatten())
+    });
+    let _ = serve(&shard, &mut stream, p, &l, replay).await;
     let t = &shard.reg.pipelines[at.0].tables[at.1];
     shard.egress.unsubscribe(at, t, &l.sub);
     let _ = stream.shutdown(std::net::Shutdown::Both).await;
@@ -158,6 +177,7 @@ async fn serve(
     stream: &mut TcpStream,
     p: EgressParams,
     l: &Listener,
+    replay: Option<std::io::Result<Snapshot>>,
 ) -> std::io::Result<()> {
     let at = (p.pipeline as usize, p.table as usize);
     let t = &shard.reg.pipelines[at.0].tables[at.1];
@@ -171,6 +191,30 @@ async fn serve(
     seq_no += 1;
     chunk(&mut out, &lines);
     stream.write_all(&out).await?;
+    if let Some(snapshot) = replay {
+        let mut r = Replay {
+            stream,
+            enc: &mut enc,
+            seq_no: &mut seq_no,
+            steps: l.sub.written(),
+            lines: Vec::new(),
+        };
+        if let Err(e) = r.run(shard, at, snapshot).await {
+            // The log could not be read (or the reader went): say so and
+            // end, rather than stream live changes after a gap.
+            let note = serde_json::json!({
+                "message": format!("replaying the log failed: {e}"),
+                "error_code": "EgressReplayFailed",
+                "details": {},
+            });
+            r.lines.clear();
+            r.enc.notice(note, &mut r.lines);
+            out.clear();
+            chunk(&mut out, &r.lines);
+            out.extend_from_slice(b"0\r\n\r\n");
+            return stream.write_all(&out).await;
+        }
+    }
     let mut taken = Vec::new();
     loop {
         if l.sub.state() == SubState::Overflowed {
@@ -219,6 +263,67 @@ async fn serve(
         if let Some((step, _)) = taken.last() {
             shard.egress.written(at, t, &l.sub, *step);
         }
+    }
+}
+
+/// Writes a table's changes still in the owner's log, oldest first.
+struct Replay<'s> {
+    stream: &'s mut TcpStream,
+    enc: &'s mut ChunkEncoder,
+    seq_no: &'s mut u64,
+    /// Every replayed change precedes this step.
+    steps: u64,
+    lines: Vec<u8>,
+}
+
+impl Replay<'_> {
+    async fn run(
+        &mut self,
+        shard: &Shard,
+        at: (usize, usize),
+        snapshot: std::io::Result<Snapshot>,
+    ) -> std::io::Result<()> {
+        let snapshot = snapshot?;
+        let pipeline = &shard.reg.pipelines[at.0];
+        let t = &pipeline.tables[at.1].table;
+        let key = crate::shard::recovery::table_key(&t.ident.canonical);
+        let mut out = Vec::new();
+        for (seq, path) in snapshot.segments {
+            let end = snapshot.live.filter(|(s, _)| *s == seq).map(|(_, e)| e);
+            let mut r = match SegmentReader::open(path, seq, end).await {
+                Ok(r) => r,
+                // Retention deleted it since the snapshot: what it held is
+                // gone; later segments still follow in order.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            while let Some((head, batch)) = r.next().await? {
+                let ours = head.pipeline == pipeline.id
+                    && head.table == key
+                    && batch.data.schema().fields() == t.schema.fields();
+                if ours {
+                    self.enc
+                        .batch(*self.seq_no, self.steps, &batch, &mut self.lines);
+                    *self.seq_no += 1;
+                }
+                if self.lines.len() >= WRITE_BATCH_BYTES {
+                    self.flush(&mut out).await?;
+                }
+                glommio::yield_if_needed().await;
+            }
+            r.close().await;
+        }
+        self.flush(&mut out).await
+    }
+
+    async fn flush(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        if self.lines.is_empty() {
+            return Ok(());
+        }
+        out.clear();
+        chunk(out, &self.lines);
+        self.lines.clear();
+        self.stream.write_all(out).await
     }
 }
 

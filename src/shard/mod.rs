@@ -228,6 +228,12 @@ impl Shard {
         }
     }
 
+    /// The log's committed end on this shard: `None` without a log,
+    /// `Some(None)` before this run's first write.
+    pub fn log_end(&self) -> Option<Option<(u64, u64)>> {
+        self.wal.as_ref().map(|w| w.end())
+    }
+
     /// Hand an egress connection to the owner of its table (or serve it
     /// here when this shard owns it).
     pub async fn hand_off(self: &Rc<Self>, h: crate::server::egress::Handoff) {

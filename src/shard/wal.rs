@@ -69,6 +69,9 @@ pub struct ShardWal {
     /// Held through `log`, so batches enter groups in the order their
     /// positions were assigned even when some wait for space (FIFO).
     entry: Semaphore,
+    /// Where the log's committed data ends (segment, offset): egress replay
+    /// reads up to here, and what follows reaches listeners live.
+    end: Cell<Option<(u64, u64)>>,
 }
 
 impl ShardWal {
@@ -82,6 +85,7 @@ impl ShardWal {
             waiting: Cell::new(0),
             drained: Semaphore::new(0),
             entry: Semaphore::new(1),
+            end: Cell::new(None),
         }
     }
 
@@ -103,6 +107,11 @@ impl ShardWal {
         drop(g);
         // Full means the task is already due to look: nothing lost.
         let _ = self.bell.try_send(());
+    }
+
+    /// Where committed data ends, `None` before this run's first write.
+    pub fn end(&self) -> Option<(u64, u64)> {
+        self.end.get()
     }
 
     /// Take the current group (waking `log` callers waiting for space).
@@ -178,6 +187,7 @@ impl ShardWal {
                 last_sync = Instant::now();
             }
             dirty = !sync;
+            self.end.set(log.writer.as_ref().map(LogWriter::position));
             for it in spare.items.drain(..) {
                 let (p, t, lane) = it.at;
                 let table = &reg.pipelines[p].tables[t];

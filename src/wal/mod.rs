@@ -15,6 +15,7 @@ pub mod export;
 pub mod record;
 pub mod recover;
 pub mod segment;
+pub mod tail;
 pub mod writer;
 
 #[cfg(test)]

@@ -111,6 +111,11 @@ impl LogWriter {
         Ok(())
     }
 
+    /// The segment being written and where its data ends.
+    pub fn position(&self) -> (u64, u64) {
+        (self.seq, self.tail_at + self.tail.len() as u64)
+    }
+
     /// Sync and close the segment (and release its lock).
     pub async fn close(self) -> io::Result<()> {
         self.file.fdatasync().await.map_err(io_err)?;
