@@ -122,6 +122,12 @@ pub struct IngestConfig {
     /// Decoders a shard keeps between requests so that their column
     /// buffers are reused (each holds up to one batch). Default 32.
     pub idle_decoders_max: usize,
+    /// `Idempotency-Key`s an owner remembers per table (the newest; about
+    /// 200 bytes each). Default 65536.
+    pub idempotency_keys_max: usize,
+    /// Rows a keyed request may hold until its body ends (Arrow bytes);
+    /// past it the request is refused with 413. Default 64 MiB.
+    pub idempotent_bytes_max: usize,
 }
 
 impl Default for IngestConfig {
@@ -134,6 +140,8 @@ impl Default for IngestConfig {
             channel_batches_max: 64,
             table_memory_bytes_max: 64 << 20,
             idle_decoders_max: 32,
+            idempotency_keys_max: 65_536,
+            idempotent_bytes_max: 64 << 20,
         }
     }
 }
@@ -325,6 +333,16 @@ impl Config {
             i.channel_batches_max >= 1,
             "ingest.channel_batches_max",
             "must be >= 1",
+        )?;
+        check(
+            i.idempotency_keys_max >= 1,
+            "ingest.idempotency_keys_max",
+            "must be >= 1",
+        )?;
+        check(
+            i.idempotent_bytes_max >= 1 << 16,
+            "ingest.idempotent_bytes_max",
+            "must be >= 65536",
         )?;
         let e = &self.egress;
         check(

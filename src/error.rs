@@ -66,6 +66,14 @@ pub enum ApiError {
     TokenLost {
         token: String,
     },
+    /// `Idempotency-Key` is malformed.
+    InvalidIdempotencyKey {
+        why: &'static str,
+    },
+    /// A keyed request's rows passed `ingest.idempotent_bytes_max`.
+    IdempotentTooLarge {
+        limit: usize,
+    },
     /// egress: the table has `egress.connections_per_table_max` listeners.
     EgressLimit {
         limit: usize,
@@ -92,7 +100,8 @@ impl ApiError {
             ApiError::AuthenticationFailed => 401,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Http { status, .. } => *status,
-            ApiError::BodyTooLarge { .. } => 413,
+            ApiError::BodyTooLarge { .. } | ApiError::IdempotentTooLarge { .. } => 413,
+            ApiError::InvalidIdempotencyKey { .. } => 400,
             ApiError::TooManyConnections
             | ApiError::EgressLimit { .. }
             | ApiError::EgressTooSlow { .. } => 503,
@@ -124,6 +133,8 @@ impl ApiError {
             ApiError::LogFailed => "LogWriteFailed",
             ApiError::TokenLost { .. } => "TokenLost",
             ApiError::EgressLimit { .. } => "EgressConnectionLimit",
+            ApiError::InvalidIdempotencyKey { .. } => "InvalidIdempotencyKey",
+            ApiError::IdempotentTooLarge { .. } => "PayloadTooLarge",
             ApiError::EgressTooSlow { .. } => "EgressReaderTooSlow",
         }
     }
@@ -175,6 +186,12 @@ impl ApiError {
                 format!("Request body exceeds the limit of {limit} bytes (http.body_bytes_max)")
             }
             ApiError::TooManyConnections => "Too many open connections; retry later".into(),
+            ApiError::InvalidIdempotencyKey { why } => format!("Invalid Idempotency-Key: it {why}"),
+            ApiError::IdempotentTooLarge { limit } => format!(
+                "A request with an Idempotency-Key is ingested all at once, and its rows \
+                 exceed {limit} bytes (ingest.idempotent_bytes_max): split it, or send it \
+                 without a key"
+            ),
             ApiError::EgressLimit { limit } => format!(
                 "The table already has {limit} change streams open \
                  (egress.connections_per_table_max); retry later"
@@ -215,6 +232,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { allow, .. } => json!({ "allow": allow }),
             ApiError::BodyTooLarge { limit } => json!({ "body_bytes_max": limit }),
             ApiError::EgressLimit { limit } => json!({ "connections_per_table_max": limit }),
+            ApiError::IdempotentTooLarge { limit } => json!({ "idempotent_bytes_max": limit }),
             ApiError::EgressTooSlow { limit } => json!({ "queue_bytes_max": limit }),
             _ => json!({}),
         }

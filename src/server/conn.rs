@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::http::body::BodyDecoder;
 use crate::http::head::{self, Framing, HeadLimits, RequestHead};
 use crate::http::{response, target};
-use crate::shard::Shard;
+use crate::shard::{idem, Shard};
 
 /// A request refused before its body was read (unknown table, bad
 /// parameter) has its body read and dropped up to this size, so the
@@ -182,7 +182,16 @@ impl<'a> Conn<'a> {
             }
         }
         if let Route::Ingress { pipeline, table } = &route {
-            let (status, body) = ingress::handle(self, head, &target, pipeline, table).await?;
+            let key = match &head.idempotency_key {
+                Some(r) => Some(
+                    idem::check_key(&self.buf[at(r)])
+                        .map_err(|why| unread(ApiError::InvalidIdempotencyKey { why }))?
+                        .to_string(),
+                ),
+                None => None,
+            };
+            let key = key.as_deref();
+            let (status, body) = ingress::handle(self, head, &target, pipeline, table, key).await?;
             return Ok(Reply::Body(status, body));
         }
         if let Route::Egress { pipeline, table } = &route {

@@ -2,12 +2,14 @@
 //! arrives, hand sealed batches to the table's owner, answer a token.
 
 use super::conn::{BodyState, Conn, Failure};
+use crate::decode::ChangeBatch;
 use crate::decode::{CsvOptions, DecodeOptions, Decoder, Format, JsonFlavor, UpdateFormat};
 use crate::error::ApiError;
 use crate::http::body::BodyDecoder;
 use crate::http::head::{Framing, RequestHead};
 use crate::http::target::Target;
-use crate::shard::{add, DecoderKey, Shard};
+use crate::shard::idem::Origin;
+use crate::shard::{add, batch_bytes, concat, DecoderKey, Shard};
 use crate::token::Token;
 
 /// The query parameters of an ingress request.
@@ -119,6 +121,7 @@ pub async fn handle(
     target: &Target,
     pipeline: &str,
     table: &str,
+    idem_key: Option<&str>,
 ) -> Result<(u16, Vec<u8>), Failure> {
     let unread = |e| (e, BodyState::Unread);
     let shard = c.shard;
@@ -176,7 +179,18 @@ pub async fn handle(
             csv: params.csv,
         },
     );
-    let streamed = stream_body(c, head, &mut *decoder, pi, ti).await;
+    let mut hold = idem_key.map(|_| Held::default());
+    let mut streamed = stream_body(c, head, &mut *decoder, pi, ti, &mut hold).await;
+    if let (Some(key), Some(held), Ok(s)) = (idem_key, hold, streamed.as_mut()) {
+        // All or nothing: a keyed request with a bad record ingests none.
+        if decoder.errors().is_empty() && !held.parts.is_empty() {
+            let batch = crate::shard::idem::with_key(concat(&held.parts), key);
+            s.rows = batch.num_rows() as u64;
+            let (end, original) = shard.submit_keyed(pi, ti, batch).await;
+            s.last_end = Some(end);
+            s.original = original;
+        }
+    }
     let result = respond(shard, pi, ti, streamed, &*decoder);
     shard.decoders.give(key, decoder);
     result
@@ -209,7 +223,7 @@ fn respond(
             BodyState::Done,
         ));
     }
-    let token = Token {
+    let mut token = Token {
         run_id: reg.run_id,
         pipeline_id: p.id,
         table: ti as u16,
@@ -218,6 +232,10 @@ fn respond(
             .last_end
             .unwrap_or_else(|| shard.lane_position(pi, ti)),
     };
+    if let Some(o) = streamed.original {
+        // A repeat of a keyed request: the first attempt's token.
+        (token.run_id, token.lane, token.position) = (o.run, o.lane, o.end);
+    }
     let mut out = Vec::with_capacity(48);
     out.extend_from_slice(b"{\"token\":\"");
     token.encode_into(&mut out);
@@ -233,6 +251,15 @@ struct Streamed {
     rows: u64,
     /// Lane position after the last batch sent, if any was.
     last_end: Option<u64>,
+    /// A keyed request seen before: where its first attempt's rows end.
+    original: Option<Origin>,
+}
+
+/// A keyed request's rows, held until its body ends (see `shard::idem`).
+#[derive(Default)]
+struct Held {
+    parts: Vec<ChangeBatch>,
+    bytes: usize,
 }
 
 /// Feed the body to the decoder as it arrives; send each sealed batch to
@@ -243,6 +270,7 @@ async fn stream_body(
     decoder: &mut dyn Decoder,
     pi: usize,
     ti: usize,
+    hold: &mut Option<Held>,
 ) -> Result<Streamed, Failure> {
     let shard = c.shard;
     let max = shard.cfg.http.body_bytes_max;
@@ -252,6 +280,7 @@ async fn stream_body(
         bytes: 0,
         rows: 0,
         last_end: None,
+        original: None,
     };
     while let Some(range) = c.next_body_chunk(&mut body, &mut done).await? {
         s.bytes += range.len() as u64;
@@ -264,8 +293,7 @@ async fn stream_body(
             chunk = &chunk[n..];
             if decoder.batch_full() {
                 if let Some(b) = decoder.flush() {
-                    s.rows += b.num_rows() as u64;
-                    s.last_end = Some(shard.submit(pi, ti, b).await);
+                    deliver(shard, pi, ti, b, &mut s, hold).await?;
                 }
             }
         }
@@ -273,10 +301,32 @@ async fn stream_body(
         glommio::yield_if_needed().await;
     }
     if let Some(b) = decoder.finish() {
-        s.rows += b.num_rows() as u64;
-        s.last_end = Some(shard.submit(pi, ti, b).await);
+        deliver(shard, pi, ti, b, &mut s, hold).await?;
     }
     Ok(s)
+}
+
+/// Send a sealed batch to the owner, or hold it for a keyed request.
+async fn deliver(
+    shard: &Shard,
+    pi: usize,
+    ti: usize,
+    b: ChangeBatch,
+    s: &mut Streamed,
+    hold: &mut Option<Held>,
+) -> Result<(), Failure> {
+    let Some(held) = hold else {
+        s.rows += b.num_rows() as u64;
+        s.last_end = Some(shard.submit(pi, ti, b).await);
+        return Ok(());
+    };
+    held.bytes += batch_bytes(&b);
+    held.parts.push(b);
+    let limit = shard.cfg.ingest.idempotent_bytes_max;
+    if held.bytes > limit {
+        return Err((ApiError::IdempotentTooLarge { limit }, BodyState::Broken));
+    }
+    Ok(())
 }
 
 fn closed() -> ApiError {

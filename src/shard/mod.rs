@@ -7,6 +7,7 @@
 mod buffers;
 mod concat;
 mod decoders;
+pub mod idem;
 pub mod recovery;
 mod registry;
 mod start;
@@ -14,7 +15,7 @@ mod store;
 mod wal;
 
 pub use buffers::BufferPool;
-pub use concat::batch_bytes;
+pub use concat::{batch_bytes, concat};
 pub use decoders::{DecoderKey, DecoderPool};
 pub use registry::{add, get, LaneStats, OwnerStats, PipelineRt, Registry, TableRt};
 pub use start::{run, Started};
@@ -43,6 +44,9 @@ pub struct Applied {
     /// Lane position just after this batch's last row.
     pub end: u64,
     pub batch: ChangeBatch,
+    /// A keyed batch's request id on the sending shard, which waits for
+    /// the owner's verdict (`ToOwner::Keyed`).
+    pub reply: Option<u64>,
 }
 
 /// What a shard sends a table's owner over the mesh.
@@ -54,6 +58,12 @@ pub enum ToOwner {
     /// An egress connection, handed over so that the owner writes the
     /// table's changes to it directly (see `server::egress`).
     Listen(crate::server::egress::Handoff),
+    /// The owner's verdict on a keyed batch, back to its sender: the first
+    /// attempt's origin when the key was known (the rows were not applied).
+    Keyed {
+        req: u64,
+        original: Option<idem::Origin>,
+    },
 }
 
 /// The shard's side of the mesh to one other shard.
@@ -71,7 +81,7 @@ pub struct Shard {
     pub reg: Arc<Registry>,
     pub cfg: Arc<Validated>,
     pub auth: Option<Authenticator>,
-    links: Vec<Option<Link>>,
+    links: Vec<Option<Rc<Link>>>,
     /// Next position of this shard's lane, per [pipeline][table].
     lane_next: RefCell<Vec<Vec<u64>>>,
     /// Stores of the tables this shard owns, per [pipeline][table].
@@ -89,6 +99,8 @@ pub struct Shard {
     wal: Option<Rc<ShardWal>>,
     /// Change-stream listeners of the tables this shard owns.
     pub egress: Rc<Hubs>,
+    /// Keyed requests of this shard waiting for their owner's verdict.
+    replies: idem::Replies,
 }
 
 impl Shard {
@@ -120,9 +132,11 @@ impl Shard {
             links: senders
                 .into_iter()
                 .map(|s| {
-                    s.map(|sender| Link {
-                        sender,
-                        gate: Semaphore::new(1),
+                    s.map(|sender| {
+                        Rc::new(Link {
+                            sender,
+                            gate: Semaphore::new(1),
+                        })
                     })
                 })
                 .collect(),
@@ -132,6 +146,7 @@ impl Shard {
             refusing: std::cell::Cell::new(0),
             wal,
             egress,
+            replies: idem::Replies::default(),
         }
     }
 
@@ -152,20 +167,33 @@ impl Shard {
     /// owner's queue is full: that wait is the back-pressure that stops this
     /// connection from reading its socket.
     pub async fn submit(&self, pipeline: usize, table: usize, batch: ChangeBatch) -> u64 {
+        self.send(pipeline, table, batch, None).await.0
+    }
+
+    /// `submit`, for a batch that may carry a reply request id; returns
+    /// the position after it and, when the owner is this shard, the
+    /// verdict on a keyed batch.
+    async fn send(
+        &self,
+        pipeline: usize,
+        table: usize,
+        batch: ChangeBatch,
+        reply: Option<u64>,
+    ) -> (u64, Option<idem::Origin>) {
         let t = &self.reg.pipelines[pipeline].tables[table];
         let rows = batch.num_rows() as u64;
         add(&t.lane_stats[self.id].batches_sent, 1);
         if t.owner == self.id {
             let end = self.advance_lane(pipeline, table, rows);
-            self.apply(Applied {
+            let msg = Applied {
                 pipeline: pipeline as u16,
                 table: table as u16,
                 lane: self.id as u16,
                 end,
                 batch,
-            })
-            .await;
-            return end;
+                reply: None,
+            };
+            return (end, self.apply(msg).await);
         }
         let link = self.links[t.owner]
             .as_ref()
@@ -182,20 +210,23 @@ impl Shard {
             lane: self.id as u16,
             end,
             batch,
+            reply,
         });
         if link.sender.send(msg).await.is_err() {
             // The owner's receiver only goes away when its executor stops,
             // which happens only at process exit.
             panic!("owner shard {} is gone", t.owner);
         }
-        end
+        (end, None)
     }
 
     /// Owner side: log the batch, store it, count it. The watermark is
     /// published last (so a reader that sees the position sees the rest
     /// too): by the log's sync task once the batch is on disk, or here
     /// when there is no log.
-    pub async fn apply(&self, msg: Applied) {
+    pub async fn apply(&self, mut msg: Applied) -> Option<idem::Origin> {
+        // Before any await: a repeat arriving meanwhile must see the key.
+        let original = self.dedupe(&mut msg);
         let (p, ti, lane) = (msg.pipeline as usize, msg.table as usize, msg.lane as usize);
         let pipeline = &self.reg.pipelines[p];
         let t = &pipeline.tables[ti];
@@ -226,6 +257,7 @@ impl Shard {
         if self.wal.is_none() {
             self.egress.commit((p, ti), t, lane, msg.end, &msg.batch);
         }
+        original
     }
 
     /// The log's committed end on this shard: `None` without a log,
@@ -256,7 +288,10 @@ impl Shard {
 async fn receive_loop(shard: std::rc::Rc<Shard>, rx: ConnectedReceiver<ToOwner>) {
     while let Some(msg) = rx.recv().await {
         match msg {
-            ToOwner::Apply(a) => shard.apply(a).await,
+            ToOwner::Apply(a) => {
+                shard.apply(a).await;
+            }
+            ToOwner::Keyed { req, original } => shard.replies.deliver(req, original),
             ToOwner::Listen(h) => {
                 glommio::spawn_local(crate::server::egress::listen(shard.clone(), h)).detach();
             }

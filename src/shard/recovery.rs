@@ -74,9 +74,10 @@ pub fn recover(cfg: &Validated, reg: &Registry) -> Result<Recovered, String> {
             .iter()
             .map(|p| {
                 let budget = cfg.ingest.table_memory_bytes_max;
+                let keys = cfg.ingest.idempotency_keys_max;
                 p.tables
                     .iter()
-                    .map(|_| Some(TableStore::new(budget)))
+                    .map(|_| Some(TableStore::new(budget).with_keys(keys)))
                     .collect()
             })
             .collect(),
@@ -123,6 +124,12 @@ pub fn recover(cfg: &Validated, reg: &Registry) -> Result<Recovered, String> {
             let store = out.stores[pi][ti]
                 .as_mut()
                 .expect("every table has a store");
+            if let Some(key) = super::idem::key_of(&batch) {
+                let (run, lane, end) = (head.run, head.lane, head.end);
+                store
+                    .keys
+                    .insert(key, super::idem::Origin { run, lane, end });
+            }
             store.append(batch);
         })
         .map_err(|e| {

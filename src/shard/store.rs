@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 
 use super::concat::{batch_bytes, concat};
+use super::idem::KeyTable;
 use crate::decode::ChangeBatch;
 
 /// A batch with fewer rows than this is coalesced rather than kept as is.
@@ -34,6 +35,8 @@ pub struct TableStore {
     tail_rows: usize,
     bytes: usize,
     bytes_max: usize,
+    /// The table's newest idempotency keys (see `idem`).
+    pub keys: KeyTable,
 }
 
 /// What one append did, for the owner's counters.
@@ -49,10 +52,21 @@ impl TableStore {
             tail_rows: 0,
             bytes: 0,
             bytes_max,
+            keys: KeyTable::new(1),
         }
     }
 
+    /// Remember up to `max` idempotency keys.
+    pub fn with_keys(mut self, max: usize) -> TableStore {
+        self.keys = KeyTable::new(max);
+        self
+    }
+
     pub fn append(&mut self, batch: ChangeBatch) -> Appended {
+        if batch.num_rows() == 0 {
+            // A repeated keyed request: nothing to keep.
+            return Appended { evicted_batches: 0 };
+        }
         self.bytes += batch_bytes(&batch);
         if batch.num_rows() < SMALL_ROWS {
             self.tail_rows += batch.num_rows();

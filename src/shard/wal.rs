@@ -255,10 +255,14 @@ async fn encode(items: &[Item], buf: &mut Vec<u8>, parts: &mut Vec<ChangeBatch>)
         let mut j = i + 1;
         let mut rows = first.batch.num_rows();
         let mut bytes = batch_bytes(&first.batch);
-        if rows < SMALL_ROWS {
+        // A keyed batch stays one record of its own: its key is its
+        // schema's, and the record must hold all of its rows or none.
+        let keyed = |b: &ChangeBatch| crate::shard::idem::key_of(b).is_some();
+        if rows < SMALL_ROWS && !keyed(&first.batch) {
             while let Some(next) = items.get(j) {
                 let (n, b) = (next.batch.num_rows(), batch_bytes(&next.batch));
                 let same = next.at == first.at && next.head.run == first.head.run;
+                let same = same && !keyed(&next.batch);
                 let big = rows + n > MERGED_ROWS_MAX || bytes + b > MERGED_BYTES_MAX;
                 if !same || n >= SMALL_ROWS || big {
                     break;

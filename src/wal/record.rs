@@ -16,7 +16,9 @@
 //! end marker), so any Arrow reader can decode a record on its own: the
 //! table's columns, then, when the batch has them, a weight column and a
 //! partial-update mask column; the schema metadata key `sluice.extra`
-//! says how many trailing columns are such extras (`weight`, `updates`).
+//! says how many trailing columns are such extras (`weight`, `updates`),
+//! and `sluice.idempotency_key`, when present, is the key of the request
+//! whose rows the record holds (`shard::idem`).
 //! A zero `body_len` never starts a frame: it marks the unwritten (zeroed)
 //! space after the last record.
 
@@ -88,8 +90,9 @@ fn write_ipc(batch: &ChangeBatch, out: &mut Vec<u8>) {
         columns.push(Arc::new(u.clone()));
         extra.push(UPDATES);
     }
-    let meta: std::collections::HashMap<String, String> =
-        [(EXTRA_KEY.to_string(), extra.join(","))].into();
+    // The batch's own metadata (an idempotency key) travels along.
+    let mut meta = data.schema_ref().metadata().clone();
+    meta.insert(EXTRA_KEY.to_string(), extra.join(","));
     let schema = Arc::new(Schema::new(fields).with_metadata(meta));
     let rb = RecordBatch::try_new(schema.clone(), columns).expect("same rows, schema from columns");
     let mut w = StreamWriter::try_new(out, &schema).expect("writing to a Vec cannot fail");
@@ -201,8 +204,11 @@ fn split_extras(rb: RecordBatch) -> Result<ChangeBatch, String> {
         }
     }
     let fields: Vec<Arc<Field>> = schema.fields().iter().take(n).cloned().collect();
-    let data = RecordBatch::try_new(Arc::new(Schema::new(fields)), rb.columns()[..n].to_vec())
-        .map_err(|e| e.to_string())?;
+    let mut meta = schema.metadata().clone();
+    meta.remove(EXTRA_KEY);
+    let schema = Arc::new(Schema::new(fields).with_metadata(meta));
+    let data =
+        RecordBatch::try_new(schema, rb.columns()[..n].to_vec()).map_err(|e| e.to_string())?;
     Ok(ChangeBatch {
         data,
         weights,
