@@ -287,7 +287,7 @@ pub fn svg(title: &str, series: &[Series]) -> String {
         let max = ser.points.iter().map(|p| p.ms).fold(0.0, f64::max);
         _ = writeln!(
             s,
-            r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="3"/><text x="{}" y="{}">{} (max {max:.3})</text>"#,
+            r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="3"/><text x="{}" y="{}">{} (max {max:.3} ms)</text>"#,
             RIGHT + 15.0,
             RIGHT + 35.0,
             RIGHT + 40.0,
