@@ -293,7 +293,8 @@ fn open_loop_counts_the_stall_a_closed_loop_hides() {
     let st = run_against(addr, &a, |_| {});
     assert_counts_match(&st, &seen);
     let o = st.open.as_ref().unwrap();
-    assert!((15..=30).contains(&st.requests), "{} sent", st.requests);
+    // A loaded machine can only stretch the 20 ms, so the floor is loose.
+    assert!((5..=30).contains(&st.requests), "{} sent", st.requests);
     // Every slot is either sent or counted unsent.
     assert_eq!(st.requests + o.unsent, 100);
     // All but the first went late, and latency from the slot grew with the
@@ -338,7 +339,7 @@ fn server_cpu_is_read_for_the_measured_run() {
     let a = args(&["--connections", "2", "--duration-s", "0.5"]);
     let st = run_against(addr, &a, |c| c.server_pids = vec![std::process::id()]);
     let u = st.host.as_ref().unwrap();
-    assert!((0.45..1.0).contains(&u.window_s), "{}", u.window_s);
+    assert!((0.45..3.0).contains(&u.window_s), "{}", u.window_s);
     // Busy for half a second on both sides: some ticks must have passed.
     assert!(u.server_cpu_s.unwrap() > 0.0);
     assert!(u.load_cpu_s.unwrap() > 0.0);
