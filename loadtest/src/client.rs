@@ -2,9 +2,17 @@
 //!
 //! Everything shares one thread, so the stats live in a `RefCell` with no
 //! atomics: a connection task records its sample between two awaits and the
-//! progress task reads the same counters. Closed-loop by design (each
-//! connection sends its next request when the previous answer arrives), so
-//! latencies are service times, not wrk2-style corrected ones.
+//! progress task reads the same counters.
+//!
+//! Two ways to pace requests. Closed loop (the default): each connection
+//! sends its next request when the previous answer arrives, so latencies
+//! are service times, and a slow server simply gets fewer requests: the
+//! stall is hidden from the percentiles ("coordinated omission"). Open loop
+//! (`OpenLoop`, as wrk2 does): requests follow a fixed schedule at a
+//! constant rate, each connection taking every Nth slot; a request that
+//! cannot go on time (its connection still waits for an earlier answer) is
+//! sent as soon as possible, and its latency counts from the slot's time, so
+//! a stall shows up in every request it delayed.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -17,6 +25,7 @@ use glommio::net::TcpStream;
 use glommio::timer::sleep;
 use hdrhistogram::Histogram;
 
+use crate::host::{Snapshot, Usage};
 use crate::http::{self, Head, RecvBuf, Request};
 use crate::sampled::Sampler;
 
@@ -36,6 +45,49 @@ pub struct RunConfig {
     /// `Some((n, poll))`: during the run, measure the completion latency of
     /// every nth response's token (`sampled.rs`).
     pub sample: Option<(u64, CompletionConfig)>,
+    /// `Some`: open loop at a constant rate instead of closed loop.
+    pub open_loop: Option<OpenLoop>,
+    /// Server processes whose CPU time is read when measuring starts and
+    /// ends (`host.rs`); CPU pressure and the generator's own CPU are read
+    /// whatever this holds.
+    pub server_pids: Vec<u32>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct OpenLoop {
+    /// Requests per second over all connections, warm-up included.
+    pub rate_per_s: f64,
+    /// A request sent later than this after its slot counts as a late send.
+    pub late: Duration,
+}
+
+impl OpenLoop {
+    /// When slot `j` (0-based over all connections) is due.
+    fn due(&self, start: Instant, j: u64) -> Instant {
+        start + Duration::from_secs_f64(j as f64 / self.rate_per_s)
+    }
+
+    /// Slots due before `t`, i.e. the first slot due at or after it.
+    fn slots_before(&self, start: Instant, t: Instant) -> u64 {
+        (t.saturating_duration_since(start).as_secs_f64() * self.rate_per_s).ceil() as u64
+    }
+}
+
+/// What only an open-loop run measures.
+pub struct OpenStats {
+    pub rate_per_s: f64,
+    pub late: Duration,
+    /// Send to response, microseconds: the latency a closed-loop run would
+    /// report (`Stats::hist` counts from the slot's time instead).
+    pub service_hist: Histogram<u64>,
+    /// Measured requests sent more than `late` after their slot.
+    pub late_sends: u64,
+    /// The latest send, microseconds after its slot.
+    pub lateness_us_max: u64,
+    /// Measured slots due before the deadline that were never sent because
+    /// their connection was still behind when the run ended; their latency
+    /// would have been at least the time from their slot to the end.
+    pub unsent: u64,
 }
 
 pub struct CompletionConfig {
@@ -48,7 +100,9 @@ pub struct CompletionConfig {
 }
 
 pub struct Stats {
-    /// Request latency in microseconds, measured requests only.
+    /// Request latency in microseconds, measured requests only: from the
+    /// send (closed loop) or from the slot's time (open loop) to the end of
+    /// the response.
     pub hist: Histogram<u64>,
     pub requests: u64,
     pub rows: u64,
@@ -66,6 +120,9 @@ pub struct Stats {
     pub elapsed: Duration,
     pub completion: Option<CompletionStats>,
     pub sampled: Option<crate::sampled::SampledStats>,
+    pub open: Option<OpenStats>,
+    /// CPU and pressure over the measured run.
+    pub host: Option<Usage>,
     /// Live totals including warm-up, for the progress line.
     pub live_requests: u64,
     pub live_body_bytes: u64,
@@ -98,6 +155,8 @@ impl Stats {
             elapsed: Duration::ZERO,
             completion: None,
             sampled: None,
+            open: None,
+            host: None,
             live_requests: 0,
             live_body_bytes: 0,
         }
@@ -122,6 +181,12 @@ struct Ctx {
     measure_start: Instant,
     deadline: Option<Instant>,
     sampler: Option<Rc<Sampler>>,
+    /// When the open-loop schedule (and the run) began.
+    start: Instant,
+    /// Open loop: the first slot due after warm-up, so the first measured.
+    slot_first_measured: u64,
+    /// Open loop: the first slot past the end of the run (`--requests`).
+    slot_end: Option<u64>,
 }
 
 /// What a connection task hands back: its socket (reused for completion
@@ -153,15 +218,44 @@ pub async fn run(cfg: RunConfig, pool: Vec<Request>) -> Stats {
     // Neither bound given: the caller picks a default duration before this.
     let deadline = cfg.duration.map(|d| measure_start + d);
     let cfg_sampler = cfg.sample.as_ref().map(|(n, _)| Rc::new(Sampler::new(*n)));
+    let slot_first_measured = cfg
+        .open_loop
+        .map_or(0, |o| o.slots_before(start, measure_start));
+    // The open-loop `--requests` bound: that many slots after warm-up's.
+    let slot_end = cfg
+        .open_loop
+        .zip(cfg.requests)
+        .map(|(_, n)| slot_first_measured + n);
+    let mut stats = Stats::new();
+    stats.open = cfg.open_loop.map(|o| OpenStats {
+        rate_per_s: o.rate_per_s,
+        late: o.late,
+        service_hist: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
+        late_sends: 0,
+        lateness_us_max: 0,
+        unsent: 0,
+    });
     let ctx = Rc::new(Ctx {
         cfg,
         pool,
-        stats: RefCell::new(Stats::new()),
+        stats: RefCell::new(stats),
         claimed: Cell::new(0),
         measure_start,
         deadline,
         sampler: cfg_sampler,
+        start,
+        slot_first_measured,
+        slot_end,
     });
+    // CPU readings bracket the measured part only; warm-up is not counted.
+    let first = Rc::new(RefCell::new(None));
+    let snap = {
+        let (first, pids) = (first.clone(), ctx.cfg.server_pids.clone());
+        glommio::spawn_local(async move {
+            sleep(measure_start.saturating_duration_since(Instant::now())).await;
+            *first.borrow_mut() = Some(Snapshot::take(&pids));
+        })
+    };
     let progress = ctx
         .cfg
         .progress
@@ -179,6 +273,13 @@ pub async fn run(cfg: RunConfig, pool: Vec<Request>) -> Stats {
     for t in tasks {
         ends.push(t.await);
     }
+    let last = Snapshot::take(&ctx.cfg.server_pids);
+    // A run that ended before warm-up did (a dead target with --requests)
+    // has no measured part, so no usage either.
+    drop(snap);
+    let first = first.borrow_mut().take();
+    ctx.stats.borrow_mut().host =
+        first.map(|f| Usage::between(&f, &last, ctx.cfg.server_pids.clone()));
     if let Some(s) = &ctx.sampler {
         s.finish();
         for p in pollers {
@@ -244,22 +345,27 @@ async fn conn_loop(id: usize, ctx: Rc<Ctx>) -> ConnEnd {
     let mut idx = id * 7919 % ctx.pool.len();
     // Measured 2xx responses of this connection, for sampling.
     let mut answered: u64 = 0;
+    // Open loop: this connection's next slot; it takes every Nth.
+    let stride = ctx.cfg.connections as u64;
+    let mut slot = id as u64;
     loop {
-        let t0 = Instant::now();
-        if ctx.deadline.is_some_and(|d| t0 >= d) {
-            break;
-        }
-        let measured = t0 >= ctx.measure_start;
-        // `--requests` counts attempts, failed connects included, so a dead
-        // server ends a run that has no deadline instead of spinning forever.
-        if measured {
-            if let Some(limit) = ctx.cfg.requests {
-                if ctx.claimed.get() >= limit {
+        // When the request is due: now in closed loop, its slot in open loop.
+        let (due, measured) = match ctx.cfg.open_loop {
+            Some(o) => {
+                let Some(due) = await_slot(&ctx, o, slot, stride).await else {
+                    break;
+                };
+                slot += stride;
+                (due, slot - stride >= ctx.slot_first_measured)
+            }
+            None => {
+                let now = Instant::now();
+                if !claim_closed(&ctx, now) {
                     break;
                 }
-                ctx.claimed.set(ctx.claimed.get() + 1);
+                (now, now >= ctx.measure_start)
             }
-        }
+        };
         if end.stream.is_none() {
             match connect(&ctx).await {
                 Ok(s) => {
@@ -272,7 +378,8 @@ async fn conn_loop(id: usize, ctx: Rc<Ctx>) -> ConnEnd {
                         st.io_errors += 1;
                         st.last_error = Some(format!("connect: {e}"));
                     }
-                    // Back off so a dead server does not become a busy loop.
+                    // Back off so a dead server does not become a busy loop
+                    // (in open loop the slot is spent: it counts as failed).
                     sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -290,9 +397,19 @@ async fn conn_loop(id: usize, ctx: Rc<Ctx>) -> ConnEnd {
                 st.live_requests += 1;
                 st.live_body_bytes += req.body_len as u64;
                 if measured {
-                    let us = done.duration_since(t0).as_micros() as u64;
+                    // Closed loop counts from the send, after any reconnect,
+                    // as it always has; open loop from the slot.
+                    let from = if st.open.is_some() { due } else { t0 };
+                    let us = done.duration_since(from).as_micros() as u64;
                     // Saturate rather than fail on absurd values.
                     st.hist.saturating_record(us.max(1));
+                    if let Some(o) = &mut st.open {
+                        let service_us = done.duration_since(t0).as_micros() as u64;
+                        o.service_hist.saturating_record(service_us.max(1));
+                        let late = t0.saturating_duration_since(due);
+                        o.late_sends += u64::from(late > o.late);
+                        o.lateness_us_max = o.lateness_us_max.max(late.as_micros() as u64);
+                    }
                     st.requests += 1;
                     st.rows += req.rows;
                     st.body_bytes += req.body_len as u64;
@@ -334,6 +451,68 @@ async fn conn_loop(id: usize, ctx: Rc<Ctx>) -> ConnEnd {
         }
     }
     end
+}
+
+/// Closed loop: whether to send another request at `now`. `--requests`
+/// counts attempts, failed connects included, so a dead server ends a run
+/// that has no deadline instead of spinning forever.
+fn claim_closed(ctx: &Ctx, now: Instant) -> bool {
+    if ctx.deadline.is_some_and(|d| now >= d) {
+        return false;
+    }
+    if now >= ctx.measure_start {
+        if let Some(limit) = ctx.cfg.requests {
+            if ctx.claimed.get() >= limit {
+                return false;
+            }
+            ctx.claimed.set(ctx.claimed.get() + 1);
+        }
+    }
+    true
+}
+
+/// Open loop: waits until slot `j` is due and returns when that was; a
+/// connection that is behind gets its due time at once. `None` when the
+/// run is over: the slot is past `--requests` or the deadline, or the
+/// deadline passed while this connection was behind, in which case its
+/// measured slots that were due before the deadline are counted unsent.
+async fn await_slot(ctx: &Ctx, o: OpenLoop, j: u64, stride: u64) -> Option<Instant> {
+    if ctx.slot_end.is_some_and(|end| j >= end) {
+        return None;
+    }
+    let due = o.due(ctx.start, j);
+    if let Some(deadline) = ctx.deadline {
+        if due >= deadline {
+            return None;
+        }
+        if Instant::now() >= deadline {
+            let end = o.slots_before(ctx.start, deadline);
+            let unsent = own_slots_between(j, stride, ctx.slot_first_measured, end);
+            if let Some(s) = &mut ctx.stats.borrow_mut().open {
+                s.unsent += unsent;
+            }
+            return None;
+        }
+    }
+    let now = Instant::now();
+    if due > now {
+        sleep(due - now).await;
+    }
+    Some(due)
+}
+
+/// How many of the slots `j, j + stride, j + 2 stride, ..` lie in `lo..hi`.
+pub(crate) fn own_slots_between(j: u64, stride: u64, lo: u64, hi: u64) -> u64 {
+    let first = if j >= lo {
+        j
+    } else {
+        j + (lo - j).div_ceil(stride) * stride
+    };
+    if first < hi {
+        (hi - first).div_ceil(stride)
+    } else {
+        0
+    }
 }
 
 async fn progress(ctx: Rc<Ctx>) {

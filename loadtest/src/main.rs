@@ -5,8 +5,10 @@
 //! through a pool of pre-generated request bodies, so the measured loop is
 //! only write / read / parse / record.
 
+mod chart;
 mod client;
 mod gen;
+mod host;
 mod http;
 mod report;
 mod sampled;
@@ -15,10 +17,10 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use glommio::{LocalExecutorBuilder, Placement};
 
-use crate::client::{CompletionConfig, RunConfig};
+use crate::client::{CompletionConfig, OpenLoop, RunConfig};
 use crate::gen::{Format, RowGen};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -30,9 +32,12 @@ enum FormatArg {
 #[derive(Parser, Debug)]
 #[command(
     version,
-    about = "Load generator for sluice's Feldera-compatible ingress API"
+    about = "Load generator for sluice's Feldera-compatible ingress API",
+    args_conflicts_with_subcommands = true
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Server address. Only loopback is accepted unless --allow-remote.
     #[arg(long, default_value = "127.0.0.1:8080")]
     target: String,
@@ -101,6 +106,27 @@ struct Args {
     /// Sent as `Authorization: Bearer KEY`.
     #[arg(long)]
     api_key: Option<String>,
+    /// Open loop: send this many requests per second in total, on a fixed
+    /// schedule shared out over the connections; latency counts from when
+    /// each request was due (coordinated-omission corrected, as wrk2).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Open loop: a request sent more than this after it was due counts as
+    /// a late send.
+    #[arg(long, default_value_t = 1.0)]
+    late_ms: f64,
+    /// Server process whose CPU time to read before and after the measured
+    /// run (rows and MB per server CPU-second), or `auto`: the processes
+    /// listening on the target's port (found through /proc).
+    #[arg(long)]
+    server_pid: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Draw latency percentile distributions (.hgrm files or --json-report
+    /// files) as one SVG chart, on HdrHistogram's 1/(1-p) axis.
+    Chart(chart::ChartArgs),
 }
 
 /// Refuses non-loopback targets unless explicitly allowed: every address the
@@ -194,7 +220,53 @@ fn build_pool(a: &Args) -> Result<Vec<http::Request>, String> {
     }
 }
 
+/// The server pids to watch: none, one given, or those listening on the
+/// target's port.
+fn server_pids(arg: Option<&str>, addr: SocketAddr) -> Result<Vec<u32>, String> {
+    match arg {
+        None => Ok(Vec::new()),
+        Some("auto") => {
+            let pids = host::find_listeners(addr.port(), std::process::id());
+            if pids.is_empty() {
+                return Err(format!(
+                    "--server-pid auto: no process of this user listens on port {} \
+                     (pass the pid instead)",
+                    addr.port()
+                ));
+            }
+            Ok(pids)
+        }
+        Some(p) => {
+            let pid: u32 = p
+                .parse()
+                .map_err(|_| format!("--server-pid takes a pid or `auto`, not {p:?}"))?;
+            if !std::path::Path::new(&format!("/proc/{pid}/stat")).exists() {
+                return Err(format!("--server-pid {pid}: no such process"));
+            }
+            Ok(vec![pid])
+        }
+    }
+}
+
+fn open_loop(a: &Args) -> Result<Option<OpenLoop>, String> {
+    let Some(rate) = a.rate else {
+        return Ok(None);
+    };
+    // Beyond a million requests per second one core could not keep any
+    // schedule; below one a run would mostly sleep.
+    if !(1.0..=1e6).contains(&rate) {
+        return Err("--rate must be between 1 and 1000000 requests per second".into());
+    }
+    Ok(Some(OpenLoop {
+        rate_per_s: rate,
+        late: secs(a.late_ms / 1e3, "late-ms")?,
+    }))
+}
+
 fn run(a: Args) -> Result<(), String> {
+    if let Some(Command::Chart(c)) = &a.command {
+        return chart::run(c);
+    }
     let addr = resolve_target(&a.target, a.allow_remote)?;
     if a.connections == 0 {
         return Err("--connections must be at least 1".into());
@@ -229,7 +301,10 @@ fn run(a: Args) -> Result<(), String> {
         progress: duration.is_none_or(|d| d + warmup > Duration::from_secs(5)),
         completion,
         sample,
+        open_loop: open_loop(&a)?,
+        server_pids: server_pids(a.server_pid.as_deref(), addr)?,
     };
+    let server = cfg.server_pids.clone();
     let core = match a.core {
         Some(c) => c,
         None => glommio::CpuSet::online()
@@ -242,11 +317,13 @@ fn run(a: Args) -> Result<(), String> {
     let avg_body = pool.iter().map(|r| r.body_len).sum::<usize>() / pool.len();
     let avg_rows = pool.iter().map(|r| r.rows).sum::<u64>() as f64 / pool.len() as f64;
     eprintln!(
-        "sluice-load: {} connections to {addr} on core {core}; {} bodies of ~{avg_body} bytes / {avg_rows:.1} rows ({:?}{})",
+        "sluice-load: {} connections to {addr} on core {core}; {} bodies of ~{avg_body} bytes / {avg_rows:.1} rows ({:?}{}){}{}",
         a.connections,
         pool.len(),
         a.format,
-        if a.chunked { ", chunked" } else { "" }
+        if a.chunked { ", chunked" } else { "" },
+        a.rate.map_or(String::new(), |r| format!("; open loop at {r} req/s")),
+        if server.is_empty() { String::new() } else { format!("; server pids {server:?}") },
     );
     let ex = LocalExecutorBuilder::new(Placement::Fixed(core))
         .name("sluice-load")
@@ -255,11 +332,13 @@ fn run(a: Args) -> Result<(), String> {
     let pool_len = pool.len();
     let stats = ex.run(client::run(cfg, pool));
     let title = format!(
-        "sluice-load {} {}/{} -> {addr}, {} connections",
+        "sluice-load {} {}/{} -> {addr}, {} connections, {}",
         fmt_q_name(a.format),
         a.pipeline,
         a.table,
-        a.connections
+        a.connections,
+        a.rate
+            .map_or("closed loop".into(), |r| format!("open loop at {r} req/s")),
     );
     print!("{}", report::summary(&stats, &title));
     if let Some(p) = &a.json_report {
@@ -269,7 +348,8 @@ fn run(a: Args) -> Result<(), String> {
             "rows_per_request": a.rows_per_request, "body_bytes": a.body_bytes,
             "connections": a.connections, "duration_s": a.duration_s, "requests": a.requests,
             "warmup_s": a.warmup_s, "seed": a.seed, "chunked": a.chunked, "core": core,
-            "pool": pool_len,
+            "pool": pool_len, "rate": a.rate, "late_ms": a.late_ms,
+            "server_pid": a.server_pid,
         });
         let j = report::json_report(&stats, config);
         let text = serde_json::to_string_pretty(&j).expect("serialisable");

@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 
 use crate::client::Stats;
+use crate::host::{Usage, PSI_BUSY_AVG10_PCT};
 
 /// Percentiles shown in the summary and the JSON report.
 const PCTS: &[(f64, &str)] = &[(50.0, "p50"), (90.0, "p90"), (99.0, "p99"), (99.9, "p99.9")];
@@ -62,11 +63,40 @@ pub fn summary(st: &Stats, title: &str) -> String {
         per_sec(st.body_bytes, d) / 1e6,
         per_sec(st.wire_bytes, d) / 1e6,
     );
-    _ = write!(s, "  latency ms ");
-    for (p, name) in PCTS {
-        _ = write!(s, " {name} {:.3}", ms(h.value_at_percentile(*p)));
+    let pcts = |s: &mut String, label: &str, h: &Histogram<u64>| {
+        _ = write!(s, "  {label}");
+        for (p, name) in PCTS {
+            _ = write!(s, " {name} {:.3}", ms(h.value_at_percentile(*p)));
+        }
+        _ = writeln!(s, "  max {:.3}  mean {:.3}", ms(h.max()), h.mean() / 1000.0);
+    };
+    match &st.open {
+        None => pcts(&mut s, "latency ms ", h),
+        Some(o) => {
+            pcts(&mut s, "latency ms (from when due)", h);
+            pcts(&mut s, "service ms (from the send)", &o.service_hist);
+            let late_pct = 100.0 * o.late_sends as f64 / st.requests.max(1) as f64;
+            _ = writeln!(
+                s,
+                "  schedule   {:.1} req/s asked, {:.1} sent; {} late sends (> {:.3} ms after due, {late_pct:.1}%), latest {:.3} ms; {} unsent at the end",
+                o.rate_per_s,
+                per_sec(st.requests, d),
+                o.late_sends,
+                o.late.as_secs_f64() * 1e3,
+                ms(o.lateness_us_max),
+                o.unsent,
+            );
+            if late_pct > LATE_WARN_PCT || o.unsent > 0 {
+                _ = writeln!(
+                    s,
+                    "  WARNING    the schedule was not kept: {:.0} req/s was more than the server \
+                     (or this generator) answered on these connections; the latencies above \
+                     include the wait (more --connections, or a lower --rate)",
+                    o.rate_per_s,
+                );
+            }
+        }
     }
-    _ = writeln!(s, "  max {:.3}  mean {:.3}", ms(h.max()), h.mean() / 1000.0);
     let mut statuses = String::new();
     for (code, n) in status_counts(st) {
         _ = write!(statuses, " {code}: {n}");
@@ -115,7 +145,114 @@ pub fn summary(st: &Stats, title: &str) -> String {
             ms(c.queue_hist.max()),
         );
     }
+    if let Some(u) = &st.host {
+        host_summary(&mut s, st, u);
+    }
     s
+}
+
+/// Above this share of late sends the summary says the schedule slipped.
+const LATE_WARN_PCT: f64 = 1.0;
+
+fn host_summary(s: &mut String, st: &Stats, u: &Usage) {
+    let per_cpu = |cpu: f64| {
+        format!(
+            "{:.1} req, {:.1} rows, {:.3} MB per CPU-second",
+            st.requests as f64 / cpu,
+            st.rows as f64 / cpu,
+            st.body_bytes as f64 / 1e6 / cpu
+        )
+    };
+    let share = |cpu: f64| 100.0 * cpu / u.window_s.max(1e-9);
+    match u.server_cpu_s {
+        Some(c) if c > 0.0 => {
+            _ = writeln!(
+                s,
+                "  server cpu {c:.2} s ({:.0}% of one core, pids {:?}): {}",
+                share(c),
+                u.server_pids,
+                per_cpu(c)
+            )
+        }
+        Some(_) => _ = writeln!(s, "  server cpu 0 s (pids {:?})", u.server_pids),
+        None if !u.server_pids.is_empty() => {
+            _ = writeln!(
+                s,
+                "  server cpu unknown (pids {:?} could not be read at both ends)",
+                u.server_pids
+            )
+        }
+        None => {}
+    }
+    if let Some(c) = u.load_cpu_s.filter(|c| *c > 0.0) {
+        _ = writeln!(
+            s,
+            "  load cpu   {c:.2} s ({:.0}% of one core): {}",
+            share(c),
+            per_cpu(c)
+        );
+    }
+    match (u.psi_before, u.psi_after) {
+        (Some(a), Some(b)) => {
+            _ = writeln!(
+                s,
+                "  cpu pressure some avg10 {:.1}% before, {:.1}% after; a task waited for a CPU {:.1}% of the run",
+                a.some_avg10_pct,
+                b.some_avg10_pct,
+                u.stalled_pct().unwrap_or(0.0)
+            );
+            if u.busy() {
+                _ = writeln!(
+                    s,
+                    "  WARNING    the machine was busy (CPU pressure over {PSI_BUSY_AVG10_PCT}%): \
+                     other work competed for the CPUs, figures are likely low"
+                );
+            }
+        }
+        _ => _ = writeln!(s, "  cpu pressure unknown (no /proc/pressure/cpu)"),
+    }
+}
+
+fn host_json(st: &Stats, u: &Usage) -> serde_json::Value {
+    let per_cpu = |cpu: Option<f64>| {
+        cpu.filter(|c| *c > 0.0).map(|c| {
+            json!({
+                "req_per_cpu_s": st.requests as f64 / c,
+                "rows_per_cpu_s": st.rows as f64 / c,
+                "body_mb_per_cpu_s": st.body_bytes as f64 / 1e6 / c,
+            })
+        })
+    };
+    let psi = |p: Option<crate::host::Psi>| {
+        p.map(|p| json!({"some_avg10_pct": p.some_avg10_pct, "some_total_us": p.some_total_us}))
+    };
+    json!({
+        "window_s": u.window_s,
+        "server": {
+            "pids": u.server_pids,
+            "cpu_s": u.server_cpu_s,
+            "per_cpu": per_cpu(u.server_cpu_s),
+        },
+        "load": {
+            "cpu_s": u.load_cpu_s,
+            "per_cpu": per_cpu(u.load_cpu_s),
+        },
+        "cpu_pressure": {
+            "before": psi(u.psi_before),
+            "after": psi(u.psi_after),
+            "stalled_pct": u.stalled_pct(),
+            "busy": u.busy(),
+            "busy_threshold_avg10_pct": PSI_BUSY_AVG10_PCT,
+        },
+    })
+}
+
+/// The whole percentile distribution as `[quantile, microseconds]` pairs
+/// (the rows of `hgrm`), so `sluice-load chart` can draw a JSON report.
+fn distribution(h: &Histogram<u64>) -> Vec<(f64, u64)> {
+    h.iter_quantiles(5)
+        .map(|v| (v.quantile_iterated_to(), v.value_iterated_to()))
+        .collect()
 }
 
 pub fn json_report(st: &Stats, config: serde_json::Value) -> serde_json::Value {
@@ -152,6 +289,22 @@ pub fn json_report(st: &Stats, config: serde_json::Value) -> serde_json::Value {
         "body_mb_per_s": per_sec(st.body_bytes, d) / 1e6,
         "mb_definition": "1 MB = 10^6 bytes",
         "latency_us": lat,
+        "latency_distribution_us": distribution(h),
+        "open_loop": st.open.as_ref().map(|o| json!({
+            "rate_per_s": o.rate_per_s,
+            "late_ms": o.late.as_secs_f64() * 1e3,
+            "late_sends": o.late_sends,
+            "lateness_us_max": o.lateness_us_max,
+            "unsent": o.unsent,
+            "service_us": {
+                "p50": o.service_hist.value_at_quantile(0.5),
+                "p99": o.service_hist.value_at_quantile(0.99),
+                "p99.9": o.service_hist.value_at_quantile(0.999),
+                "max": o.service_hist.max(),
+            },
+            "service_distribution_us": distribution(&o.service_hist),
+        })),
+        "host": st.host.as_ref().map(|u| host_json(st, u)),
         "status": statuses,
         "errors": {
             "non_2xx": st.non_2xx(),

@@ -31,6 +31,11 @@ struct Seen {
 /// A std-thread HTTP/1.1 server: one thread per connection, keep-alive,
 /// Content-Length or chunked request bodies, answers like sluice would.
 fn spawn_server() -> (SocketAddr, Arc<Seen>) {
+    spawn_slow_server(Duration::ZERO)
+}
+
+/// The same server, sleeping `delay` before each answer: a slow service.
+fn spawn_slow_server(delay: Duration) -> (SocketAddr, Arc<Seen>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
@@ -39,13 +44,13 @@ fn spawn_server() -> (SocketAddr, Arc<Seen>) {
         for c in l.incoming() {
             let Ok(c) = c else { return };
             let seen = s2.clone();
-            thread::spawn(move || serve(c, &seen));
+            thread::spawn(move || serve(c, &seen, delay));
         }
     });
     (addr, seen)
 }
 
-fn serve(c: TcpStream, seen: &Seen) {
+fn serve(c: TcpStream, seen: &Seen, delay: Duration) {
     c.set_nodelay(true).unwrap();
     let mut w = c.try_clone().unwrap();
     let mut r = BufReader::new(c);
@@ -96,6 +101,7 @@ fn serve(c: TcpStream, seen: &Seen) {
             seen.body_bytes.fetch_add(body.len() as u64, Relaxed);
             r#"{"token":"x"}"#
         };
+        thread::sleep(delay);
         let resp = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
             reply.len()
@@ -124,6 +130,8 @@ fn run_against(addr: SocketAddr, a: &Args, cfg: impl FnOnce(&mut RunConfig)) -> 
         progress: false,
         completion: None,
         sample: None,
+        open_loop: open_loop(a).unwrap(),
+        server_pids: Vec::new(),
     };
     cfg(&mut c);
     // Unbound: tests run in parallel and must not fight over one core.
@@ -251,4 +259,126 @@ fn cli_defaults_and_conflicts() {
     assert_eq!(gen::parse_columns(&a.columns).unwrap().len(), 10);
     assert!(Args::try_parse_from(["x", "--rows-per-request", "2", "--body-bytes", "9"]).is_err());
     assert!(build_pool(&args(&["--names", "a,b"])).is_err());
+}
+
+#[test]
+fn open_loop_keeps_the_schedule() {
+    let (addr, seen) = spawn_server();
+    // 1000 req/s: 100 warm-up slots in the first 100 ms, then 300 measured
+    // ones, which take 300 ms however fast the server is.
+    let a = args(&["--connections", "3", "--requests", "300", "--rate", "1000"]);
+    let st = run_against(addr, &a, |c| c.warmup = Duration::from_millis(100));
+    assert_counts_match(&st, &seen);
+    assert_eq!((st.requests, st.warmup_requests), (300, 100));
+    assert!(
+        st.elapsed >= Duration::from_millis(290),
+        "{:?}: not paced",
+        st.elapsed
+    );
+    let o = st.open.as_ref().unwrap();
+    assert_eq!(o.unsent, 0);
+    assert_eq!(o.service_hist.len(), 300);
+    // Latency from the slot includes the timer's wake-up delay, so it is
+    // never below the service time.
+    assert!(st.hist.value_at_quantile(0.5) >= o.service_hist.value_at_quantile(0.5));
+    println!("{}", report::summary(&st, "open loop"));
+}
+
+#[test]
+fn open_loop_counts_the_stall_a_closed_loop_hides() {
+    // One connection, 200 req/s asked (a slot every 5 ms), 20 ms per
+    // answer: at most ~25 of the 100 slots in 0.5 s can be served.
+    let (addr, seen) = spawn_slow_server(Duration::from_millis(20));
+    let a = args(&["--connections", "1", "--duration-s", "0.5", "--rate", "200"]);
+    let st = run_against(addr, &a, |_| {});
+    assert_counts_match(&st, &seen);
+    let o = st.open.as_ref().unwrap();
+    // A loaded machine can only stretch the 20 ms, so the floor is loose.
+    assert!((5..=30).contains(&st.requests), "{} sent", st.requests);
+    // Every slot is either sent or counted unsent.
+    assert_eq!(st.requests + o.unsent, 100);
+    // All but the first went late, and latency from the slot grew with the
+    // backlog while the service time stayed about 20 ms.
+    assert!(o.late_sends >= st.requests - 1, "{} late", o.late_sends);
+    assert!(o.service_hist.max() < 60_000, "{} us", o.service_hist.max());
+    assert!(st.hist.max() > 200_000, "{} us", st.hist.max());
+    let r = report::summary(&st, "slow");
+    assert!(r.contains("the schedule was not kept"), "{r}");
+}
+
+#[test]
+fn own_slots_table() {
+    // (first slot, stride, lo, hi, how many of j, j+stride, .. are in lo..hi)
+    let cases = [
+        (0, 1, 0, 10, 10),
+        (2, 3, 0, 10, 3), // 2 5 8
+        (2, 3, 6, 10, 1), // 8
+        (2, 3, 6, 8, 0),  // none: 8 is not below 8
+        (9, 4, 0, 9, 0),  // past hi already
+        (1, 4, 0, 100, 25),
+        (0, 5, 3, 4, 0),
+    ];
+    for (j, stride, lo, hi, want) in cases {
+        assert_eq!(
+            client::own_slots_between(j, stride, lo, hi),
+            want,
+            "{j} {stride} {lo} {hi}"
+        );
+        let brute = (j..hi)
+            .step_by(stride as usize)
+            .filter(|s| *s >= lo)
+            .count() as u64;
+        assert_eq!(brute, want);
+    }
+}
+
+#[test]
+fn server_cpu_is_read_for_the_measured_run() {
+    // The in-test server runs on this process's threads, so its pid is ours.
+    let (addr, _) = spawn_server();
+    let a = args(&["--connections", "2", "--duration-s", "0.5"]);
+    let st = run_against(addr, &a, |c| c.server_pids = vec![std::process::id()]);
+    let u = st.host.as_ref().unwrap();
+    assert!((0.45..3.0).contains(&u.window_s), "{}", u.window_s);
+    // Busy for half a second on both sides: some ticks must have passed.
+    assert!(u.server_cpu_s.unwrap() > 0.0);
+    assert!(u.load_cpu_s.unwrap() > 0.0);
+    let r = report::summary(&st, "cpu");
+    assert!(
+        r.contains("server cpu") && r.contains("per CPU-second"),
+        "{r}"
+    );
+    let j = report::json_report(&st, serde_json::json!({}));
+    assert!(
+        j["host"]["server"]["per_cpu"]["rows_per_cpu_s"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert_eq!(
+        j["host"]["cpu_pressure"]["busy_threshold_avg10_pct"],
+        host::PSI_BUSY_AVG10_PCT
+    );
+}
+
+#[test]
+fn open_loop_and_server_pid_arguments() {
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    assert!(open_loop(&args(&["--rate", "0"])).is_err());
+    assert!(open_loop(&args(&["--rate", "2e6"])).is_err());
+    let o = open_loop(&args(&["--rate", "100", "--late-ms", "2.5"]))
+        .unwrap()
+        .unwrap();
+    assert_eq!((o.rate_per_s, o.late), (100.0, Duration::from_micros(2500)));
+    assert!(open_loop(&args(&[])).unwrap().is_none());
+    assert!(server_pids(Some("x"), addr).is_err());
+    assert!(server_pids(Some("4294967295"), addr).is_err());
+    let me = std::process::id().to_string();
+    assert_eq!(server_pids(Some(&me), addr).unwrap().len(), 1);
+    assert!(server_pids(None, addr).unwrap().is_empty());
+    let Some(Command::Chart(c)) = args(&["chart", "--out", "x.svg", "a.hgrm", "b=c.json"]).command
+    else {
+        panic!("chart subcommand not parsed");
+    };
+    assert_eq!(c.inputs, ["a.hgrm", "b=c.json"]);
 }
