@@ -101,10 +101,12 @@ fn tokens_wait_for_a_holding_listener_and_slow_ones_are_cut_off() {
     // owner queues for it, passes the bound and cuts it off.
     let mut stalled = Listener::open(&s, "t1?format=json");
     let mut c = s.client();
+    // Small batches (each far below the bound) adding up to ~9 MB of JSON:
+    // the queue only grows once the socket buffers are full.
     let row = "1,some text to make the rows longer than a few bytes,2.5,true\n";
-    let body = row.repeat(10_000);
+    let body = row.repeat(100);
     let mut last = String::new();
-    for _ in 0..20 {
+    for _ in 0..1000 {
         last = post(&mut c, "t1", "format=csv", &body);
     }
     // Every token completes: the stalled reader was cut off rather than
@@ -127,9 +129,9 @@ fn a_listener_without_backpressure_skips_and_holds_nothing() {
     );
     let mut l = Listener::open(&s, "t1?format=json&backpressure=false");
     let mut c = s.client();
-    let body = "1,some text to make the rows longer than a few bytes,2.5,true\n".repeat(10_000);
+    let body = "1,some text to make the rows longer than a few bytes,2.5,true\n".repeat(100);
     let mut last = String::new();
-    for _ in 0..20 {
+    for _ in 0..1000 {
         last = post(&mut c, "t1", "format=csv", &body);
     }
     wait_complete(&mut c, "p", &last);
@@ -137,13 +139,13 @@ fn a_listener_without_backpressure_skips_and_holds_nothing() {
     // records it skipped.
     let deadline = Instant::now() + Duration::from_secs(20);
     let (mut rows, mut skipped) = (0u64, 0u64);
-    while rows + skipped < 200_000 {
+    while rows + skipped < 100_000 {
         assert!(Instant::now() < deadline, "rows {rows} skipped {skipped}");
         let line = l.line().unwrap();
         skipped += line["skipped_records"].as_u64().unwrap_or(0);
         rows += line["json_data"].as_array().map_or(0, |a| a.len() as u64);
     }
-    assert_eq!(rows + skipped, 200_000);
+    assert_eq!(rows + skipped, 100_000);
     assert!(skipped > 0);
 }
 
@@ -290,4 +292,98 @@ fn replay_reads_records_larger_than_its_read_window() {
         );
     }
     assert_eq!(ids, (0..90_000).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_reader_that_keeps_up_is_never_cut_off_by_one_big_batch() {
+    let s = Server::start(1, "[egress]\nqueue_bytes_max = 65536\n");
+    let mut l = Listener::open(&s, "t1?format=json");
+    let mut c = s.client();
+    // One batch of ~2000 rows: bigger than the bound on its own.
+    let body = "1,some text to make the rows longer than a few bytes,2.5,true\n".repeat(2000);
+    let token = post(&mut c, "t1", "format=csv", &body);
+    wait_complete(&mut c, "p", &token);
+    let mut rows = 0;
+    while rows < 2000 {
+        let line = l.data();
+        rows += line["json_data"].as_array().unwrap().len();
+    }
+    assert_eq!(rows, 2000);
+}
+
+#[test]
+fn weighted_rows_stream_in_bounded_lines() {
+    let s = Server::start(1, "");
+    let mut l = Listener::open(&s, "t1?format=json");
+    let mut c = s.client();
+    // 3000 rows of weight 100: 300,000 items, some 30 MB of JSON.
+    let body: String = (0..3000)
+        .map(|i| format!("{{\"weight\": 100, \"data\": {{\"id\": {i}}}}}\n"))
+        .collect();
+    let token = post(&mut c, "t1", "format=json&update_format=weighted", &body);
+    let heavy = post(
+        &mut c,
+        "t1",
+        "format=json&update_format=weighted",
+        r#"{"weight": -5000, "data": {"id": 9}}"#,
+    );
+    // The listener holds the tokens: read before waiting for them.
+    let (mut items, mut lines) = (0, 0);
+    while items < 300_000 {
+        let line = l.data();
+        lines += 1;
+        let n = line["json_data"].as_array().unwrap().len();
+        items += n;
+        assert!(n * 20 < 1_200_000, "a line of {n} items is not bounded");
+        // Only the line that ends the step says it is processed.
+        assert_eq!(
+            line.get("processed_steps").is_some(),
+            items == 300_000,
+            "{items}"
+        );
+    }
+    assert_eq!(items, 300_000);
+    assert!(lines > 10, "{lines} lines");
+    wait_complete(&mut c, "p", &token);
+    wait_complete(&mut c, "p", &heavy);
+    // Past 100 copies: one item carrying its weight.
+    let last = l.data();
+    assert_eq!(
+        last["json_data"],
+        json!([{"weight": -5000, "delete": {"id": 9, "name": null, "score": null, "ok": null}}])
+    );
+}
+
+#[test]
+fn http_1_0_and_expect_continue_listeners() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let s = Server::start(1, "");
+    // HTTP/1.0: no chunked framing, the body ends when the stream does.
+    let mut raw = std::net::TcpStream::connect(s.addr).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    raw.write_all(b"POST /v0/pipelines/p/egress/t1 HTTP/1.0\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(raw.try_clone().unwrap());
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert!(r.read_line(&mut head).unwrap() > 0);
+    }
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    assert!(!head.contains("chunked"), "{head}");
+    let mut first = String::new();
+    r.read_line(&mut first).unwrap();
+    assert_eq!(first, "{\"sequence_number\":0,\"processed_steps\":0}\n");
+    // Expect: 100-continue with a body: 100, then the stream.
+    let mut raw = std::net::TcpStream::connect(s.addr).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    raw.write_all(b"POST /v0/pipelines/p/egress/t1 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 25];
+    raw.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 100 Continue\r\n\r\n");
+    raw.write_all(b"{}").unwrap();
+    let mut r = BufReader::new(raw);
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
 }

@@ -4,7 +4,8 @@
 //! CSV, each line also carrying `processed_steps` (see `hub`).
 //!
 //! JSON: a row of weight +w is `w` inserts, -w is `w` deletes (past
-//! `COPIES_MAX`, one item with a `"weight"` key), and a
+//! `COPIES_MAX`, one item with a `"weight"` key; lines are bounded by
+//! `LINE_BYTES`, a big batch taking several), and a
 //! partial update (weight 0 with its column mask) is `{"update": {..}}`
 //! with only the columns it gave. CSV: one line per row with its signed
 //! weight as a last field, as Feldera writes CSV output; partial updates
@@ -22,7 +23,26 @@ use crate::table::Table;
 /// A row of weight up to this is written as that many copies, as Feldera
 /// does; a heavier one once with a `"weight"` key, so that one weighted row
 /// (any i64 is accepted on ingress) cannot become gigabytes of output.
-pub const COPIES_MAX: u64 = 1000;
+pub const COPIES_MAX: u64 = 100;
+
+/// A line is closed once it holds this many bytes of changes (one change
+/// can take it past).
+pub const LINE_BYTES: usize = 1 << 20;
+
+/// How far a batch has been written: row, and copy of a weighted row.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Cursor {
+    pub row: usize,
+    pub copy: u64,
+}
+
+/// `op":row},` after the opening `{"` (or `{"weight":w,"`).
+fn item(out: &mut Vec<u8>, op: &[u8], row: &[u8]) {
+    out.extend_from_slice(op);
+    out.extend_from_slice(b"\":");
+    out.extend_from_slice(row);
+    out.extend_from_slice(b"},");
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -73,35 +93,63 @@ impl ChunkEncoder {
         out.push(b'\n');
     }
 
-    /// The line for one batch, which ends step `steps`.
-    pub fn batch(&mut self, seq_no: u64, steps: u64, b: &ChangeBatch, out: &mut Vec<u8>) {
+    /// The next line of batch `b` (which ends step `steps`), from `cur`
+    /// on: changes until the line passes `LINE_BYTES`, at least one.
+    /// Returns true when the batch is done; only its last line carries
+    /// `processed_steps`, so a reader never counts a step before it has
+    /// all of it. Lines are bounded so that a batch of heavily weighted
+    /// rows never becomes one huge buffer.
+    pub fn batch_part(
+        &mut self,
+        seq_no: u64,
+        steps: u64,
+        b: &ChangeBatch,
+        cur: &mut Cursor,
+        out: &mut Vec<u8>,
+    ) -> bool {
         let _ = write!(out, "{{\"sequence_number\":{seq_no},");
-        match self.format {
+        let done = match self.format {
             Format::Json => {
                 out.extend_from_slice(b"\"json_data\":[");
                 let start = out.len();
-                self.json_rows(b, out);
+                let done = self.json_rows(b, cur, out);
                 if out.len() > start {
-                    out.pop(); // the last row's comma
+                    out.pop(); // the last item's comma
                 }
-                out.extend_from_slice(b"],");
+                out.push(b']');
+                done
             }
             Format::Csv => {
                 self.scratch.clear();
                 let mut text = std::mem::take(&mut self.scratch);
-                csv::rows(&self.table, b, &mut text);
+                let mut field = Vec::new();
+                while cur.row < b.num_rows() && text.len() < LINE_BYTES {
+                    csv::row(&self.table, b, cur.row, &mut text, &mut field);
+                    cur.row += 1;
+                }
                 out.extend_from_slice(b"\"text_data\":");
                 json::string(out, &text);
-                out.push(b',');
                 self.scratch = text;
+                cur.row >= b.num_rows()
             }
+        };
+        if done {
+            let _ = writeln!(out, ",\"processed_steps\":{steps}}}");
+        } else {
+            out.extend_from_slice(b"}\n");
         }
-        let _ = writeln!(out, "\"processed_steps\":{steps}}}");
+        done
     }
 
-    /// Every change of `b` as `{"op":{..}},` (a comma after each).
-    fn json_rows(&mut self, b: &ChangeBatch, out: &mut Vec<u8>) {
-        for i in 0..b.num_rows() {
+    /// Changes of `b` from `cur` as `{"op":{..}},` (a comma after each),
+    /// until `out` passes `LINE_BYTES`; true when the batch is done.
+    fn json_rows(&mut self, b: &ChangeBatch, cur: &mut Cursor, out: &mut Vec<u8>) -> bool {
+        let line_start = out.len();
+        while cur.row < b.num_rows() {
+            if out.len() - line_start >= LINE_BYTES {
+                return false;
+            }
+            let i = cur.row;
             let weight = b.weights.as_ref().map_or(1, |w| w.value(i));
             let mask = b
                 .updates
@@ -112,7 +160,10 @@ impl ChunkEncoder {
                 (0, Some(_)) => b"update",
                 (w, _) if w > 0 => b"insert",
                 (w, _) if w < 0 => b"delete",
-                _ => continue,
+                _ => {
+                    cur.row += 1;
+                    continue;
+                }
             };
             self.scratch.clear();
             let mut row = std::mem::take(&mut self.scratch);
@@ -120,21 +171,23 @@ impl ChunkEncoder {
             let copies = weight.unsigned_abs().max(1);
             if copies > COPIES_MAX {
                 let _ = write!(out, "{{\"weight\":{weight},\"");
-                out.extend_from_slice(op);
-                out.extend_from_slice(b"\":");
-                out.extend_from_slice(&row);
-                out.extend_from_slice(b"},");
+                item(out, op, &row);
+                cur.row += 1;
             } else {
-                for _ in 0..copies {
-                    out.extend_from_slice(b"{\"");
-                    out.extend_from_slice(op);
-                    out.extend_from_slice(b"\":");
-                    out.extend_from_slice(&row);
-                    out.extend_from_slice(b"},");
+                // Copies of one row may span lines.
+                while cur.copy < copies && out.len() - line_start < LINE_BYTES {
+                    out.push(b'{');
+                    out.push(b'"');
+                    item(out, op, &row);
+                    cur.copy += 1;
+                }
+                if cur.copy == copies {
+                    (cur.row, cur.copy) = (cur.row + 1, 0);
                 }
             }
             self.scratch = row;
         }
+        true
     }
 
     /// Row `i` as an object; with a mask, only the columns it sets.

@@ -8,27 +8,25 @@ use super::json;
 use crate::decode::ChangeBatch;
 use crate::table::{SqlType, Table};
 
-pub fn rows(table: &Table, b: &ChangeBatch, out: &mut Vec<u8>) {
-    let mut field = Vec::new();
-    for i in 0..b.num_rows() {
-        let weight = b.weights.as_ref().map_or(1, |w| w.value(i));
-        if weight == 0 {
-            // A partial update (or a no-op): no CSV form.
-            continue;
-        }
-        for (c, col) in table.columns.iter().enumerate() {
-            let arr = b.data.column(c).as_ref();
-            if !arr.is_null(i) {
-                field.clear();
-                json::scalar_text(&mut field, &col.sql_type, arr, i);
-                let text_type = matches!(col.sql_type, SqlType::Char(_) | SqlType::Varchar(_));
-                quoted(out, &field, text_type && field.is_empty());
-            }
-            out.push(b',');
-        }
-        out.extend_from_slice(weight.to_string().as_bytes());
-        out.push(b'\n');
+/// Row `i` of `b` as one CSV line (nothing for a weight-0 row: a partial
+/// update or a no-op has no CSV form). `field` is scratch.
+pub fn row(table: &Table, b: &ChangeBatch, i: usize, out: &mut Vec<u8>, field: &mut Vec<u8>) {
+    let weight = b.weights.as_ref().map_or(1, |w| w.value(i));
+    if weight == 0 {
+        return;
     }
+    for (c, col) in table.columns.iter().enumerate() {
+        let arr = b.data.column(c).as_ref();
+        if !arr.is_null(i) {
+            field.clear();
+            json::scalar_text(field, &col.sql_type, arr, i);
+            let text_type = matches!(col.sql_type, SqlType::Char(_) | SqlType::Varchar(_));
+            quoted(out, field, text_type && field.is_empty());
+        }
+        out.push(b',');
+    }
+    out.extend_from_slice(weight.to_string().as_bytes());
+    out.push(b'\n');
 }
 
 /// `f`, quoted when it must be (or `always`, for the empty string).

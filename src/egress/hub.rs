@@ -84,7 +84,10 @@ impl Sub {
             return;
         }
         let n = crate::shard::batch_bytes(batch);
-        if self.queued_bytes.get() + n > self.bytes_max {
+        let queued = self.queued_bytes.get();
+        // One batch is always taken: a listener that keeps up must not be
+        // cut off because a single batch is bigger than the bound.
+        if queued > 0 && queued + n > self.bytes_max {
             if self.holds {
                 self.state.set(SubState::Overflowed);
                 self.queue.borrow_mut().clear();
@@ -93,13 +96,6 @@ impl Sub {
                 return;
             }
             self.skip_until_fits(n);
-            if n > self.bytes_max {
-                self.skipped
-                    .set(self.skipped.get() + batch.num_rows() as u64);
-                self.written.set(step);
-                let _ = self.bell.try_send(());
-                return;
-            }
         }
         self.queued_bytes.set(self.queued_bytes.get() + n);
         self.queue.borrow_mut().push_back((step, batch.clone()));
@@ -107,10 +103,11 @@ impl Sub {
         let _ = self.bell.try_send(());
     }
 
-    /// Drop the oldest queued steps until `n` more bytes fit.
+    /// Drop the oldest queued steps until `n` more bytes fit (or none is
+    /// left).
     fn skip_until_fits(&self, n: usize) {
         let mut q = self.queue.borrow_mut();
-        while self.queued_bytes.get() + n > self.bytes_max {
+        while self.queued_bytes.get() > 0 && self.queued_bytes.get() + n > self.bytes_max {
             let Some((step, b)) = q.pop_front() else {
                 break;
             };

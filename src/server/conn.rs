@@ -62,16 +62,20 @@ const REFUSING_MAX: usize = 1024;
 /// Read buffer of a refused connection: it only drains input it discards.
 const REFUSE_BUFFER_BYTES: usize = 4096;
 
-pub async fn serve(shard: &Rc<Shard>, stream: TcpStream) {
+/// Serve HTTP requests; when one asks for a change stream, return the
+/// connection for it (it then counts against the egress limit, not
+/// `connections_per_shard_max`).
+pub async fn serve(
+    shard: &Rc<Shard>,
+    stream: TcpStream,
+) -> Option<(TcpStream, egress::EgressParams)> {
     // Responses are small and latency matters more than segment count.
     let _ = stream.set_nodelay(true);
     let mut c = Conn::new(shard, stream, shard.buffers.take());
     let listen = c.run().await;
     let Conn { stream, buf, .. } = c;
     shard.buffers.give(buf);
-    if let Some(params) = listen {
-        egress::hand_off(shard, stream, params).await;
-    }
+    listen.map(|params| (stream, params))
 }
 
 /// What a request asks of the connection.
@@ -195,16 +199,35 @@ impl<'a> Conn<'a> {
             return Ok(Reply::Body(status, body));
         }
         if let Route::Egress { pipeline, table } = &route {
-            let params = egress::params(self.shard, &target, pipeline, table).map_err(unread)?;
-            self.discard_body(head, DRAIN_BYTES_MAX).await?;
+            let mut params =
+                egress::params(self.shard, &target, pipeline, table).map_err(unread)?;
+            params.chunked = head.version == 1;
+            self.skip_body(head, DRAIN_BYTES_MAX).await?;
             return Ok(Reply::Listen(params));
         }
         // Other endpoints take no body; read and drop one if sent.
-        self.discard_body(head, self.shard.cfg.http.body_bytes_max)
+        self.skip_body(head, self.shard.cfg.http.body_bytes_max)
             .await?;
         let (status, body) =
             endpoints::handle(self.shard, &route, &target).map_err(|e| (e, BodyState::Done))?;
         Ok(Reply::Body(status, body))
+    }
+
+    /// Read and drop the body of a request that needs none, first telling
+    /// a client that waits for `100 Continue` to send it.
+    async fn skip_body(&mut self, head: &RequestHead, max: u64) -> Result<(), Failure> {
+        if head.expect_continue && head.framing != Framing::None {
+            self.send_continue().await.map_err(|_| {
+                (
+                    ApiError::Http {
+                        status: 400,
+                        what: "connection failed while sending 100 Continue".into(),
+                    },
+                    BodyState::Broken,
+                )
+            })?;
+        }
+        self.discard_body(head, max).await
     }
 
     /// Read until a whole head is buffered. `Ok(None)`: the peer closed or

@@ -17,6 +17,7 @@ use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
 use super::ingress::{bad, param};
+use crate::egress::chunk::Cursor;
 use crate::egress::{ChunkEncoder, Format, Listener, SubState};
 use crate::error::ApiError;
 use crate::http::target::Target;
@@ -42,6 +43,8 @@ pub struct EgressParams {
     /// `from=earliest`: first the table's changes still in this owner's
     /// log, then live ones.
     pub from_earliest: bool,
+    /// HTTP/1.1: chunked; HTTP/1.0: the body ends when the stream closes.
+    pub chunked: bool,
 }
 
 /// An egress connection on its way to the table's owner.
@@ -109,6 +112,7 @@ pub fn params(
         format,
         backpressure,
         from_earliest,
+        chunked: true,
     })
 }
 
@@ -170,8 +174,8 @@ pub async fn listen(shard: Rc<Shard>, h: Handoff) {
     let _ = stream.shutdown(std::net::Shutdown::Both).await;
 }
 
-/// Write the response head, a first `processed_steps` line, then every
-/// queued step as it comes.
+/// Write the response head, a first `processed_steps` line, the replay if
+/// asked, then every queued step as it comes.
 async fn serve(
     shard: &Shard,
     stream: &mut TcpStream,
@@ -181,25 +185,20 @@ async fn serve(
 ) -> std::io::Result<()> {
     let at = (p.pipeline as usize, p.table as usize);
     let t = &shard.reg.pipelines[at.0].tables[at.1];
-    let mut enc = ChunkEncoder::new(p.format, t.table.clone());
-    let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
-        Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-        .to_vec();
-    let mut lines = Vec::new();
-    let mut seq_no = 0;
-    enc.marker(seq_no, l.sub.written(), &mut lines);
-    seq_no += 1;
-    chunk(&mut out, &lines);
-    stream.write_all(&out).await?;
+    let mut w = Writer {
+        stream,
+        enc: ChunkEncoder::new(p.format, t.table.clone()),
+        chunked: p.chunked,
+        seq_no: 0,
+        lines: Vec::new(),
+        out: Vec::new(),
+    };
+    w.head().await?;
+    let steps = l.sub.written();
+    w.marker(steps);
+    w.flush().await?;
     if let Some(snapshot) = replay {
-        let mut r = Replay {
-            stream,
-            enc: &mut enc,
-            seq_no: &mut seq_no,
-            steps: l.sub.written(),
-            lines: Vec::new(),
-        };
-        if let Err(e) = r.run(shard, at, snapshot).await {
+        if let Err(e) = w.replay(shard, at, snapshot, steps).await {
             // The log could not be read (or the reader went): say so and
             // end, rather than stream live changes after a gap.
             let note = serde_json::json!({
@@ -207,12 +206,7 @@ async fn serve(
                 "error_code": "EgressReplayFailed",
                 "details": {},
             });
-            r.lines.clear();
-            r.enc.notice(note, &mut r.lines);
-            out.clear();
-            chunk(&mut out, &r.lines);
-            out.extend_from_slice(b"0\r\n\r\n");
-            return stream.write_all(&out).await;
+            return w.end(note).await;
         }
     }
     let mut taken = Vec::new();
@@ -221,73 +215,134 @@ async fn serve(
             let e = ApiError::EgressTooSlow {
                 limit: shard.cfg.egress.queue_bytes_max,
             };
-            lines.clear();
-            enc.notice(
-                serde_json::from_slice(&e.body()).expect("our own JSON"),
-                &mut lines,
-            );
-            out.clear();
-            chunk(&mut out, &lines);
-            out.extend_from_slice(b"0\r\n\r\n");
-            return stream.write_all(&out).await;
+            return w
+                .end(serde_json::from_slice(&e.body()).expect("our own JSON"))
+                .await;
         }
         taken.clear();
         let skipped = l.sub.take(&mut taken, WRITE_BATCH_BYTES);
-        lines.clear();
         if skipped > 0 {
             let note = serde_json::json!({
-                "sequence_number": seq_no,
+                "sequence_number": w.next_seq(),
                 "skipped_records": skipped,
                 "message": "this reader fell behind by more than egress.queue_bytes_max; \
                     these changes were skipped (backpressure=false)",
             });
-            enc.notice(note, &mut lines);
-            seq_no += 1;
+            w.enc.notice(note, &mut w.lines);
         }
         for (step, b) in &taken {
-            enc.batch(seq_no, *step, b, &mut lines);
-            seq_no += 1;
-            glommio::yield_if_needed().await;
+            w.batch(*step, b).await?;
         }
-        if lines.is_empty() {
-            if !wait(l).await {
-                enc.marker(seq_no, l.sub.written(), &mut lines);
-                seq_no += 1;
-            } else {
-                continue;
-            }
+        if taken.is_empty() && skipped == 0 && !wait(l).await {
+            w.marker(l.sub.written());
         }
-        out.clear();
-        chunk(&mut out, &lines);
-        stream.write_all(&out).await?;
+        w.flush().await?;
         if let Some((step, _)) = taken.last() {
             shard.egress.written(at, t, &l.sub, *step);
         }
     }
 }
 
-/// Writes a table's changes still in the owner's log, oldest first.
-struct Replay<'s> {
+/// Lines are written once this many bytes are pending.
+const FLUSH_BYTES: usize = 1 << 20;
+
+/// A stream's output: lines, framed as HTTP/1.1 chunks (or bare on
+/// HTTP/1.0, where the body ends when the connection closes).
+struct Writer<'s> {
     stream: &'s mut TcpStream,
-    enc: &'s mut ChunkEncoder,
-    seq_no: &'s mut u64,
-    /// Every replayed change precedes this step.
-    steps: u64,
+    enc: ChunkEncoder,
+    chunked: bool,
+    seq_no: u64,
+    /// Encoded lines not yet written.
     lines: Vec<u8>,
+    /// `lines` framed, being written.
+    out: Vec<u8>,
 }
 
-impl Replay<'_> {
-    async fn run(
+impl Writer<'_> {
+    fn next_seq(&mut self) -> u64 {
+        self.seq_no += 1;
+        self.seq_no - 1
+    }
+
+    fn marker(&mut self, steps: u64) {
+        let seq = self.next_seq();
+        self.enc.marker(seq, steps, &mut self.lines);
+    }
+
+    async fn head(&mut self) -> std::io::Result<()> {
+        let head: &[u8] = if self.chunked {
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+              Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        } else {
+            b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+        };
+        self.stream.write_all(head).await
+    }
+
+    /// Encode one batch, writing every `FLUSH_BYTES` and yielding, so that
+    /// neither memory nor the core is held by a big one.
+    async fn batch(&mut self, step: u64, b: &crate::decode::ChangeBatch) -> std::io::Result<()> {
+        let mut cur = Cursor::default();
+        loop {
+            let seq = self.next_seq();
+            let done = self.enc.batch_part(seq, step, b, &mut cur, &mut self.lines);
+            if self.lines.len() >= FLUSH_BYTES {
+                self.flush().await?;
+            }
+            glommio::yield_if_needed().await;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if self.lines.is_empty() {
+            return Ok(());
+        }
+        self.out.clear();
+        if self.chunked {
+            use std::io::Write;
+            let _ = write!(self.out, "{:x}\r\n", self.lines.len());
+        }
+        self.out.extend_from_slice(&self.lines);
+        if self.chunked {
+            self.out.extend_from_slice(b"\r\n");
+        }
+        self.lines.clear();
+        let r = self.stream.write_all(&self.out).await;
+        // One huge line (a row with a giant value) must not pin its memory
+        // for the life of the stream.
+        for buf in [&mut self.lines, &mut self.out] {
+            buf.shrink_to(2 * FLUSH_BYTES);
+        }
+        r
+    }
+
+    /// A last line (why the stream ends), then the end of the body.
+    async fn end(&mut self, note: serde_json::Value) -> std::io::Result<()> {
+        self.enc.notice(note, &mut self.lines);
+        self.flush().await?;
+        if self.chunked {
+            self.stream.write_all(b"0\r\n\r\n").await?;
+        }
+        Ok(())
+    }
+
+    /// The table's changes still in the owner's log, oldest first, each
+    /// line saying the stream is at `steps` (they all precede it).
+    async fn replay(
         &mut self,
         shard: &Shard,
         at: (usize, usize),
         snapshot: std::io::Result<Snapshot>,
+        steps: u64,
     ) -> std::io::Result<()> {
         let snapshot = snapshot?;
         let pipeline = &shard.reg.pipelines[at.0];
         let t = &pipeline.tables[at.1].table;
         let key = crate::shard::recovery::table_key(&t.ident.canonical);
-        let mut out = Vec::new();
         for (seq, path) in snapshot.segments {
             let end = snapshot.live.filter(|(s, _)| *s == seq).map(|(_, e)| e);
             let mut r = match SegmentReader::open(path, seq, end).await {
@@ -302,28 +357,13 @@ impl Replay<'_> {
                     && head.table == key
                     && batch.data.schema().fields() == t.schema.fields();
                 if ours {
-                    self.enc
-                        .batch(*self.seq_no, self.steps, &batch, &mut self.lines);
-                    *self.seq_no += 1;
-                }
-                if self.lines.len() >= WRITE_BATCH_BYTES {
-                    self.flush(&mut out).await?;
+                    self.batch(steps, &batch).await?;
                 }
                 glommio::yield_if_needed().await;
             }
             r.close().await;
         }
-        self.flush(&mut out).await
-    }
-
-    async fn flush(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
-        if self.lines.is_empty() {
-            return Ok(());
-        }
-        out.clear();
-        chunk(out, &self.lines);
-        self.lines.clear();
-        self.stream.write_all(out).await
+        self.flush().await
     }
 }
 
@@ -334,12 +374,4 @@ async fn wait(l: &Listener) -> bool {
         false
     })
     .await
-}
-
-/// `data` as one HTTP/1.1 chunk.
-fn chunk(out: &mut Vec<u8>, data: &[u8]) {
-    use std::io::Write;
-    let _ = write!(out, "{:x}\r\n", data.len());
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
 }

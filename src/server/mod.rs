@@ -36,8 +36,11 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
                 return;
             }
             shard.connections.set(shard.connections.get() + 1);
-            conn::serve(&shard, stream).await;
+            let listen = conn::serve(&shard, stream).await;
             shard.connections.set(shard.connections.get() - 1);
+            if let Some((stream, params)) = listen {
+                egress::hand_off(&shard, stream, params).await;
+            }
         })
         .detach();
     }
