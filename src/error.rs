@@ -61,6 +61,8 @@ pub enum ApiError {
     TooManyConnections,
     /// A log write or sync failed: nothing more is acknowledged.
     LogFailed,
+    /// The owner's log disk is full: retry once space is freed.
+    StorageFull,
     /// completion_status: the token's rows did not reach the log before
     /// the run that issued it ended.
     TokenLost {
@@ -103,6 +105,7 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } | ApiError::IdempotentTooLarge { .. } => 413,
             ApiError::InvalidIdempotencyKey { .. } => 400,
             ApiError::TooManyConnections
+            | ApiError::StorageFull
             | ApiError::EgressLimit { .. }
             | ApiError::EgressTooSlow { .. } => 503,
         }
@@ -131,6 +134,7 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => "PayloadTooLarge",
             ApiError::TooManyConnections => "ApiConnectionLimit",
             ApiError::LogFailed => "LogWriteFailed",
+            ApiError::StorageFull => "StorageFull",
             ApiError::TokenLost { .. } => "TokenLost",
             ApiError::EgressLimit { .. } => "EgressConnectionLimit",
             ApiError::InvalidIdempotencyKey { .. } => "InvalidIdempotencyKey",
@@ -202,6 +206,10 @@ impl ApiError {
                  not held back; reconnect, or listen with backpressure=false to \
                  skip changes instead"
             ),
+            ApiError::StorageFull => "The disk of this table's write-ahead log is full: no \
+                 new rows are taken until space is freed (rows already acknowledged are \
+                 safe); retry later"
+                .into(),
             ApiError::LogFailed => "The write-ahead log failed on this server: no rows are \
                  acknowledged any more and the server is stopping"
                 .into(),
@@ -248,6 +256,7 @@ impl ApiError {
                 _ => &[],
             },
             ApiError::TooManyConnections | ApiError::EgressLimit { .. } => &[("Retry-After", "1")],
+            ApiError::StorageFull => &[("Retry-After", "5")],
             _ => &[],
         }
     }

@@ -159,6 +159,9 @@ fn sigkill_loop_with_idempotent_retries_keeps_every_row_exactly_once() {
 /// exactly once, nothing else.
 fn check_log(s: &Server, done: &BTreeSet<u64>) {
     let want = done.len() * ROWS_PER_REQUEST as usize;
+    // No more rows than that anywhere (recovered and applied this run).
+    let t1 = common::table_stats(&mut s.client(), "p", "t1");
+    assert_eq!(t1["applied_records"], want, "{t1}");
     let mut l = Listener::open(s, "t1?from=earliest&format=csv");
     let mut seen: HashMap<u64, u32> = HashMap::new();
     let mut rows = 0;

@@ -83,6 +83,7 @@ fn keys_survive_a_restart() {
     let t = token(&keyed(&mut c, "k2", "8,y,,\n"));
     wait_complete(&mut c, "p", &t);
     assert_eq!(logged_ids(&s, 2), vec![7, 8]);
+    assert_eq!(common::table_stats(&mut c, "p", "t1")["applied_records"], 2);
 }
 
 #[test]

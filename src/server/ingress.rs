@@ -142,6 +142,9 @@ pub async fn handle(
     if reg.log_failed.load(std::sync::atomic::Ordering::Acquire) {
         return Err(unread(ApiError::LogFailed));
     }
+    if reg.disk_full[p.tables[ti].owner].load(std::sync::atomic::Ordering::Acquire) {
+        return Err(unread(ApiError::StorageFull));
+    }
     let max = shard.cfg.http.body_bytes_max;
     if let Framing::Length(n) = head.framing {
         if n > max {

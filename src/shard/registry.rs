@@ -69,6 +69,8 @@ pub struct Registry {
     pub past_runs: OnceLock<super::recovery::PastRuns>,
     /// A log write or sync failed: nothing more is acknowledged.
     pub log_failed: AtomicBool,
+    /// Per shard: its log's disk is full; tables it owns refuse new rows.
+    pub disk_full: Box<[AtomicBool]>,
 }
 
 pub fn add(counter: &AtomicU64, n: u64) {
@@ -115,6 +117,7 @@ impl Registry {
             pipelines,
             past_runs: OnceLock::new(),
             log_failed: AtomicBool::new(false),
+            disk_full: (0..cfg.shards).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 

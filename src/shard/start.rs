@@ -61,6 +61,10 @@ fn mesh(shards: usize, depth: usize) -> Mesh {
 /// Start every shard; returns once all listen.
 pub fn run(cfg: Validated) -> Result<Started, String> {
     refuse_shared_port(cfg.listen)?;
+    let faults = crate::wal::faults::FaultPlan::from_env()?;
+    if let Some(f) = &faults {
+        eprintln!("sluice: SLUICE_FAULTS is set: injecting storage faults {f:?} (tests only)");
+    }
     let cfg = Arc::new(cfg);
     let registry = Arc::new(Registry::new(&cfg));
     let recovered = recovery::recover(&cfg, &registry)?;
@@ -83,6 +87,7 @@ pub fn run(cfg: Validated) -> Result<Started, String> {
         let (cfg, registry) = (cfg.clone(), registry.clone());
         let owned = owned_stores(&registry, &mut stores, id);
         let seq = next_seq[id];
+        let faults = faults.clone();
         let core = cfg.cores[id];
         let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&format!("shard-{id}"))
@@ -96,6 +101,7 @@ pub fn run(cfg: Validated) -> Result<Started, String> {
                     registry,
                     stores: owned,
                     seq,
+                    faults,
                 };
                 shard_main(start, tx, rx, listen, ready_tx).await;
             })
@@ -134,6 +140,8 @@ struct ShardStart {
     stores: Vec<Vec<Option<TableStore>>>,
     /// Sequence number of its next log segment.
     seq: u64,
+    /// Injected storage faults (tests only).
+    faults: Option<crate::wal::faults::FaultPlan>,
 }
 
 /// Take the stores of the tables shard `id` owns out of `all`.
@@ -183,6 +191,7 @@ async fn shard_main(
         registry,
         stores,
         seq,
+        faults,
     } = start;
     let auth = match cfg
         .auth
@@ -242,7 +251,7 @@ async fn shard_main(
         let hubs = shard.egress.clone();
         let task = w
             .clone()
-            .sync_loop(registry, hubs, cfg.wal.clone(), dir, id, seq);
+            .sync_loop(registry, hubs, faults, cfg.wal.clone(), dir, id, seq);
         glommio::spawn_local(task).detach();
     }
     for r in rx {

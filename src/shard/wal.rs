@@ -33,6 +33,7 @@ use super::Registry;
 use crate::config::{FsyncPolicy, WalConfig};
 use crate::decode::ChangeBatch;
 use crate::egress::Hubs;
+use crate::wal::faults::{FaultPlan, Faults};
 use crate::wal::record::{self, RecordHead};
 use crate::wal::writer::{Limits, LogWriter};
 
@@ -128,6 +129,7 @@ impl ShardWal {
         self: Rc<Self>,
         reg: Arc<Registry>,
         hubs: Rc<Hubs>,
+        faults: Option<FaultPlan>,
         cfg: WalConfig,
         dir: PathBuf,
         shard: usize,
@@ -149,6 +151,8 @@ impl ShardWal {
             },
             parts: Vec::new(),
             floor: HashMap::new(),
+            encoded: false,
+            faults: faults.map(|plan| Rc::new(Faults::new(plan))),
         };
         let mut spare = Group::default();
         let interval = Duration::from_millis(cfg.fsync_interval_ms);
@@ -180,7 +184,7 @@ impl ShardWal {
             }
             self.take(&mut spare);
             let sync = cfg.fsync == FsyncPolicy::Always || last_sync.elapsed() >= interval;
-            if let Err(e) = log.write(&spare.items, sync).await {
+            if let Err(e) = write_retrying(&mut log, &spare.items, sync, &reg, shard).await {
                 return fail_stop(&reg, shard, e);
             }
             if sync {
@@ -198,6 +202,43 @@ impl ShardWal {
     }
 }
 
+/// How long a full disk is left alone before the write is tried again.
+const DISK_FULL_RETRY_MS: u64 = 500;
+
+/// Write a group; while the disk is full (ENOSPC), tell ingress to refuse
+/// new rows (503, `StorageFull`) and try again, since nothing of the group
+/// is acknowledged yet and a failed write changed nothing that a rewrite
+/// of the same bytes does not set right. Any other error is final.
+async fn write_retrying(
+    log: &mut Log,
+    items: &[Item],
+    sync: bool,
+    reg: &Registry,
+    shard: usize,
+) -> std::io::Result<()> {
+    let full = &reg.disk_full[shard];
+    loop {
+        match log.write(items, sync).await {
+            Ok(()) => {
+                if full.swap(false, Ordering::AcqRel) {
+                    eprintln!("sluice: shard {shard}: the log writes again; taking rows");
+                }
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                if !full.swap(true, Ordering::AcqRel) {
+                    eprintln!(
+                        "sluice: shard {shard}: disk full ({e}); refusing new rows with 503 \
+                         and retrying every {DISK_FULL_RETRY_MS} ms"
+                    );
+                }
+                glommio::timer::sleep(Duration::from_millis(DISK_FULL_RETRY_MS)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The sync task's file and scratch.
 struct Log {
     writer: Option<LogWriter>,
@@ -210,6 +251,10 @@ struct Log {
     /// The end of every lane this shard has logged, written to the
     /// retention floor before old segments are deleted.
     floor: HashMap<(u32, u32, u16), u64>,
+    /// The group is encoded into the writer's buffer, not yet written: a
+    /// retry after ENOSPC writes it again without encoding it twice.
+    encoded: bool,
+    faults: Option<Rc<Faults>>,
 }
 
 impl Log {
@@ -217,15 +262,19 @@ impl Log {
     async fn write(&mut self, items: &[Item], sync: bool) -> std::io::Result<()> {
         if self.writer.is_none() {
             let w = LogWriter::create(&self.dir, self.shard as u16, self.seq, self.limits);
-            self.writer = Some(w.await?);
+            self.writer = Some(w.await?.with_faults(self.faults.clone()));
         }
         let w = self.writer.as_mut().expect("created above");
-        if w.will_rotate() {
-            // Segments may be deleted next: keep the ends they reached.
-            super::recovery::write_floor(&self.dir, &self.floor)?;
+        if !self.encoded {
+            if w.will_rotate() {
+                // Segments may be deleted next: keep the ends they reached.
+                super::recovery::write_floor(&self.dir, &self.floor)?;
+            }
+            encode(items, w.begin().await?, &mut self.parts).await;
+            self.encoded = true;
         }
-        encode(items, w.begin().await?, &mut self.parts).await;
         w.commit(sync).await?;
+        self.encoded = false;
         for it in items {
             let h = it.head;
             let end = self.floor.entry((h.pipeline, h.table, h.lane)).or_insert(0);

@@ -12,6 +12,7 @@
 //! records), never a hole.
 
 pub mod export;
+pub mod faults;
 pub mod record;
 pub mod recover;
 pub mod segment;

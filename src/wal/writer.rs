@@ -11,8 +11,11 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use std::rc::Rc;
+
 use glommio::io::DmaFile;
 
+use super::faults::Faults;
 use super::segment;
 
 pub struct LogWriter {
@@ -25,6 +28,8 @@ pub struct LogWriter {
     /// Bytes from `tail_at` on that are written or about to be.
     tail: Vec<u8>,
     limits: Limits,
+    /// Injected faults (tests only: `wal::faults`).
+    faults: Option<Rc<Faults>>,
 }
 
 /// Segment size and retention, bytes.
@@ -62,7 +67,22 @@ impl LogWriter {
             tail_at: 0,
             tail: segment::header(shard, seq).to_vec(),
             limits,
+            faults: None,
         })
+    }
+
+    /// Consult `faults` before every write and sync.
+    pub fn with_faults(mut self, faults: Option<Rc<Faults>>) -> LogWriter {
+        self.faults = faults;
+        self
+    }
+
+    fn fault_write(&self, len: usize) -> io::Result<()> {
+        self.faults.as_ref().map_or(Ok(()), |f| f.write(len as u64))
+    }
+
+    fn fault_sync(&self) -> io::Result<()> {
+        self.faults.as_ref().map_or(Ok(()), |f| f.sync())
     }
 
     /// Append `data` (whole frames), write it and, when `sync`, fdatasync.
@@ -93,6 +113,7 @@ impl LogWriter {
         let bytes = buf.as_bytes_mut();
         bytes[..self.tail.len()].copy_from_slice(&self.tail);
         bytes[self.tail.len()..].fill(0);
+        self.fault_write(len)?;
         let wrote = self
             .file
             .write_at(buf, self.tail_at)
@@ -102,7 +123,11 @@ impl LogWriter {
             return Err(io::Error::new(io::ErrorKind::WriteZero, "short log write"));
         }
         if sync {
-            self.file.fdatasync().await.map_err(io_err)?;
+            self.fault_sync()?;
+            self.file
+                .fdatasync()
+                .await
+                .map_err(|e| sync_err(io_err(e)))?;
         }
         // Keep only the partial last block for the next append.
         let keep_from = self.file.align_down(self.tail.len() as u64) as usize;
@@ -118,18 +143,21 @@ impl LogWriter {
 
     /// Sync and close the segment (and release its lock).
     pub async fn close(self) -> io::Result<()> {
+        self.fault_sync()?;
         self.file.fdatasync().await.map_err(io_err)?;
         self.file.close().await.map_err(io_err)
     }
 
     /// Make what was appended without `sync` durable.
     pub async fn sync(&self) -> io::Result<()> {
+        self.fault_sync()?;
         self.file.fdatasync().await.map_err(io_err)
     }
 
     async fn rotate(&mut self) -> io::Result<()> {
         let next = LogWriter::create(&self.dir, self.shard, self.seq + 1, self.limits).await?;
-        let old = std::mem::replace(self, next);
+        let old = std::mem::replace(self, next.with_faults(self.faults.clone()));
+        old.fault_sync()?;
         old.file.fdatasync().await.map_err(io_err)?;
         old.file.close().await.map_err(io_err)?;
         prune(&self.dir, self.seq, self.limits.retain_bytes_max)
@@ -162,6 +190,19 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// A failed fdatasync is never retried (the kernel may have dropped the
+/// dirty pages), so none may look like a retryable ENOSPC.
+fn sync_err(e: io::Error) -> io::Error {
+    io::Error::other(format!("fdatasync failed: {e}"))
+}
+
+/// Keep the kind (ENOSPC is `StorageFull`, which the log treats apart).
 fn io_err(e: glommio::GlommioError<()>) -> io::Error {
-    io::Error::other(e.to_string())
+    match e {
+        glommio::GlommioError::IoError(e) => e,
+        glommio::GlommioError::EnhancedIoError {
+            source, op, path, ..
+        } => io::Error::new(source.kind(), format!("{op} {path:?}: {source}")),
+        other => io::Error::other(other.to_string()),
+    }
 }

@@ -42,9 +42,21 @@ impl Server {
     /// Start on `dir` (config file and `data/` in it), which survives the
     /// server unless `owned`, so another server can start on the same data.
     pub fn start_in(shards: usize, config: &str, dir: PathBuf, owned: bool) -> Server {
+        Self::start_env(shards, config, dir, owned, &[])
+    }
+
+    /// `start_in` with extra environment variables for the server.
+    pub fn start_env(
+        shards: usize,
+        config: &str,
+        dir: PathBuf,
+        owned: bool,
+        env: &[(&str, &str)],
+    ) -> Server {
         let cfg = dir.join("sluice.toml");
         std::fs::write(&cfg, config).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(&cfg)
             .arg("--shards")
@@ -99,6 +111,18 @@ impl Server {
 
     pub fn client(&self) -> Client {
         Client::connect(self.addr)
+    }
+
+    /// Wait (bounded) for the server to exit by itself; its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 }
 
