@@ -249,9 +249,17 @@ async fn shard_main(
             std::process::exit(1);
         }
         let hubs = shard.egress.clone();
-        let task = w
-            .clone()
-            .sync_loop(registry, hubs, faults, cfg.wal.clone(), dir, id, seq);
+        let task = w.clone().sync_loop(
+            registry,
+            hubs,
+            super::wal::LogAt {
+                cfg: cfg.wal.clone(),
+                dir,
+                shard: id,
+                seq,
+                faults,
+            },
+        );
         glommio::spawn_local(task).detach();
     }
     for r in rx {

@@ -58,6 +58,17 @@ const SMALL_ROWS: usize = 256;
 const MERGED_ROWS_MAX: usize = 4096;
 const MERGED_BYTES_MAX: usize = 8 << 20;
 
+/// Where and how a shard's sync task writes.
+pub struct LogAt {
+    pub cfg: WalConfig,
+    pub dir: PathBuf,
+    pub shard: usize,
+    /// Sequence number of the next segment.
+    pub seq: u64,
+    /// Injected storage faults (tests only).
+    pub faults: Option<FaultPlan>,
+}
+
 pub struct ShardWal {
     group: RefCell<Group>,
     bytes_max: usize,
@@ -125,16 +136,14 @@ impl ShardWal {
     }
 
     /// The shard's sync task: runs until the process exits.
-    pub async fn sync_loop(
-        self: Rc<Self>,
-        reg: Arc<Registry>,
-        hubs: Rc<Hubs>,
-        faults: Option<FaultPlan>,
-        cfg: WalConfig,
-        dir: PathBuf,
-        shard: usize,
-        seq: u64,
-    ) {
+    pub async fn sync_loop(self: Rc<Self>, reg: Arc<Registry>, hubs: Rc<Hubs>, at: LogAt) {
+        let LogAt {
+            cfg,
+            dir,
+            shard,
+            seq,
+            faults,
+        } = at;
         let bell = self
             .bell_rx
             .borrow_mut()
