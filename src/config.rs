@@ -251,6 +251,9 @@ pub struct Validated {
     pub auth: Option<AuthConfig>,
     /// Directory of the config file; relative key paths resolve against it.
     pub base_dir: PathBuf,
+    /// `--quarantine-corrupt`: start without a corrupt log segment (moved
+    /// to `data_dir/wal/quarantine`) instead of refusing to start.
+    pub quarantine_corrupt: bool,
 }
 
 /// Parse TOML text. Errors name the key (toml's messages do).
@@ -428,6 +431,7 @@ impl Config {
             pipelines,
             auth: self.auth,
             base_dir: base_dir.to_path_buf(),
+            quarantine_corrupt: false,
         })
     }
 }

@@ -33,6 +33,11 @@ struct Args {
     /// Data directory, overrides `data_dir`.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Start even if a log segment is corrupt: move it to
+    /// `data_dir/wal/quarantine` and go on without its records (they are
+    /// lost). Without it, a corrupt segment stops startup.
+    #[arg(long)]
+    quarantine_corrupt: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -115,7 +120,9 @@ fn load(args: &Args) -> Result<config::Validated, String> {
     if let Some(d) = &args.data_dir {
         cfg.data_dir = d.clone();
     }
-    cfg.validate(&base_dir)
+    let mut cfg = cfg.validate(&base_dir)?;
+    cfg.quarantine_corrupt = args.quarantine_corrupt;
+    Ok(cfg)
 }
 
 fn serve(args: Args) -> Result<(), String> {

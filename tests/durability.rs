@@ -137,7 +137,22 @@ fn a_torn_tail_is_cut_and_corruption_refuses_to_start() {
         err.contains(first.file_name().unwrap().to_str().unwrap()),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    // The operator's explicit choice: start without the segment, which is
+    // moved aside (the rows in it are gone; later segments still load).
+    let c = Server::start_env(
+        2,
+        &config(),
+        dir.clone(),
+        true,
+        &[],
+        &["--quarantine-corrupt"],
+    );
+    assert!(!first.exists());
+    let moved = std::fs::read_dir(dir.join("data/wal/quarantine"))
+        .unwrap()
+        .count();
+    assert_eq!(moved, 1);
+    push(&c, 10, 1);
 }
 
 #[test]

@@ -62,6 +62,7 @@ fn fail_stop(faults: &str) {
         dir.clone(),
         false,
         &[("SLUICE_FAULTS", faults)],
+        &[],
     );
     let mut c = s.client();
     let mut acked: Vec<(String, u64)> = Vec::new();
@@ -132,6 +133,7 @@ fn a_full_disk_refuses_new_rows_until_space_is_back_and_loses_nothing() {
             "SLUICE_FAULTS",
             "write_enospc_after_bytes=200000,enospc_ms=1500",
         )],
+        &[],
     );
     let mut c = s.client();
     let mut acked: Vec<(String, u64)> = Vec::new();

@@ -55,6 +55,8 @@ pub struct Recovered {
     pub records: u64,
     pub skipped: u64,
     pub truncated: Vec<(PathBuf, u64)>,
+    /// Corrupt segments moved aside, and why.
+    pub quarantined: Vec<(PathBuf, String)>,
 }
 
 /// The log directory of shard `id`.
@@ -86,6 +88,7 @@ pub fn recover(cfg: &Validated, reg: &Registry) -> Result<Recovered, String> {
         records: 0,
         skipped: 0,
         truncated: Vec::new(),
+        quarantined: Vec::new(),
     };
     if !cfg.wal.enabled {
         return Ok(out);
@@ -95,7 +98,9 @@ pub fn recover(cfg: &Validated, reg: &Registry) -> Result<Recovered, String> {
     lock_data_dir(&cfg.data_dir)?;
     let mut ends: HashMap<LaneKey, u64> = HashMap::new();
     for (id, dir) in shard_dirs(&cfg.data_dir)? {
-        let r = recover::replay(&dir, id as u16, |head, batch| {
+        let quarantine = cfg.data_dir.join("wal").join("quarantine");
+        let quarantine = cfg.quarantine_corrupt.then_some(quarantine.as_path());
+        let r = recover::replay(&dir, id as u16, quarantine, |head, batch| {
             // Positions count whether or not the record is loaded.
             let end = ends
                 .entry((head.pipeline, head.table, head.lane))
@@ -140,6 +145,7 @@ pub fn recover(cfg: &Validated, reg: &Registry) -> Result<Recovered, String> {
         })?;
         out.records += r.records;
         out.truncated.extend(r.truncated);
+        out.quarantined.extend(r.quarantined);
         if id < cfg.shards {
             out.next_seq[id] = r.last_seq.map_or(0, |s| s + 1);
         }

@@ -164,6 +164,14 @@ fn owned_stores(
 }
 
 fn report(r: &Recovered) {
+    for (path, why) in &r.quarantined {
+        eprintln!(
+            "sluice: QUARANTINED a corrupt log segment ({why}): moved to {}; its records are \
+             not loaded and are lost to this server (tokens of earlier runs may still report \
+             them complete)",
+            path.display()
+        );
+    }
     for (path, at) in &r.truncated {
         eprintln!(
             "sluice: log {}: torn tail cut at byte {at} (a write in progress at the last stop; never acknowledged)",

@@ -57,15 +57,29 @@ pub struct Recovered {
     pub last_seq: Option<u64>,
     /// A torn tail cut off: segment and the offset it now ends at.
     pub truncated: Option<(PathBuf, u64)>,
+    /// Corrupt segments moved aside (`--quarantine-corrupt`): where each
+    /// went and why it was corrupt. Their records were not replayed.
+    pub quarantined: Vec<(PathBuf, String)>,
 }
 
 /// Replay every record of the segments in `dir` through `apply`, in order.
+/// With `quarantine`, a corrupt segment is moved into that directory and
+/// skipped whole (none of its records applied) instead of stopping.
 pub fn replay(
     dir: &Path,
     shard: u16,
+    quarantine: Option<&Path>,
     apply: impl FnMut(RecordHead, ChangeBatch),
 ) -> Result<Recovered, RecoverError> {
-    scan(dir, shard, true, apply)
+    scan(dir, shard, Mode::Repair { quarantine }, apply)
+}
+
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    /// Read only (a live log may be behind it).
+    Read,
+    /// Startup: cut torn tails, maybe quarantine corrupt segments.
+    Repair { quarantine: Option<&'a Path> },
 }
 
 /// Read every record like `replay`, changing nothing (a torn tail or an
@@ -76,15 +90,16 @@ pub fn read(
     shard: u16,
     apply: impl FnMut(RecordHead, ChangeBatch),
 ) -> Result<Recovered, RecoverError> {
-    scan(dir, shard, false, apply)
+    scan(dir, shard, Mode::Read, apply)
 }
 
 fn scan(
     dir: &Path,
     shard: u16,
-    repair: bool,
+    mode: Mode,
     mut apply: impl FnMut(RecordHead, ChangeBatch),
 ) -> Result<Recovered, RecoverError> {
+    let repair = matches!(mode, Mode::Repair { .. });
     let mut out = Recovered::default();
     let segments = segment::list(dir).map_err(|e| RecoverError::Io(dir.into(), e))?;
     for (i, (seq, path)) in segments.iter().enumerate() {
@@ -98,51 +113,97 @@ fn scan(
             None
         };
         let bytes = std::fs::read(path).map_err(|e| RecoverError::Io(path.clone(), e))?;
+        out.last_seq = Some(*seq);
         if last && is_zero(&bytes) {
             // Created but never written (a crash right after a rotation):
             // nothing in it was ever acknowledged.
             if repair {
                 std::fs::remove_file(path).map_err(|e| RecoverError::Io(path.clone(), e))?;
             }
-            out.last_seq = Some(*seq);
             continue;
         }
-        let corrupt = |offset: usize, why: String| RecoverError::Corrupt {
-            segment: path.clone(),
-            offset: offset as u64,
-            why,
+        // A segment's records are applied only once all of them read well,
+        // so a quarantined segment contributes nothing.
+        let mut records = Vec::new();
+        let read = check_segment(&bytes, *seq, shard, last, &mut records);
+        let end = match (read, mode) {
+            (Ok(end), _) => end,
+            (
+                Err((offset, why)),
+                Mode::Repair {
+                    quarantine: Some(q),
+                },
+            ) => {
+                let to = move_aside(path, q, shard)?;
+                out.quarantined
+                    .push((to, format!("corrupt at byte {offset}: {why}")));
+                continue;
+            }
+            (Err((offset, why)), _) => {
+                return Err(RecoverError::Corrupt {
+                    segment: path.clone(),
+                    offset: offset as u64,
+                    why,
+                })
+            }
         };
-        let owner = segment::check_header(&bytes, *seq).map_err(|why| corrupt(0, why))?;
-        if owner != shard {
-            return Err(corrupt(0, format!("written by shard {owner}, not {shard}")));
+        for (head, batch) in records {
+            apply(head, batch);
+            out.records += 1;
         }
-        let end =
-            replay_segment(&bytes, last, &mut out, &mut apply).map_err(|(o, w)| corrupt(o, w))?;
         if end < bytes.len() && last && !is_zero(&bytes[end..]) {
             if repair {
                 truncate(path, end as u64)?;
             }
             out.truncated = Some((path.clone(), end as u64));
         }
-        out.last_seq = Some(*seq);
     }
     Ok(out)
 }
 
-/// Apply the frames of one segment; returns where its data ends.
+/// The header and frames of one segment, decoded into `records`; where
+/// its data ends, or the offset and reason of the first damage.
+fn check_segment(
+    bytes: &[u8],
+    seq: u64,
+    shard: u16,
+    last: bool,
+    records: &mut Vec<(RecordHead, ChangeBatch)>,
+) -> Result<usize, (usize, String)> {
+    let owner = segment::check_header(bytes, seq).map_err(|why| (0, why))?;
+    if owner != shard {
+        return Err((0, format!("written by shard {owner}, not {shard}")));
+    }
+    replay_segment(bytes, last, records)
+}
+
+/// Move a corrupt segment into `quarantine` (made if need be), durably.
+fn move_aside(path: &Path, quarantine: &Path, shard: u16) -> Result<PathBuf, RecoverError> {
+    let io = |e| RecoverError::Io(path.into(), e);
+    std::fs::create_dir_all(quarantine).map_err(io)?;
+    let name = path.file_name().expect("a segment file").to_string_lossy();
+    let to = quarantine.join(format!("shard-{shard:03}-{name}"));
+    std::fs::rename(path, &to).map_err(io)?;
+    for dir in [quarantine, path.parent().expect("in a directory")] {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+    }
+    Ok(to)
+}
+
+/// Decode the frames of one segment into `records`; returns where its
+/// data ends.
 fn replay_segment(
     bytes: &[u8],
     last: bool,
-    out: &mut Recovered,
-    apply: &mut impl FnMut(RecordHead, ChangeBatch),
+    records: &mut Vec<(RecordHead, ChangeBatch)>,
 ) -> Result<usize, (usize, String)> {
     let mut at = segment::HEADER_BYTES;
     while at < bytes.len() {
         match record::frame(&bytes[at..]) {
             Frame::Good { body, len } => {
-                let (head, batch) = record::decode(body).map_err(|w| (at, w))?;
-                apply(head, batch);
-                out.records += 1;
+                records.push(record::decode(body).map_err(|w| (at, w))?);
                 at += len;
             }
             Frame::Zero => {

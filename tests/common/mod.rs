@@ -42,21 +42,23 @@ impl Server {
     /// Start on `dir` (config file and `data/` in it), which survives the
     /// server unless `owned`, so another server can start on the same data.
     pub fn start_in(shards: usize, config: &str, dir: PathBuf, owned: bool) -> Server {
-        Self::start_env(shards, config, dir, owned, &[])
+        Self::start_env(shards, config, dir, owned, &[], &[])
     }
 
-    /// `start_in` with extra environment variables for the server.
+    /// `start_in` with extra environment variables and arguments.
     pub fn start_env(
         shards: usize,
         config: &str,
         dir: PathBuf,
         owned: bool,
         env: &[(&str, &str)],
+        args: &[&str],
     ) -> Server {
         let cfg = dir.join("sluice.toml");
         std::fs::write(&cfg, config).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .envs(env.iter().copied())
+            .args(args)
             .arg("--config")
             .arg(&cfg)
             .arg("--shards")
