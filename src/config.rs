@@ -70,6 +70,9 @@ pub struct HttpConfig {
     /// After an error that closes the connection, how long unread input is
     /// drained so the client sees the response (lingering close). Default 2000.
     pub linger_ms: u64,
+    /// On SIGTERM/SIGINT, how long requests in flight may take to finish
+    /// (and logs to sync) before the process exits anyway. Default 10000.
+    pub shutdown_grace_ms: u64,
     /// Per-connection read buffer, bytes; must exceed head_bytes_max.
     /// Default 262144.
     pub read_buffer_bytes: usize,
@@ -92,6 +95,7 @@ impl Default for HttpConfig {
             body_idle_timeout_ms: 30_000,
             keepalive_timeout_ms: 60_000,
             linger_ms: 2_000,
+            shutdown_grace_ms: 10_000,
             read_buffer_bytes: 256 * 1024,
             connections_per_shard_max: 10_000,
             idle_buffers_max: 64,

@@ -63,6 +63,8 @@ pub enum ApiError {
     LogFailed,
     /// The owner's log disk is full: retry once space is freed.
     StorageFull,
+    /// The server is stopping (SIGTERM): retry against its successor.
+    ShuttingDown,
     /// completion_status: the token's rows did not reach the log before
     /// the run that issued it ended.
     TokenLost {
@@ -106,6 +108,7 @@ impl ApiError {
             ApiError::InvalidIdempotencyKey { .. } => 400,
             ApiError::TooManyConnections
             | ApiError::StorageFull
+            | ApiError::ShuttingDown
             | ApiError::EgressLimit { .. }
             | ApiError::EgressTooSlow { .. } => 503,
         }
@@ -135,6 +138,7 @@ impl ApiError {
             ApiError::TooManyConnections => "ApiConnectionLimit",
             ApiError::LogFailed => "LogWriteFailed",
             ApiError::StorageFull => "StorageFull",
+            ApiError::ShuttingDown => "ServerShuttingDown",
             ApiError::TokenLost { .. } => "TokenLost",
             ApiError::EgressLimit { .. } => "EgressConnectionLimit",
             ApiError::InvalidIdempotencyKey { .. } => "InvalidIdempotencyKey",
@@ -206,6 +210,9 @@ impl ApiError {
                  not held back; reconnect, or listen with backpressure=false to \
                  skip changes instead"
             ),
+            ApiError::ShuttingDown => {
+                "The server is shutting down; retry (its successor will answer)".into()
+            }
             ApiError::StorageFull => "The disk of this table's write-ahead log is full: no \
                  new rows are taken until space is freed (rows already acknowledged are \
                  safe); retry later"
@@ -255,7 +262,9 @@ impl ApiError {
                 "POST" => &[("Allow", "POST")],
                 _ => &[],
             },
-            ApiError::TooManyConnections | ApiError::EgressLimit { .. } => &[("Retry-After", "1")],
+            ApiError::TooManyConnections
+            | ApiError::EgressLimit { .. }
+            | ApiError::ShuttingDown => &[("Retry-After", "1")],
             ApiError::StorageFull => &[("Retry-After", "5")],
             _ => &[],
         }

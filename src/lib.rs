@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod server;
 pub mod shard;
+pub mod stop;
 pub mod table;
 pub mod token;
 pub mod wal;

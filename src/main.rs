@@ -2,10 +2,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use sluice::config::{self, DEFAULT_CONFIG_TOML};
+use sluice::stop::StopSignals;
 
 /// mimalloc rather than glibc malloc: with many small requests a shard
 /// allocates and frees tens of small Arrow buffers per request, and glibc's
@@ -60,6 +62,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A panic in any shard takes the whole server down: a server with a
+    // dead executor would accept connections it can never serve.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::exit(101);
+    }));
     let args = Args::parse();
     let result = match &args.command {
         Some(Command::Keygen) => {
@@ -130,6 +139,8 @@ fn serve(args: Args) -> Result<(), String> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create data_dir {}: {e}", cfg.data_dir.display()))?;
     let (shards, cores) = (cfg.shards, cfg.cores.clone());
+    let grace = Duration::from_millis(cfg.http.shutdown_grace_ms);
+    let signals = StopSignals::block();
     let started = sluice::shard::run(cfg)?;
     println!(
         "sluice {} listening on http://{}",
@@ -157,7 +168,26 @@ fn serve(args: Args) -> Result<(), String> {
             );
         }
     }
-    started.join()
+    let name = signals.wait();
+    eprintln!(
+        "sluice: {name}: stopping (new connections refused, requests in flight finish, logs \
+         synced; at most {} ms); a second signal exits at once",
+        grace.as_millis()
+    );
+    std::thread::spawn(move || {
+        let name = signals.wait();
+        eprintln!("sluice: {name} again: exiting now");
+        std::process::exit(1);
+    });
+    if sluice::stop::drain(&reg, grace) {
+        eprintln!("sluice: stopped cleanly");
+        std::process::exit(0);
+    }
+    Err(format!(
+        "requests were still in flight after http.shutdown_grace_ms ({} ms); exiting anyway \
+         (their tokens resolve after a restart)",
+        grace.as_millis()
+    ))
 }
 
 /// A JSON row for the startup hint, with a plausible value per column.

@@ -8,6 +8,7 @@
 
 use std::ops::Range;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -78,6 +79,22 @@ pub async fn serve(
     listen.map(|params| (stream, params))
 }
 
+/// A request between its head and its answer (`Shard::in_flight`).
+struct InFlight<'a>(&'a Shard);
+
+impl<'a> InFlight<'a> {
+    fn enter(shard: &'a Shard) -> InFlight<'a> {
+        shard.in_flight.set(shard.in_flight.get() + 1);
+        InFlight(shard)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.set(self.0.in_flight.get() - 1);
+    }
+}
+
 /// What a request asks of the connection.
 pub enum Reply {
     /// Answer with this status and JSON body.
@@ -135,10 +152,20 @@ impl<'a> Conn<'a> {
             let base = self.start;
             self.start += head.len;
             let has_body = head.framing != Framing::None;
-            let (keep, state) = match self.handle(base, &head).await {
+            // Counted until its answer is sent (or the connection closed),
+            // so that a graceful stop waits for it.
+            let _in_flight = InFlight::enter(self.shard);
+            let stopping = self.shard.reg.stopping.load(Ordering::Acquire);
+            let handled = if stopping {
+                Err((ApiError::ShuttingDown, BodyState::Unread))
+            } else {
+                self.handle(base, &head).await
+            };
+            let (keep, state) = match handled {
                 Ok(Reply::Body(status, body)) => {
-                    self.respond(status, &[], &body, head.keep_alive);
-                    (head.keep_alive, BodyState::Done)
+                    let keep = head.keep_alive && !self.shard.reg.stopping.load(Ordering::Acquire);
+                    self.respond(status, &[], &body, keep);
+                    (keep, BodyState::Done)
                 }
                 Ok(Reply::Listen(params)) => {
                     return self.flush().await.is_ok().then_some(params);
@@ -150,7 +177,9 @@ impl<'a> Conn<'a> {
                             Err(_) => BodyState::Broken,
                         };
                     }
-                    let keep = head.keep_alive && (state == BodyState::Done || !has_body);
+                    let keep = head.keep_alive
+                        && (state == BodyState::Done || !has_body)
+                        && !self.shard.reg.stopping.load(Ordering::Acquire);
                     self.respond_error(&e, keep);
                     (keep, state)
                 }

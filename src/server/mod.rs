@@ -14,10 +14,31 @@ use glommio::net::TcpListener;
 
 use crate::shard::Shard;
 
-/// Accept connections forever, one task each, up to the per-shard cap.
+/// Resolves once a graceful stop has begun (polled: a stop is rare and a
+/// few milliseconds late is fine).
+async fn stopped(shard: &Shard) {
+    while !shard
+        .reg
+        .stopping
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
+        glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Accept connections, one task each, up to the per-shard cap, until a
+/// graceful stop.
 pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
     loop {
-        let stream = match listener.accept().await {
+        let next = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            stopped(&shard).await;
+            None
+        });
+        // A graceful stop: return, and the listener closes with us.
+        let Some(accepted) = next.await else {
+            return;
+        };
+        let stream = match accepted {
             Ok(s) => s,
             Err(e) => {
                 // EMFILE and friends: back off briefly rather than spin.

@@ -90,6 +90,8 @@ pub struct Shard {
     pub connections: std::cell::Cell<usize>,
     /// Refused connections still lingering, bounded by the server.
     pub refusing: std::cell::Cell<usize>,
+    /// Requests between their head and their answer.
+    pub in_flight: std::cell::Cell<usize>,
     /// Idle connection read buffers.
     pub buffers: BufferPool,
     /// Idle decoders, reused across requests.
@@ -144,6 +146,7 @@ impl Shard {
             stores: RefCell::new(stores),
             connections: std::cell::Cell::new(0),
             refusing: std::cell::Cell::new(0),
+            in_flight: std::cell::Cell::new(0),
             wal,
             egress,
             replies: idem::Replies::default(),
@@ -258,6 +261,30 @@ impl Shard {
             self.egress.commit((p, ti), t, lane, msg.end, &msg.batch);
         }
         original
+    }
+
+    /// During a stop: mark this shard drained once nothing is in flight
+    /// and its log holds everything applied, synced; checked every 10 ms.
+    /// Recomputed every tick, since another shard may still send batches
+    /// to tables this one owns (its own requests in flight).
+    pub async fn drain(&self) {
+        loop {
+            let log_idle = self.wal.as_ref().is_none_or(|w| w.is_idle());
+            let drained = self.in_flight.get() == 0 && log_idle && self.all_applied();
+            self.reg.drained[self.id].store(drained, std::sync::atomic::Ordering::Release);
+            glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Has every batch sent to a table this shard owns been applied?
+    fn all_applied(&self) -> bool {
+        self.reg.pipelines.iter().all(|p| {
+            p.tables.iter().filter(|t| t.owner == self.id).all(|t| {
+                let sent: u64 = t.lane_stats.iter().map(|l| get(&l.batches_sent)).sum();
+                let o = &t.owner_stats;
+                sent + get(&o.batches_recovered) == get(&o.batches_applied)
+            })
+        })
     }
 
     /// The log's committed end on this shard: `None` without a log,

@@ -125,6 +125,7 @@ pub fn recover(cfg: &Validated, reg: &Registry) -> Result<Recovered, String> {
             };
             let t = &reg.pipelines[pi].tables[ti];
             add(&t.owner_stats.batches_applied, 1);
+            add(&t.owner_stats.batches_recovered, 1);
             add(&t.owner_stats.records_applied, batch.num_rows() as u64);
             let store = out.stores[pi][ti]
                 .as_mut()

@@ -30,6 +30,8 @@ pub struct OwnerStats {
     pub stored_bytes: AtomicU64,
     pub stored_batches: AtomicU64,
     pub evicted_batches: AtomicU64,
+    /// Of `batches_applied`, those replayed from the log at start.
+    pub batches_recovered: AtomicU64,
     /// Batches committed in this run: the table's step counter, which
     /// completion_status reports and egress streams count in.
     pub steps: AtomicU64,
@@ -71,6 +73,11 @@ pub struct Registry {
     pub log_failed: AtomicBool,
     /// Per shard: its log's disk is full; tables it owns refuse new rows.
     pub disk_full: Box<[AtomicBool]>,
+    /// A graceful stop began (SIGTERM/SIGINT): stop accepting, finish what
+    /// is in flight, sync the log.
+    pub stopping: AtomicBool,
+    /// Per shard, during a stop: nothing in flight and the log synced.
+    pub drained: Box<[AtomicBool]>,
 }
 
 pub fn add(counter: &AtomicU64, n: u64) {
@@ -118,6 +125,8 @@ impl Registry {
             past_runs: OnceLock::new(),
             log_failed: AtomicBool::new(false),
             disk_full: (0..cfg.shards).map(|_| AtomicBool::new(false)).collect(),
+            stopping: AtomicBool::new(false),
+            drained: (0..cfg.shards).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 

@@ -274,5 +274,8 @@ async fn shard_main(
         let r = r.await;
         glommio::spawn_local(receive_loop(shard.clone(), r)).detach();
     }
-    crate::server::accept_loop(shard, listener).await;
+    crate::server::accept_loop(shard.clone(), listener).await;
+    // Stopping: connections and the log go on (returning would drop their
+    // tasks) while the main thread waits for every shard to drain.
+    shard.drain().await;
 }

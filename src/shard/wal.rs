@@ -81,6 +81,8 @@ pub struct ShardWal {
     /// Held through `log`, so batches enter groups in the order their
     /// positions were assigned even when some wait for space (FIFO).
     entry: Semaphore,
+    /// The sync task is writing or syncing, or has written without a sync.
+    busy: Cell<bool>,
     /// Where the log's committed data ends (segment, offset): egress replay
     /// reads up to here, and what follows reaches listeners live.
     end: Cell<Option<(u64, u64)>>,
@@ -98,6 +100,7 @@ impl ShardWal {
             drained: Semaphore::new(0),
             entry: Semaphore::new(1),
             end: Cell::new(None),
+            busy: Cell::new(false),
         }
     }
 
@@ -119,6 +122,11 @@ impl ShardWal {
         drop(g);
         // Full means the task is already due to look: nothing lost.
         let _ = self.bell.try_send(());
+    }
+
+    /// Nothing waits to be written or synced (a graceful stop may end).
+    pub fn is_idle(&self) -> bool {
+        self.group.borrow().items.is_empty() && !self.busy.get()
     }
 
     /// Where committed data ends, `None` before this run's first write.
@@ -188,9 +196,11 @@ impl ShardWal {
                         return fail_stop(&reg, shard, e);
                     }
                     (dirty, last_sync) = (false, Instant::now());
+                    self.busy.set(false);
                 }
                 continue;
             }
+            self.busy.set(true);
             self.take(&mut spare);
             let sync = cfg.fsync == FsyncPolicy::Always || last_sync.elapsed() >= interval;
             if let Err(e) = write_retrying(&mut log, &spare.items, sync, &reg, shard).await {
@@ -200,6 +210,7 @@ impl ShardWal {
                 last_sync = Instant::now();
             }
             dirty = !sync;
+            self.busy.set(dirty);
             self.end.set(log.writer.as_ref().map(LogWriter::position));
             for it in spare.items.drain(..) {
                 let (p, t, lane) = it.at;
