@@ -210,6 +210,12 @@ fn variant_keeps_the_json_text_minus_whitespace() {
     let a = column(&out);
     assert!(a.is_null(0));
     assert_eq!(a.as_string::<i32>().value(1), r#"{"k":{"x":null}}"#);
+    // As in CSV (quoted or not, spaces around it or not): the same value
+    // reads the same from either format.
+    let out = csv(SqlType::Variant, "null\n\" null \"\n\"[null]\"\n");
+    let a = column(&out);
+    assert!(a.is_null(0) && a.is_null(1), "{a:?}");
+    assert_eq!(a.as_string::<i32>().value(2), "[null]");
 }
 
 #[test]

@@ -36,11 +36,23 @@ use crate::table::{Column, DefaultValue, SqlType};
 pub(crate) enum Cell<'a> {
     /// The record has fewer fields than the table has columns.
     Missing,
-    /// An empty field; `quoted` for `""`.
-    Empty {
-        quoted: bool,
-    },
+    /// A field with no text to parse.
+    NoText(NoText),
     Text(&'a [u8]),
+}
+
+/// The kinds of `Cell::NoText`. One variant of `Cell` for the three (not
+/// three variants) keeps the column loops' match on the common `Text` case
+/// as cheap as it was before the null text existed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoText {
+    /// An empty unquoted field: NULL, or in a NOT NULL string column the
+    /// empty string.
+    Empty,
+    /// `""`: the empty string in a string column, NULL elsewhere.
+    EmptyQuoted,
+    /// The null text (`CsvOptions::null_text`), unquoted: NULL in any type.
+    NullText,
 }
 
 /// Where a value goes: a `Vec` or a bitmap (BOOLEAN) or string buffers.
@@ -434,7 +446,7 @@ impl ColumnBuf {
                 })
             }
             Values::Uuid(v) => f.fill_vec(v, cell, binary::parse_uuid),
-            Values::Variant(vb) => f.fill(vb, false, cell, variant::validate),
+            Values::Variant(vb) => f.fill(vb, false, cell, variant::validate_field),
             Values::Nested(nested, js) => f.fill_nested(nested, js, cell),
         }
     }
@@ -1026,6 +1038,15 @@ fn decimal_int(x: i128, p: u8, s: i8) -> FieldResult<i128> {
     Ok(scaled)
 }
 
+/// A DEFAULT that does not parse is the table's fault (`BadDefault`),
+/// except one that means NULL.
+fn default_error(e: FieldError) -> FieldError {
+    match e {
+        FieldError::Null => e,
+        _ => FieldError::BadDefault,
+    }
+}
+
 /// The loop of `append_cells`, generic over the value type so that it is
 /// compiled once per type: no type dispatch inside.
 struct Filler<'x> {
@@ -1054,14 +1075,11 @@ impl<'x> Filler<'x> {
             let before = self.validity.len();
             let got = match cell {
                 Cell::Text(t) => nested.push_json_text(t, js),
-                Cell::Empty { .. } => Err(FieldError::Null),
+                Cell::NoText(_) => Err(FieldError::Null),
                 Cell::Missing => match self.default {
                     None => Err(FieldError::Missing),
                     Some(None) => Err(FieldError::Null),
-                    Some(Some(d)) => nested.push_json_text(d, js).map_err(|e| match e {
-                        FieldError::Null => e,
-                        _ => FieldError::BadDefault,
-                    }),
+                    Some(Some(d)) => nested.push_json_text(d, js).map_err(default_error),
                 },
             };
             match got {
@@ -1116,14 +1134,18 @@ impl<'x> Filler<'x> {
             }
             let (got, text): (FieldResult<T>, &[u8]) = match cell {
                 Cell::Text(t) => (parse(t), t),
-                Cell::Empty { quoted } if empty_is_value && (quoted || !self.nullable) => {
+                Cell::NoText(k)
+                    if empty_is_value
+                        && (k == NoText::EmptyQuoted || (k == NoText::Empty && !self.nullable)) =>
+                {
                     (Ok(T::default()), b"")
                 }
-                Cell::Empty { .. } => (Err(FieldError::Null), b""),
+                Cell::NoText(_) => (Err(FieldError::Null), b""),
                 Cell::Missing => match self.default {
                     None => (Err(FieldError::Missing), b""),
                     Some(None) => (Err(FieldError::Null), b""),
-                    Some(Some(d)) => (parse(d).map_err(|_| FieldError::BadDefault), d),
+                    // A DEFAULT may stand for NULL (VARIANT `'null'`).
+                    Some(Some(d)) => (parse(d).map_err(default_error), d),
                 },
             };
             match got {
