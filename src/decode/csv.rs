@@ -723,10 +723,16 @@ fn chunk_field(chunk: &[u8], start: usize, end: usize) -> Field {
 /// quoted exactly when the byte before its contents is a quote: an
 /// unquoted field follows a separator or starts the chunk.
 fn mark_nulls(fields: &mut [Field], chunk: &[u8], null_text: &NullText) {
+    let text = null_text.as_bytes();
     for f in fields {
-        let (start, end) = (f.start as usize, f.end as usize);
+        // The length first: most fields differ there. (An empty quoted
+        // field's `end - start` wraps to a huge length.)
+        if f.end.wrapping_sub(f.start) as usize != text.len() {
+            continue;
+        }
+        let start = f.start as usize;
         let quoted = start > 0 && chunk[start - 1] == b'"';
-        if start < end && !quoted && null_text.matches(&chunk[start..end]) {
+        if !quoted && chunk[start..start + text.len()] == *text {
             *f = Field::null(start);
         }
     }
