@@ -31,8 +31,9 @@
 //! string column and NULL elsewhere. A UTF-8 BOM at body start is skipped.
 //! With a null text (`CsvOptions::null_text`), an unquoted field equal to
 //! it is NULL in every type (an error in a NOT NULL column) while the same
-//! text quoted stays text. Both splitters decide that when a field ends, so
-//! conversion sees a NULL cell and never compares text.
+//! text quoted stays text. The splitters decide it (the state machine as a
+//! field ends, the index as its record ends, in a pass run only when a null
+//! text is set), so conversion sees a NULL cell and never compares text.
 
 use std::sync::Arc;
 
