@@ -340,11 +340,25 @@ fn error_keys(e: &ParseErrors) -> Vec<(u64, Option<String>, u64, Option<u64>)> {
 fn field_text() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z0-9]{0,6}",
+        // Null texts of `null_text()`, whole or in part.
+        prop::sample::select(vec!["NULL", "NUL", "NULLx", "ab", "1", "\\N"]).prop_map(String::from),
         "[a-z ,\"\r\n]{0,6}",
         "-?[0-9]{1,4}",
         Just(String::new()),
         "[é😀a\"]{0,3}",
     ]
+}
+
+/// No null text, or one the generated fields sometimes equal.
+fn null_text() -> impl Strategy<Value = Option<&'static str>> {
+    prop::option::of(prop::sample::select(vec!["NULL", "ab", "1", "\\N"]))
+}
+
+fn with_null_text(mut o: DecodeOptions, text: Option<&str>) -> DecodeOptions {
+    if let Some(t) = text {
+        o.csv.null_text = NullText::new(t.as_bytes(), o.csv.delimiter).unwrap();
+    }
+    o
 }
 
 proptest! {
@@ -359,6 +373,7 @@ proptest! {
         junk in prop::collection::vec(any::<u8>(), 0..20),
         crlf in any::<bool>(),
         prefix in prop::sample::select(vec![&b""[..], b"\xEF\xBB\xBF", b"\xEF", b"\xEF\xBB", b"\xEF\xBBx"]),
+        null in null_text(),
     ) {
         let t = table(vec![
             col("a", SqlType::Int, true, None),
@@ -375,7 +390,7 @@ proptest! {
         let mut body = prefix.to_vec();
         body.extend_from_slice(&w.into_inner().unwrap());
         body.extend_from_slice(&junk);
-        let mut o = opts();
+        let mut o = with_null_text(opts(), null);
         o.batch_rows = 3;
         o.record_bytes_max = 24;
         let whole = run_chunks(&t, &o, &[&body]);
@@ -534,6 +549,7 @@ fn raw_body() -> impl Strategy<Value = Vec<u8>> {
         2 => "\"[a-z ,]{0,70}\"".prop_map(String::into_bytes),
         1 => "\"[a-z\n\r,]{0,8}\"".prop_map(String::into_bytes),
         1 => Just("é😀".as_bytes().to_vec()),
+        1 => prop::sample::select(vec![&b"NULL"[..], b"\"NULL\"", b"\\N", b"1"]).prop_map(<[u8]>::to_vec),
     ];
     prop::collection::vec(piece, 0..80).prop_map(|p| p.concat())
 }
@@ -550,6 +566,7 @@ proptest! {
         cuts in prop::collection::vec(0usize..2000, 0..4),
         small in any::<bool>(),
         reps in prop_oneof![4 => Just(1usize), 1 => 2usize..40],
+        null in null_text(),
     ) {
         // Repeated, a body has hundreds of records: the index converts
         // them in groups, which must not change batches or errors.
@@ -559,7 +576,7 @@ proptest! {
             col("b", SqlType::Varchar(None), false, Some("d")),
             col("c", SqlType::Int, true, None),
         ]);
-        let mut o = opts();
+        let mut o = with_null_text(opts(), null);
         if small {
             o.batch_rows = 3 + reps * 7;
             o.record_bytes_max = 40;

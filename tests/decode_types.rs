@@ -1,5 +1,6 @@
 //! The byte, unsigned and VARIANT types in both formats: exact values,
-//! exact errors, and the same result from CSV and JSON for the same value.
+//! exact errors, and the same result from CSV and JSON for the same value;
+//! JSON number edges (signed zero, REAL overflow) in both JSON paths.
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
@@ -210,6 +211,12 @@ fn variant_keeps_the_json_text_minus_whitespace() {
     let a = column(&out);
     assert!(a.is_null(0));
     assert_eq!(a.as_string::<i32>().value(1), r#"{"k":{"x":null}}"#);
+    // As in CSV (quoted or not, spaces around it or not): the same value
+    // reads the same from either format.
+    let out = csv(SqlType::Variant, "null\n\" null \"\n\"[null]\"\n");
+    let a = column(&out);
+    assert!(a.is_null(0) && a.is_null(1), "{a:?}");
+    assert_eq!(a.as_string::<i32>().value(2), "[null]");
 }
 
 #[test]
@@ -413,4 +420,63 @@ fn json_string_policies_lone_surrogates_and_bad_utf8() {
         errors(&out),
         vec![(2, "expected VARCHAR, found invalid UTF-8".to_string())]
     );
+}
+
+/// Regression cases of `tests/decode_roundtrip.rs`'s differential against
+/// serde_json: the tape reads `-0` as the integer 0, so float columns lost
+/// its sign and unsigned columns took it; REAL turned a number beyond its
+/// range into infinity. Each case runs through the column-at-a-time path
+/// (rows on lines) and the row path (`array=true`).
+#[test]
+fn json_number_edges() {
+    let range = |t: &str| Err(format!("value out of range for {t}"));
+    let cases: Vec<(SqlType, &str, Result<f64, String>)> = vec![
+        (SqlType::Double, "-0", Ok(-0.0)),
+        (SqlType::Double, "0", Ok(0.0)),
+        (SqlType::Double, "-0.0", Ok(-0.0)),
+        (SqlType::Double, "-0e5", Ok(-0.0)),
+        (SqlType::Real, "-0", Ok(-0.0)),
+        (SqlType::Real, "1e39", range("REAL")),
+        (SqlType::Real, "-1e39", range("REAL")),
+        (SqlType::Real, "3.4028235e38", Ok(f32::MAX.into())),
+        (SqlType::Real, "1e-50", Ok(0.0)),
+        (SqlType::UTinyInt, "-0", range("TINYINT UNSIGNED")),
+        (SqlType::UBigInt, "-0", range("BIGINT UNSIGNED")),
+        (SqlType::UBigInt, "0", Ok(0.0)),
+        (SqlType::TinyInt, "-0", Ok(0.0)),
+    ];
+    for (t, text, want) in cases {
+        let name = t.sql_name();
+        let line = format!("{{\"x\": {text}}}\n");
+        let o = DecodeOptions {
+            array: true,
+            ..options(Format::Json)
+        };
+        let table = table(vec![col("x", t.clone(), true, None)]);
+        let in_array = run_chunks(&table, &o, &[format!("[{}]", line.trim()).as_bytes()]);
+        for out in [json(t.clone(), &[text]), in_array] {
+            let got = match errors(&out).first() {
+                Some((_, e)) => Err(e.clone()),
+                None => Ok(as_f64(&column(&out))),
+            };
+            let same = match (&got, &want) {
+                (Ok(g), Ok(w)) => g.to_bits() == w.to_bits(),
+                (g, w) => g == w,
+            };
+            assert!(same, "{name} {text}: {got:?}, want {want:?}");
+        }
+    }
+}
+
+/// Row 0 of a numeric column as f64 (exact for the values above).
+fn as_f64(a: &ArrayRef) -> f64 {
+    use arrow_schema::DataType as D;
+    match a.data_type() {
+        D::Float64 => a.as_primitive::<Float64Type>().value(0),
+        D::Float32 => a.as_primitive::<Float32Type>().value(0).into(),
+        D::Int8 => a.as_primitive::<Int8Type>().value(0).into(),
+        D::UInt8 => a.as_primitive::<UInt8Type>().value(0).into(),
+        D::UInt64 => a.as_primitive::<UInt64Type>().value(0) as f64,
+        other => panic!("untested type {other}"),
+    }
 }

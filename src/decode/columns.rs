@@ -36,11 +36,23 @@ use crate::table::{Column, DefaultValue, SqlType};
 pub(crate) enum Cell<'a> {
     /// The record has fewer fields than the table has columns.
     Missing,
-    /// An empty field; `quoted` for `""`.
-    Empty {
-        quoted: bool,
-    },
+    /// A field with no text to parse.
+    NoText(NoText),
     Text(&'a [u8]),
+}
+
+/// The kinds of `Cell::NoText`. One variant of `Cell` for the three (not
+/// three variants) keeps the column loops' match on the common `Text` case
+/// as cheap as it was before the null text existed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoText {
+    /// An empty unquoted field: NULL, or in a NOT NULL string column the
+    /// empty string.
+    Empty,
+    /// `""`: the empty string in a string column, NULL elsewhere.
+    EmptyQuoted,
+    /// The null text (`CsvOptions::null_text`), unquoted: NULL in any type.
+    NullText,
 }
 
 /// Where a value goes: a `Vec` or a bitmap (BOOLEAN) or string buffers.
@@ -434,7 +446,7 @@ impl ColumnBuf {
                 })
             }
             Values::Uuid(v) => f.fill_vec(v, cell, binary::parse_uuid),
-            Values::Variant(vb) => f.fill(vb, false, cell, variant::validate),
+            Values::Variant(vb) => f.fill(vb, false, cell, variant::validate_field),
             Values::Nested(nested, js) => f.fill_nested(nested, js, cell),
         }
     }
@@ -555,17 +567,25 @@ impl ColumnBuf {
             (Node::Static(S::I64(_) | S::U64(_)), Values::I16(v)) => v.push(json_int(node)?),
             (Node::Static(S::I64(_) | S::U64(_)), Values::I32(v)) => v.push(json_int(node)?),
             (Node::Static(S::I64(_) | S::U64(_)), Values::I64(v)) => v.push(json_int(node)?),
-            (Node::Static(S::I64(_) | S::U64(_)), Values::U8(v)) => v.push(json_uint(node)?),
-            (Node::Static(S::I64(_) | S::U64(_)), Values::U16(v)) => v.push(json_uint(node)?),
-            (Node::Static(S::I64(_) | S::U64(_)), Values::U32(v)) => v.push(json_uint(node)?),
-            (Node::Static(S::I64(_) | S::U64(_)), Values::U64(v)) => v.push(json_uint(node)?),
+            (Node::Static(S::I64(_) | S::U64(_)), Values::U8(v)) => {
+                v.push(json_uint(node, raw_number)?)
+            }
+            (Node::Static(S::I64(_) | S::U64(_)), Values::U16(v)) => {
+                v.push(json_uint(node, raw_number)?)
+            }
+            (Node::Static(S::I64(_) | S::U64(_)), Values::U32(v)) => {
+                v.push(json_uint(node, raw_number)?)
+            }
+            (Node::Static(S::I64(_) | S::U64(_)), Values::U64(v)) => {
+                v.push(json_uint(node, raw_number)?)
+            }
             // Floats accept integers; REAL rounds from the f64 value.
-            (Node::Static(S::I64(x)), Values::F32(v)) => v.push(*x as f32),
-            (Node::Static(S::U64(x)), Values::F32(v)) => v.push(*x as f32),
-            (Node::Static(S::F64(x)), Values::F32(v)) => v.push(*x as f32),
-            (Node::Static(S::I64(x)), Values::F64(v)) => v.push(*x as f64),
-            (Node::Static(S::U64(x)), Values::F64(v)) => v.push(*x as f64),
-            (Node::Static(S::F64(x)), Values::F64(v)) => v.push(*x),
+            (Node::Static(S::I64(_) | S::U64(_) | S::F64(_)), Values::F32(v)) => {
+                v.push(json_f32(node, raw_number)?)
+            }
+            (Node::Static(S::I64(_) | S::U64(_) | S::F64(_)), Values::F64(v)) => {
+                v.push(json_float(node, raw_number)?)
+            }
             (Node::Static(S::I64(x)), Values::Dec(v, p, s)) => {
                 v.push(decimal_int(*x as i128, *p, *s)?)
             }
@@ -630,8 +650,8 @@ impl ColumnBuf {
                 }
                 binary::check_bytes(*len, *max)?;
                 let start = bb.buf.data.len();
-                for node in &nodes[j + 1..j + 1 + len] {
-                    match json_uint::<u8>(node) {
+                for (k, node) in nodes.iter().enumerate().skip(j + 1).take(*len) {
+                    match json_uint::<u8>(node, || text(k)) {
                         Ok(b) => bb.buf.data.push(b),
                         Err(e) => {
                             bb.buf.data.truncate(start);
@@ -673,14 +693,8 @@ impl ColumnBuf {
             Values::I16(v) => f.fill(v, at, |_, _, n| json_int(n)),
             Values::I32(v) => f.fill(v, at, |_, _, n| json_int(n)),
             Values::I64(v) => f.fill(v, at, |_, _, n| json_int(n)),
-            // Each node kind converts straight to f32, as in `push_json`.
-            Values::F32(v) => f.fill(v, at, |_, _, n| match n {
-                Node::Static(S::I64(x)) => Ok(*x as f32),
-                Node::Static(S::U64(x)) => Ok(*x as f32),
-                Node::Static(S::F64(x)) => Ok(*x as f32),
-                other => Err(FieldError::Found(kind_of(other))),
-            }),
-            Values::F64(v) => f.fill(v, at, |_, _, n| json_f64(n)),
+            Values::F32(v) => f.fill(v, at, |row, j, n| json_f32(n, || raw_number(row, j))),
+            Values::F64(v) => f.fill(v, at, |row, j, n| json_float(n, || raw_number(row, j))),
             Values::Dec(v, p, s) => {
                 let (p, s) = (*p, *s);
                 f.fill(v, at, |row, j, n| match n {
@@ -713,10 +727,10 @@ impl ColumnBuf {
             Values::Date(v) => f.fill(v, at, |_, _, n| json_text(n, fields::parse_date)),
             Values::Time(v) => f.fill(v, at, |_, _, n| json_text(n, fields::parse_time)),
             Values::Ts(v) => f.fill(v, at, |_, _, n| json_text(n, fields::parse_timestamp)),
-            Values::U8(v) => f.fill(v, at, |_, _, n| json_uint(n)),
-            Values::U16(v) => f.fill(v, at, |_, _, n| json_uint(n)),
-            Values::U32(v) => f.fill(v, at, |_, _, n| json_uint(n)),
-            Values::U64(v) => f.fill(v, at, |_, _, n| json_uint(n)),
+            Values::U8(v) => f.fill(v, at, |row, j, n| json_uint(n, || raw_number(row, j))),
+            Values::U16(v) => f.fill(v, at, |row, j, n| json_uint(n, || raw_number(row, j))),
+            Values::U32(v) => f.fill(v, at, |row, j, n| json_uint(n, || raw_number(row, j))),
+            Values::U64(v) => f.fill(v, at, |row, j, n| json_uint(n, || raw_number(row, j))),
             // Byte, VARIANT and nested values need the tape around the
             // node: the caller rolls back and goes row by row.
             Values::Bin(..) | Values::Uuid(_) | Values::Variant(_) | Values::Nested(..) => {
@@ -931,12 +945,20 @@ fn json_int<T: TryFrom<i64>>(node: &Node<'_>) -> FieldResult<T> {
 }
 
 /// A non-negative integer node into an unsigned column of width `T`.
-fn json_uint<T: TryFrom<u64>>(node: &Node<'_>) -> FieldResult<T> {
+/// `raw` gives its source text, needed only for a zero: the tape reads
+/// `-0` as 0, and an unsigned column refuses any `-` (as in CSV).
+fn json_uint<'r, T: TryFrom<u64>>(
+    node: &Node<'_>,
+    raw: impl FnOnce() -> Option<&'r [u8]>,
+) -> FieldResult<T> {
     let x = match node {
         Node::Static(StaticNode::I64(x)) => u64::try_from(*x).map_err(|_| FieldError::Overflow)?,
         Node::Static(StaticNode::U64(x)) => *x,
         other => return Err(FieldError::Found(kind_of(other))),
     };
+    if x == 0 && raw().is_some_and(|t| t.first() == Some(&b'-')) {
+        return Err(FieldError::Overflow);
+    }
     T::try_from(x).map_err(|_| FieldError::Overflow)
 }
 
@@ -948,6 +970,30 @@ fn json_f64(node: &Node<'_>) -> FieldResult<f64> {
         Node::Static(StaticNode::F64(x)) => Ok(*x),
         other => Err(FieldError::Found(kind_of(other))),
     }
+}
+
+/// A number node as DOUBLE. `raw` gives its source text, needed only for
+/// a zero: simd-json reads `-0` as the integer 0, losing the sign that
+/// serde_json (and IEEE) keep, so a float column reads the sign back.
+fn json_float<'r>(node: &Node<'_>, raw: impl FnOnce() -> Option<&'r [u8]>) -> FieldResult<f64> {
+    let zero = matches!(node, Node::Static(StaticNode::I64(0) | StaticNode::U64(0)));
+    if zero && raw().is_some_and(|t| t.first() == Some(&b'-')) {
+        return Ok(-0.0);
+    }
+    json_f64(node)
+}
+
+/// A number node as REAL, rounded from its f64 value. A finite number
+/// beyond REAL's range is `Overflow`, never infinity: serde_json (Feldera's
+/// JSON parser) refuses it too. (CSV differs on purpose: `str::parse`, the
+/// csv crate's and so Feldera's CSV path, gives infinity.)
+fn json_f32<'r>(node: &Node<'_>, raw: impl FnOnce() -> Option<&'r [u8]>) -> FieldResult<f32> {
+    let x = json_float(node, raw)?;
+    let y = x as f32;
+    if y.is_infinite() && x.is_finite() {
+        return Err(FieldError::Overflow);
+    }
+    Ok(y)
 }
 
 /// A string node parsed as text (DATE, TIME, TIMESTAMP).
@@ -1026,6 +1072,15 @@ fn decimal_int(x: i128, p: u8, s: i8) -> FieldResult<i128> {
     Ok(scaled)
 }
 
+/// A DEFAULT that does not parse is the table's fault (`BadDefault`),
+/// except one that means NULL.
+fn default_error(e: FieldError) -> FieldError {
+    match e {
+        FieldError::Null => e,
+        _ => FieldError::BadDefault,
+    }
+}
+
 /// The loop of `append_cells`, generic over the value type so that it is
 /// compiled once per type: no type dispatch inside.
 struct Filler<'x> {
@@ -1054,14 +1109,11 @@ impl<'x> Filler<'x> {
             let before = self.validity.len();
             let got = match cell {
                 Cell::Text(t) => nested.push_json_text(t, js),
-                Cell::Empty { .. } => Err(FieldError::Null),
+                Cell::NoText(_) => Err(FieldError::Null),
                 Cell::Missing => match self.default {
                     None => Err(FieldError::Missing),
                     Some(None) => Err(FieldError::Null),
-                    Some(Some(d)) => nested.push_json_text(d, js).map_err(|e| match e {
-                        FieldError::Null => e,
-                        _ => FieldError::BadDefault,
-                    }),
+                    Some(Some(d)) => nested.push_json_text(d, js).map_err(default_error),
                 },
             };
             match got {
@@ -1116,14 +1168,18 @@ impl<'x> Filler<'x> {
             }
             let (got, text): (FieldResult<T>, &[u8]) = match cell {
                 Cell::Text(t) => (parse(t), t),
-                Cell::Empty { quoted } if empty_is_value && (quoted || !self.nullable) => {
+                Cell::NoText(k)
+                    if empty_is_value
+                        && (k == NoText::EmptyQuoted || (k == NoText::Empty && !self.nullable)) =>
+                {
                     (Ok(T::default()), b"")
                 }
-                Cell::Empty { .. } => (Err(FieldError::Null), b""),
+                Cell::NoText(_) => (Err(FieldError::Null), b""),
                 Cell::Missing => match self.default {
                     None => (Err(FieldError::Missing), b""),
                     Some(None) => (Err(FieldError::Null), b""),
-                    Some(Some(d)) => (parse(d).map_err(|_| FieldError::BadDefault), d),
+                    // A DEFAULT may stand for NULL (VARIANT `'null'`).
+                    Some(Some(d)) => (parse(d).map_err(default_error), d),
                 },
             };
             match got {

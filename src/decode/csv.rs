@@ -29,15 +29,20 @@
 //! unquoted field is NULL in a nullable column (the empty string in a NOT
 //! NULL string column, an error elsewhere); `""` is the empty string in a
 //! string column and NULL elsewhere. A UTF-8 BOM at body start is skipped.
+//! With a null text (`CsvOptions::null_text`), an unquoted field equal to
+//! it is NULL in every type (an error in a NOT NULL column) while the same
+//! text quoted stays text. The splitters decide it (the state machine as a
+//! field ends, the index as its record ends, in a pass run only when a null
+//! text is set), so conversion sees a NULL cell and never compares text.
 
 use std::sync::Arc;
 
 use super::batch::{Batch, BATCH_BYTES_CAP, RECORD_BYTES_CAP};
-use super::columns::Cell;
+use super::columns::{Cell, NoText};
 use super::csv_index::{Block, BLOCK};
 use super::error::invalid_text;
 use super::fields::FieldError;
-use super::{ChangeBatch, DecodeOptions, Decoder, ParseError, ParseErrors};
+use super::{ChangeBatch, DecodeOptions, Decoder, NullText, ParseError, ParseErrors};
 use crate::table::Table;
 
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
@@ -63,7 +68,9 @@ enum State {
 
 /// A field's bytes, `start..end` of `data` or of the chunk being decoded
 /// (`Span::in_chunk`). Eight bytes, as the column loops read one per cell:
-/// an empty quoted field (`""`, whose quoting matters) is `start == end + 1`.
+/// an empty quoted field (`""`, whose quoting matters) is `start == end + 1`
+/// and the null text unquoted is `start == end + 2` (relative, so both
+/// survive `compact` moving fields down).
 #[derive(Clone, Copy)]
 struct Field {
     start: u32,
@@ -79,7 +86,19 @@ impl Field {
             end: end as u32,
         }
     }
+
+    /// The null text, unquoted, found at `at`.
+    #[inline]
+    fn null(at: usize) -> Field {
+        Field {
+            start: at as u32 + 2,
+            end: at as u32,
+        }
+    }
 }
+
+/// Offsets in `Field` are u32 and a NULL field's start is 2 past its end.
+const CHUNK_BYTES_MAX: usize = u32::MAX as usize - 2;
 
 /// Why a record was rejected before conversion.
 #[derive(Clone, Copy)]
@@ -111,6 +130,8 @@ pub struct CsvDecoder {
     table: Arc<Table>,
     /// The field delimiter (`CsvOptions::delimiter`).
     delim: u8,
+    /// `CsvOptions::null_text`.
+    null_text: NullText,
     /// `header=true`: the first record names the columns.
     header: bool,
     /// Set from the header record: per column, the field that holds it
@@ -157,6 +178,7 @@ impl CsvDecoder {
             batch: Batch::new(&table, rows_max),
             table,
             delim: opts.csv.delimiter,
+            null_text: opts.csv.null_text,
             header: opts.csv.header,
             field_map: None,
             rows_max,
@@ -248,12 +270,17 @@ impl CsvDecoder {
 
     fn end_field(&mut self) {
         self.check_len();
-        if !self.rec_too_long {
-            self.fields.push(Field::new(
-                self.field_start,
-                self.data.len(),
-                self.field_quoted,
-            ));
+        if self.rec_too_long {
+            return;
+        }
+        let text = &self.data[self.field_start..];
+        if !self.field_quoted && self.null_text.matches(text) {
+            self.data.truncate(self.field_start);
+            self.fields.push(Field::null(self.field_start));
+        } else {
+            let end = self.data.len();
+            let f = Field::new(self.field_start, end, self.field_quoted);
+            self.fields.push(f);
         }
     }
 
@@ -311,8 +338,13 @@ impl CsvDecoder {
         let mut map = vec![usize::MAX; self.table.columns.len()];
         if fault.is_none() && !self.rec_too_long {
             let src = if in_chunk { chunk } else { &self.data[..] };
-            for (k, f) in self.fields[self.rec_first_field..].iter().enumerate() {
-                let name = src.get(f.start as usize..f.end as usize).unwrap_or(b"");
+            for (k, &f) in self.fields[self.rec_first_field..].iter().enumerate() {
+                // A name spelled like the null text still names a column.
+                let name = match field_cell(f, src) {
+                    Cell::Text(t) => t,
+                    Cell::NoText(NoText::NullText) => self.null_text.as_bytes(),
+                    Cell::NoText(_) | Cell::Missing => b"",
+                };
                 let col = std::str::from_utf8(name)
                     .ok()
                     .and_then(|n| self.table.column_index(n));
@@ -453,7 +485,7 @@ impl CsvDecoder {
     /// quoted one is its contents. Returns bytes consumed; the record (or
     /// lone `\r`) it stopped at is the state machine's.
     fn index_records(&mut self, chunk: &[u8], i: usize) -> usize {
-        if chunk.len() > u32::MAX as usize {
+        if chunk.len() > CHUNK_BYTES_MAX {
             return 0;
         }
         let pos0 = self.pos - i as u64;
@@ -502,6 +534,10 @@ impl CsvDecoder {
                         return self.index_stop(rec, i);
                     }
                     self.fields.push(chunk_field(chunk, field, k));
+                    if self.null_text.is_set() {
+                        let fields = &mut self.fields[self.rec_first_field..];
+                        mark_nulls(fields, chunk, &self.null_text);
+                    }
                     self.rec_offset = pos0 + rec as u64;
                     self.rec_line = self.line;
                     self.rec_data_start = self.data.len();
@@ -682,6 +718,27 @@ fn chunk_field(chunk: &[u8], start: usize, end: usize) -> Field {
     Field::new(start + q, end - q, quoted)
 }
 
+/// Turn the unquoted fields of an indexed record that equal the null text
+/// into NULL fields. A pass of its own, run only when a null text is set,
+/// so the index's per-field loop costs the same without one. A field is
+/// quoted exactly when the byte before its contents is a quote: an
+/// unquoted field follows a separator or starts the chunk.
+fn mark_nulls(fields: &mut [Field], chunk: &[u8], null_text: &NullText) {
+    let text = null_text.as_bytes();
+    for f in fields {
+        // The length first: most fields differ there. (An empty quoted
+        // field's `end - start` wraps to a huge length.)
+        if f.end.wrapping_sub(f.start) as usize != text.len() {
+            continue;
+        }
+        let start = f.start as usize;
+        let quoted = start > 0 && chunk[start - 1] == b'"';
+        if !quoted && chunk[start..start + text.len()] == *text {
+            *f = Field::null(start);
+        }
+    }
+}
+
 /// Column `c` of pending record `i`.
 fn cell_of<'a>(
     spans: &[Span],
@@ -707,14 +764,20 @@ fn span_cell<'a>(
         return Cell::Missing;
     }
     let f = fields[span.first as usize + c];
+    field_cell(f, if span.in_chunk { chunk } else { data })
+}
+
+/// The cell of field `f`, whose bytes are in `src`.
+#[inline]
+fn field_cell(f: Field, src: &[u8]) -> Cell<'_> {
     if f.start >= f.end {
-        Cell::Empty {
-            quoted: f.start > f.end,
-        }
-    } else {
-        let src = if span.in_chunk { chunk } else { data };
-        Cell::Text(&src[f.start as usize..f.end as usize])
+        return match f.start - f.end {
+            0 => Cell::NoText(NoText::Empty),
+            1 => Cell::NoText(NoText::EmptyQuoted),
+            _ => Cell::NoText(NoText::NullText),
+        };
     }
+    Cell::Text(&src[f.start as usize..f.end as usize])
 }
 
 impl Decoder for CsvDecoder {

@@ -37,9 +37,11 @@ pub mod fields;
 mod json;
 mod json_split;
 mod nested;
+mod null_text;
 mod variant;
 
 pub use error::{invalid_text, ParseError, ParseErrors, ERRORS_LISTED_MAX, INVALID_TEXT_BYTES_MAX};
+pub use null_text::{NullText, NullTextError, CSV_NULL_TEXT_BYTES_MAX};
 
 use std::sync::Arc;
 
@@ -105,11 +107,11 @@ pub struct DecodeOptions {
     pub json_depth_max: usize,
     /// JSON: integer forms of dates and times (`JsonFlavor`).
     pub json_flavor: JsonFlavor,
-    /// CSV: header row and delimiter.
+    /// CSV: header row, delimiter and null text.
     pub csv: CsvOptions,
 }
 
-/// CSV extensions beyond Feldera (`?header=true&delimiter=;`).
+/// CSV extensions beyond Feldera (`?header=true&delimiter=;&null=NULL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CsvOptions {
     /// The first record names the columns: fields go to the columns their
@@ -119,6 +121,10 @@ pub struct CsvOptions {
     pub header: bool,
     /// Field delimiter: one ASCII byte other than `"`, `\r`, `\n`.
     pub delimiter: u8,
+    /// An unquoted field equal to this text is SQL NULL (an error in a NOT
+    /// NULL column, whatever its type); a quoted one stays text. Unset by
+    /// default: then only empty unquoted fields are NULL.
+    pub null_text: NullText,
 }
 
 impl Default for CsvOptions {
@@ -126,6 +132,7 @@ impl Default for CsvOptions {
         CsvOptions {
             header: false,
             delimiter: b',',
+            null_text: NullText::default(),
         }
     }
 }

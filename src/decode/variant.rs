@@ -19,6 +19,16 @@ pub fn validate(s: &[u8]) -> FieldResult<()> {
         .map_err(|_| FieldError::Syntax)
 }
 
+/// `validate` for a CSV field: the JSON text `null` is SQL NULL there
+/// too, so a value reads the same from either format (a nullable column
+/// takes NULL, a NOT NULL one refuses it).
+pub fn validate_field(s: &[u8]) -> FieldResult<()> {
+    if s.trim_ascii() == b"null" {
+        return Err(FieldError::Null);
+    }
+    validate(s)
+}
+
 /// Append `s` (valid JSON) without whitespace between tokens.
 pub fn minify_into(s: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;

@@ -2,8 +2,9 @@
 //! arrives, hand sealed batches to the table's owner, answer a token.
 
 use super::conn::{BodyState, Conn, Failure};
-use crate::decode::ChangeBatch;
-use crate::decode::{CsvOptions, DecodeOptions, Decoder, Format, JsonFlavor, UpdateFormat};
+use crate::decode::{
+    ChangeBatch, CsvOptions, DecodeOptions, Decoder, Format, JsonFlavor, NullText, UpdateFormat,
+};
 use crate::error::ApiError;
 use crate::http::body::BodyDecoder;
 use crate::http::head::{Framing, RequestHead};
@@ -63,6 +64,23 @@ fn delimiter(target: &Target) -> Result<u8, ApiError> {
     }
 }
 
+/// `header=`, `delimiter=` and `null=` (percent-decoded; see `NullText`).
+fn csv_options(target: &Target) -> Result<CsvOptions, ApiError> {
+    let header = boolean(target, "header")?;
+    let delimiter = delimiter(target)?;
+    let null_text = match param(target, "null")? {
+        None => NullText::default(),
+        Some(t) => {
+            NullText::new(t.as_bytes(), delimiter).map_err(|e| bad("null", t, &e.describe()))?
+        }
+    };
+    Ok(CsvOptions {
+        header,
+        delimiter,
+        null_text,
+    })
+}
+
 /// Parse and check the parameters. Unknown parameters are ignored.
 pub fn params(target: &Target) -> Result<IngressParams, ApiError> {
     let format = match param(target, "format")? {
@@ -106,10 +124,7 @@ pub fn params(target: &Target) -> Result<IngressParams, ApiError> {
         format,
         update_format,
         json_flavor,
-        csv: CsvOptions {
-            header: boolean(target, "header")?,
-            delimiter: delimiter(target)?,
-        },
+        csv: csv_options(target)?,
         array: boolean(target, "array")?,
         force: boolean(target, "force")?,
     })

@@ -90,7 +90,26 @@ fn table_name_matching_follows_feldera() {
 fn errors_name_the_problem_and_place() {
     let cases: &[(&str, &str, u64)] = &[
         ("CREATE TABLE t (a INT,\n  b FOO BAR)", "", 2),
-        ("CREATE TABLE t (a INT,\n  b INTERVAL)", "not supported", 2),
+        (
+            "CREATE TABLE t (a INT,\n  b INTERVAL)",
+            "only in expressions",
+            2,
+        ),
+        (
+            "CREATE TABLE t (a INTERVAL DAY TO SECOND)",
+            "INTERVAL DAY TO SECOND",
+            1,
+        ),
+        (
+            "CREATE TABLE t (a INTERVAL YEAR TO MONTH)",
+            "only in expressions",
+            1,
+        ),
+        (
+            "CREATE TABLE t (a INTERVAL ARRAY)",
+            "only in expressions",
+            1,
+        ),
         ("CREATE TABLE t (a DECIMAL(39, 2))", "precision 39", 1),
         ("CREATE TABLE t (a DECIMAL(5, 6))", "scale 6", 1),
         ("CREATE TABLE t (a INT, A INT)", "declared twice", 1),
