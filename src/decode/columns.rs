@@ -579,11 +579,12 @@ impl ColumnBuf {
             (Node::Static(S::I64(_) | S::U64(_)), Values::U64(v)) => {
                 v.push(json_uint(node, raw_number)?)
             }
-            // Floats accept integers; REAL rounds from the f64 value.
-            (Node::Static(S::I64(_) | S::U64(_) | S::F64(_)), Values::F32(v)) => {
+            // Floats accept integers (REAL rounds from the f64 value) and
+            // the strings egress writes for NaN and the infinities.
+            (Node::Static(S::I64(_) | S::U64(_) | S::F64(_)) | Node::String(_), Values::F32(v)) => {
                 v.push(json_f32(node, raw_number)?)
             }
-            (Node::Static(S::I64(_) | S::U64(_) | S::F64(_)), Values::F64(v)) => {
+            (Node::Static(S::I64(_) | S::U64(_) | S::F64(_)) | Node::String(_), Values::F64(v)) => {
                 v.push(json_float(node, raw_number)?)
             }
             (Node::Static(S::I64(x)), Values::Dec(v, p, s)) => {
@@ -976,6 +977,16 @@ fn json_f64(node: &Node<'_>) -> FieldResult<f64> {
 /// a zero: simd-json reads `-0` as the integer 0, losing the sign that
 /// serde_json (and IEEE) keep, so a float column reads the sign back.
 fn json_float<'r>(node: &Node<'_>, raw: impl FnOnce() -> Option<&'r [u8]>) -> FieldResult<f64> {
+    if let Node::String(t) = node {
+        // JSON has no NaN or infinities: egress writes them as these
+        // strings, so they are read back (no other string is a float).
+        return match t.as_ref() {
+            "NaN" => Ok(f64::NAN),
+            "Infinity" => Ok(f64::INFINITY),
+            "-Infinity" => Ok(f64::NEG_INFINITY),
+            _ => Err(FieldError::Found(kind_of(node))),
+        };
+    }
     let zero = matches!(node, Node::Static(StaticNode::I64(0) | StaticNode::U64(0)));
     if zero && raw().is_some_and(|t| t.first() == Some(&b'-')) {
         return Ok(-0.0);

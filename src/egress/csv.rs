@@ -1,12 +1,12 @@
 //! Change batches as CSV text: the fields in column order, then the row's
-//! signed weight. NULL is an empty field and the empty string `""`, which
-//! is how the CSV decoder reads them back; a field with a comma, quote or
+//! signed weight. NULL is an empty field and an empty value (string or
+//! VARBINARY) `""`, which is how the CSV decoder reads them back; a field with a comma, quote or
 //! line break is quoted (RFC 4180). ARRAY, MAP, ROW and VARIANT fields hold
 //! their JSON text, as the decoder expects.
 
 use super::json;
 use crate::decode::ChangeBatch;
-use crate::table::{SqlType, Table};
+use crate::table::Table;
 
 /// Row `i` of `b` as one CSV line (nothing for a weight-0 row: a partial
 /// update or a no-op has no CSV form). `field` is scratch.
@@ -20,8 +20,9 @@ pub fn row(table: &Table, b: &ChangeBatch, i: usize, out: &mut Vec<u8>, field: &
         if !arr.is_null(i) {
             field.clear();
             json::scalar_text(field, &col.sql_type, arr, i);
-            let text_type = matches!(col.sql_type, SqlType::Char(_) | SqlType::Varchar(_));
-            quoted(out, field, text_type && field.is_empty());
+            // An empty value (a string, VARBINARY) is `""`: empty and
+            // unquoted is NULL.
+            quoted(out, field, field.is_empty());
         }
         out.push(b',');
     }
