@@ -449,8 +449,16 @@ fn json_number_edges() {
         (SqlType::Double, "\"Infinity\"", Ok(f64::INFINITY)),
         (SqlType::Double, "\"-Infinity\"", Ok(f64::NEG_INFINITY)),
         (SqlType::Real, "\"-Infinity\"", Ok(f64::NEG_INFINITY)),
-        (SqlType::Double, "\"inf\"", Err("expected DOUBLE, found string".into())),
-        (SqlType::Real, "\"1.5\"", Err("expected REAL, found string".into())),
+        (
+            SqlType::Double,
+            "\"inf\"",
+            Err("expected DOUBLE, found string".into()),
+        ),
+        (
+            SqlType::Real,
+            "\"1.5\"",
+            Err("expected REAL, found string".into()),
+        ),
     ];
     for (t, text, want) in cases {
         let name = t.sql_name();

@@ -597,9 +597,19 @@ pub fn parse_timestamp(s: &[u8]) -> FieldResult<i64> {
         }
         _ => return Err(FieldError::Syntax),
     };
-    // Local time minus its offset is UTC.
-    Ok(days * 86_400_000_000 + micros - offset_s * 1_000_000)
+    // Local time minus its offset is UTC, which must stay within the
+    // four-digit years every text form here (and egress) writes.
+    let utc = days * 86_400_000_000 + micros - offset_s * 1_000_000;
+    if !(TIMESTAMP_MIN_MICROS..=TIMESTAMP_MAX_MICROS).contains(&utc) {
+        return Err(FieldError::Overflow);
+    }
+    Ok(utc)
 }
+
+/// 0000-01-01 00:00:00 and 9999-12-31 23:59:59.999999, in microseconds
+/// since 1970-01-01.
+const TIMESTAMP_MIN_MICROS: i64 = -719_528 * 86_400_000_000;
+const TIMESTAMP_MAX_MICROS: i64 = 2_932_897 * 86_400_000_000 - 1;
 
 /// Number of characters of valid UTF-8 (bytes that do not continue one).
 pub fn char_count(s: &[u8]) -> usize {

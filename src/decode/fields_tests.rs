@@ -185,6 +185,15 @@ fn timestamps() {
         ("1970-01-01X00:00:00", Err(Syntax)),
         ("1970-01-01 00:00", Err(Syntax)),
         ("1970-01-01 00:00:00 ", Err(Syntax)),
+        // An offset may not carry the instant out of years 0000-9999
+        // (no text form could write it back).
+        ("0000-01-01T00:30:00+01:00", Err(Overflow)),
+        ("9999-12-31T23:30:00-01:00", Err(Overflow)),
+        (
+            "0000-01-01T00:30:00-01:00",
+            Ok(-719_528 * DAY + HOUR + 30 * 60_000_000),
+        ),
+        ("9999-12-31 23:59:59.999999", Ok(2_932_897 * DAY - 1)),
     ];
     for (text, want) in cases {
         assert_eq!(parse_timestamp(text.as_bytes()), *want, "{text:?}");
