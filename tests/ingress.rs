@@ -218,3 +218,42 @@ fn csv_header_and_delimiter_parameters() {
     assert_eq!(st["applied_records"], 3, "{st}");
     assert_eq!(st["num_parse_errors"], 0, "{st}");
 }
+
+#[test]
+fn csv_null_text_parameter() {
+    let s = Server::start(1, "");
+    let mut l = common::listener::Listener::open(&s, "t1?format=json");
+    let mut c = s.client();
+    // `\N` (percent-encoded) is NULL unquoted, text quoted.
+    let r = c.post(
+        "/v0/pipelines/p/ingress/t1?format=csv&null=%5CN",
+        b"1,\\N,\\N,true\n2,\"\\N\",1.5,\\N\n",
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    wait_complete(&mut c, "p", r.json()["token"].as_str().unwrap());
+    let got = l.data()["json_data"].clone();
+    assert_eq!(
+        got,
+        serde_json::json!([
+            {"insert": {"id": 1, "name": null, "score": null, "ok": true}},
+            {"insert": {"id": 2, "name": "\\N", "score": 1.5, "ok": null}},
+        ])
+    );
+    // In a NOT NULL column it is a parse error; a bad null text is a 400.
+    let r = c.post(
+        "/v0/pipelines/p/ingress/t1?format=csv&null=NULL",
+        b"NULL,a,,\n",
+    );
+    assert_eq!((r.status, r.error_code().as_str()), (400, "ParseErrors"));
+    for bad in ["", "%22", "a,b", &"x".repeat(33)] {
+        let r = c.post(
+            &format!("/v0/pipelines/p/ingress/t1?format=csv&null={bad}"),
+            b"1,a,,\n",
+        );
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (400, "ParserConfigParseError"),
+            "{bad}"
+        );
+    }
+}
