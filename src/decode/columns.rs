@@ -980,7 +980,7 @@ fn json_float<'r>(node: &Node<'_>, raw: impl FnOnce() -> Option<&'r [u8]>) -> Fi
     if let Node::String(t) = node {
         // JSON has no NaN or infinities: egress writes them as these
         // strings, so they are read back (no other string is a float).
-        return match t.as_ref() {
+        return match &**t {
             "NaN" => Ok(f64::NAN),
             "Infinity" => Ok(f64::INFINITY),
             "-Infinity" => Ok(f64::NEG_INFINITY),
