@@ -126,6 +126,9 @@ pub struct IngestConfig {
     /// Decoders a shard keeps between requests so that their column
     /// buffers are reused (each holds up to one batch). Default 32.
     pub idle_decoders_max: usize,
+    /// Ingress to a paused pipeline (without `force=true`) waits this long
+    /// for a resume, reading nothing, then gets 503. Default 10000.
+    pub paused_wait_ms: u64,
     /// `Idempotency-Key`s an owner remembers per table (the newest; about
     /// 200 bytes each). Default 65536.
     pub idempotency_keys_max: usize,
@@ -144,6 +147,7 @@ impl Default for IngestConfig {
             channel_batches_max: 64,
             table_memory_bytes_max: 64 << 20,
             idle_decoders_max: 32,
+            paused_wait_ms: 10_000,
             idempotency_keys_max: 65_536,
             idempotent_bytes_max: 64 << 20,
         }

@@ -65,6 +65,24 @@ pub enum ApiError {
     StorageFull,
     /// The server is stopping (SIGTERM): retry against its successor.
     ShuttingDown,
+    /// Ingress to a paused pipeline waited `ingest.paused_wait_ms`.
+    PipelinePaused {
+        pipeline: String,
+        waited_ms: u64,
+    },
+    /// Ingress to a stopped pipeline.
+    PipelineStopped {
+        pipeline: String,
+    },
+    /// A lifecycle action that does not apply to the pipeline's state.
+    IllegalAction {
+        action: String,
+        why: String,
+    },
+    /// A pipeline state could not be saved.
+    StateNotSaved {
+        why: String,
+    },
     /// completion_status: the token's rows did not reach the log before
     /// the run that issued it ended.
     TokenLost {
@@ -101,6 +119,8 @@ impl ApiError {
             | ApiError::InvalidToken { .. } => 400,
             ApiError::TokenGone { .. } | ApiError::TokenLost { .. } => 410,
             ApiError::LogFailed => 503,
+            ApiError::StateNotSaved { .. } => 500,
+            ApiError::IllegalAction { .. } => 400,
             ApiError::AuthenticationFailed => 401,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Http { status, .. } => *status,
@@ -109,6 +129,8 @@ impl ApiError {
             ApiError::TooManyConnections
             | ApiError::StorageFull
             | ApiError::ShuttingDown
+            | ApiError::PipelinePaused { .. }
+            | ApiError::PipelineStopped { .. }
             | ApiError::EgressLimit { .. }
             | ApiError::EgressTooSlow { .. } => 503,
         }
@@ -139,6 +161,10 @@ impl ApiError {
             ApiError::LogFailed => "LogWriteFailed",
             ApiError::StorageFull => "StorageFull",
             ApiError::ShuttingDown => "ServerShuttingDown",
+            ApiError::PipelinePaused { .. } => "PipelinePaused",
+            ApiError::PipelineStopped { .. } => "PipelineInteractionNotDeployed",
+            ApiError::StateNotSaved { .. } => "StateNotSaved",
+            ApiError::IllegalAction { .. } => "IllegalPipelineAction",
             ApiError::TokenLost { .. } => "TokenLost",
             ApiError::EgressLimit { .. } => "EgressConnectionLimit",
             ApiError::InvalidIdempotencyKey { .. } => "InvalidIdempotencyKey",
@@ -210,6 +236,22 @@ impl ApiError {
                  not held back; reconnect, or listen with backpressure=false to \
                  skip changes instead"
             ),
+            ApiError::PipelinePaused {
+                pipeline,
+                waited_ms,
+            } => format!(
+                "Pipeline '{pipeline}' is paused and did not resume within {waited_ms} ms \
+                 (ingest.paused_wait_ms); retry later, or send with force=true to ingest \
+                 while paused"
+            ),
+            ApiError::PipelineStopped { pipeline } => format!(
+                "Pipeline '{pipeline}' is stopped: start it (POST /v0/pipelines/{pipeline}/start) \
+                 to ingest"
+            ),
+            ApiError::IllegalAction { action, why } => format!("Cannot {action}: {why}"),
+            ApiError::StateNotSaved { why } => format!(
+                "The state change applies to this run, but saving it for the next failed: {why}"
+            ),
             ApiError::ShuttingDown => {
                 "The server is shutting down; retry (its successor will answer)".into()
             }
@@ -247,6 +289,13 @@ impl ApiError {
             ApiError::MethodNotAllowed { allow, .. } => json!({ "allow": allow }),
             ApiError::BodyTooLarge { limit } => json!({ "body_bytes_max": limit }),
             ApiError::EgressLimit { limit } => json!({ "connections_per_table_max": limit }),
+            ApiError::PipelinePaused {
+                pipeline,
+                waited_ms,
+            } => {
+                json!({ "pipeline_name": pipeline, "paused_wait_ms": waited_ms })
+            }
+            ApiError::PipelineStopped { pipeline } => json!({ "pipeline_name": pipeline }),
             ApiError::IdempotentTooLarge { limit } => json!({ "idempotent_bytes_max": limit }),
             ApiError::EgressTooSlow { limit } => json!({ "queue_bytes_max": limit }),
             _ => json!({}),
@@ -264,7 +313,8 @@ impl ApiError {
             },
             ApiError::TooManyConnections
             | ApiError::EgressLimit { .. }
-            | ApiError::ShuttingDown => &[("Retry-After", "1")],
+            | ApiError::ShuttingDown
+            | ApiError::PipelinePaused { .. } => &[("Retry-After", "1")],
             ApiError::StorageFull => &[("Retry-After", "5")],
             _ => &[],
         }

@@ -6,11 +6,17 @@ use serde_json::{json, Value};
 use super::routes::Route;
 use crate::error::ApiError;
 use crate::http::target::Target;
+use crate::shard::lifecycle::{self, State};
 use crate::shard::{get, PipelineRt, Shard, TableRt};
 use crate::token::Token;
 
 pub fn handle(shard: &Shard, route: &Route, target: &Target) -> Result<(u16, Vec<u8>), ApiError> {
     let v = match route {
+        Route::Lifecycle { pipeline, action } => {
+            lifecycle(shard, pipeline, action, target)?;
+            // Accepted, as Feldera answers; the state has already changed.
+            return Ok((202, b"{}".to_vec()));
+        }
         Route::CompletionStatus { pipeline } => completion_status(shard, pipeline, target)?,
         Route::Stats { pipeline } => stats(pipeline_rt(shard, pipeline)?),
         Route::Pipeline { pipeline } => descriptor(pipeline_rt(shard, pipeline)?),
@@ -33,6 +39,45 @@ pub fn handle(shard: &Shard, route: &Route, target: &Target) -> Result<(u16, Vec
         200,
         serde_json::to_vec(&v).expect("JSON values always serialize"),
     ))
+}
+
+/// `start[?initial=running|paused]`, `pause`, `resume`, `stop`, and
+/// `dismiss_error` (there are no deployment errors to dismiss: a no-op).
+fn lifecycle(shard: &Shard, pipeline: &str, action: &str, target: &Target) -> Result<(), ApiError> {
+    let reg = &shard.reg;
+    let pi = reg
+        .pipeline_index(pipeline)
+        .ok_or_else(|| ApiError::UnknownPipeline {
+            pipeline: pipeline.into(),
+        })?;
+    let now = reg.pipelines[pi].state.get();
+    let illegal = |why: &str| ApiError::IllegalAction {
+        action: action.into(),
+        why: why.into(),
+    };
+    let to = match action {
+        "start" => match target.param("initial").ok().flatten() {
+            None | Some("running") => State::Running,
+            Some("paused") => State::Paused,
+            Some(v) => return Err(illegal(&format!("unknown initial state {v:?}"))),
+        },
+        "pause" if now == State::Stopped => return Err(illegal("the pipeline is stopped")),
+        "pause" => State::Paused,
+        "resume" if now == State::Stopped => return Err(illegal("the pipeline is stopped")),
+        "resume" => State::Running,
+        "stop" => State::Stopped,
+        _ => return Ok(()),
+    };
+    if to != now {
+        lifecycle::change(reg, pi, to, &shard.cfg.data_dir)
+            .map_err(|e| ApiError::StateNotSaved { why: e.to_string() })?;
+        eprintln!(
+            "sluice: pipeline {pipeline}: {} -> {}",
+            now.name(),
+            to.name()
+        );
+    }
+    Ok(())
 }
 
 fn pipeline_rt<'s>(shard: &'s Shard, name: &str) -> Result<&'s PipelineRt, ApiError> {
@@ -126,7 +171,7 @@ fn stats(p: &PipelineRt) -> Value {
     let total = |k: &str| -> u64 { inputs.iter().map(|i| i[k].as_u64().unwrap_or(0)).sum() };
     json!({
         "global_metrics": {
-            "state": "Running",
+            "state": p.state.get().name(),
             "total_input_records": total("total_records"),
             "total_input_bytes": total("total_bytes"),
             "total_processed_records": total("processed_records"),
@@ -164,8 +209,8 @@ fn descriptor(p: &PipelineRt) -> Value {
         .collect();
     json!({
         "name": p.name,
-        "deployment_status": "Running",
-        "deployment_desired_status": "Running",
+        "deployment_status": p.state.get().name(),
+        "deployment_desired_status": p.state.get().name(),
         "program_status": "Success",
         "program_info": { "schema": { "inputs": tables, "outputs": [] } },
     })

@@ -10,6 +10,7 @@ use crate::http::body::BodyDecoder;
 use crate::http::head::{Framing, RequestHead};
 use crate::http::target::Target;
 use crate::shard::idem::Origin;
+use crate::shard::lifecycle::State;
 use crate::shard::{add, batch_bytes, concat, DecoderKey, Shard};
 use crate::token::Token;
 
@@ -154,6 +155,7 @@ pub async fn handle(
         })
     })?;
     let params = params(target).map_err(unread)?;
+    admit(shard, pi, params.force).await.map_err(unread)?;
     if reg.log_failed.load(std::sync::atomic::Ordering::Acquire) {
         return Err(unread(ApiError::LogFailed));
     }
@@ -212,6 +214,43 @@ pub async fn handle(
     let result = respond(shard, pi, ti, streamed, &*decoder);
     shard.decoders.give(key, decoder);
     result
+}
+
+/// The pipeline's state decides whether rows are taken: Paused holds the
+/// request, reading nothing of its body (so TCP pushes back on the
+/// client), until a resume or `ingest.paused_wait_ms`; `force=true`
+/// ingests while paused, as Feldera's does. Polled: a state change is
+/// rare, and 10 ms late is fine.
+async fn admit(shard: &Shard, pi: usize, force: bool) -> Result<(), ApiError> {
+    let p = &shard.reg.pipelines[pi];
+    let waited = std::time::Instant::now();
+    let wait = std::time::Duration::from_millis(shard.cfg.ingest.paused_wait_ms);
+    loop {
+        match p.state.get() {
+            State::Running => return Ok(()),
+            State::Paused if force => return Ok(()),
+            State::Stopped => {
+                return Err(ApiError::PipelineStopped {
+                    pipeline: p.name.clone(),
+                })
+            }
+            State::Paused => {}
+        }
+        if shard
+            .reg
+            .stopping
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return Err(ApiError::ShuttingDown);
+        }
+        if waited.elapsed() >= wait {
+            return Err(ApiError::PipelinePaused {
+                pipeline: p.name.clone(),
+                waited_ms: shard.cfg.ingest.paused_wait_ms,
+            });
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// Count the request and answer a token, or the parse errors.

@@ -6,11 +6,28 @@ use crate::http::head::Method;
 /// An endpoint and its path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route<'a> {
-    Ingress { pipeline: &'a str, table: &'a str },
-    Egress { pipeline: &'a str, table: &'a str },
-    CompletionStatus { pipeline: &'a str },
-    Stats { pipeline: &'a str },
-    Pipeline { pipeline: &'a str },
+    Ingress {
+        pipeline: &'a str,
+        table: &'a str,
+    },
+    Egress {
+        pipeline: &'a str,
+        table: &'a str,
+    },
+    CompletionStatus {
+        pipeline: &'a str,
+    },
+    /// `start`, `pause`, `resume`, `stop`, `dismiss_error`.
+    Lifecycle {
+        pipeline: &'a str,
+        action: &'a str,
+    },
+    Stats {
+        pipeline: &'a str,
+    },
+    Pipeline {
+        pipeline: &'a str,
+    },
     Pipelines,
     Config,
     Healthz,
@@ -42,6 +59,22 @@ pub fn route(method: Method, path: &[String]) -> Result<Route<'_>, ApiError> {
             },
             "POST",
         ),
+        [v, ps, p, a]
+            if v == "v0"
+                && ps == "pipelines"
+                && matches!(
+                    a.as_str(),
+                    "start" | "pause" | "resume" | "stop" | "dismiss_error"
+                ) =>
+        {
+            (
+                Route::Lifecycle {
+                    pipeline: p,
+                    action: a,
+                },
+                "POST",
+            )
+        }
         [v, ps, p, c] if v == "v0" && ps == "pipelines" && c == "completion_status" => {
             (Route::CompletionStatus { pipeline: p }, "GET")
         }
@@ -103,6 +136,16 @@ mod tests {
                 }),
             ),
             (Method::Get, "/v0/pipelines/demo/egress/T1", Err(405)),
+            (
+                Method::Post,
+                "/v0/pipelines/demo/pause",
+                Ok(Route::Lifecycle {
+                    pipeline: "demo",
+                    action: "pause",
+                }),
+            ),
+            (Method::Get, "/v0/pipelines/demo/resume", Err(405)),
+            (Method::Post, "/v0/pipelines/demo/explode", Err(404)),
             (Method::Post, "/v0/config", Err(405)),
             (Method::Get, "/v0/config", Ok(Route::Config)),
             (Method::Get, "/healthz", Ok(Route::Healthz)),

@@ -8,6 +8,7 @@ mod buffers;
 mod concat;
 mod decoders;
 pub mod idem;
+pub mod lifecycle;
 pub mod recovery;
 mod registry;
 mod start;

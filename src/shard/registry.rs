@@ -50,6 +50,8 @@ pub struct PipelineRt {
     pub name: String,
     pub id: u32,
     pub tables: Vec<TableRt>,
+    /// Running, Paused or Stopped (`lifecycle`).
+    pub state: super::lifecycle::StateCell,
 }
 
 impl PipelineRt {
@@ -78,6 +80,8 @@ pub struct Registry {
     pub stopping: AtomicBool,
     /// Per shard, during a stop: nothing in flight and the log synced.
     pub drained: Box<[AtomicBool]>,
+    /// Serialises pipeline state changes (`lifecycle::change`).
+    pub state_lock: std::sync::Mutex<()>,
 }
 
 pub fn add(counter: &AtomicU64, n: u64) {
@@ -116,6 +120,7 @@ impl Registry {
                         }
                     })
                     .collect(),
+                state: Default::default(),
             })
             .collect();
         Registry {
@@ -127,6 +132,7 @@ impl Registry {
             disk_full: (0..cfg.shards).map(|_| AtomicBool::new(false)).collect(),
             stopping: AtomicBool::new(false),
             drained: (0..cfg.shards).map(|_| AtomicBool::new(false)).collect(),
+            state_lock: std::sync::Mutex::new(()),
         }
     }
 

@@ -67,6 +67,9 @@ pub fn run(cfg: Validated) -> Result<Started, String> {
     }
     let cfg = Arc::new(cfg);
     let registry = Arc::new(Registry::new(&cfg));
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
+    super::lifecycle::load(&registry, &cfg.data_dir)?;
     let recovered = recovery::recover(&cfg, &registry)?;
     report(&recovered);
     let Recovered {

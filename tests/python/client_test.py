@@ -92,13 +92,20 @@ push(
 )
 push("t3", "json", {"update": {"id": 1, "v": "c"}}, update_format="insert_delete")
 
+# Lifecycle through the SDK: pause, ingest with force, resume.
+pipeline.pause()
+assert pipeline.status() == PipelineStatus.PAUSED, pipeline.status()
+push("t3", "json", {"id": 9, "v": "forced"}, update_format="raw", force=True)
+pipeline.resume()
+assert pipeline.status() == PipelineStatus.RUNNING, pipeline.status()
+
 stats = client.http.get("/pipelines/p/stats")
 inputs = {i["endpoint_name"]: i for i in stats["inputs"]}
 assert inputs["t1"]["applied_records"] == 11, inputs["t1"]
 assert inputs["t2"]["applied_records"] == 3, inputs["t2"]
 assert inputs["t2"]["num_parse_errors"] == 0, inputs["t2"]
 # c: one row; u: a delete and an insert; update: one row.
-assert inputs["t3"]["applied_records"] == 4, inputs["t3"]
+assert inputs["t3"]["applied_records"] == 5, inputs["t3"]
 
 # A parse error is reported as the client's FelderaAPIError with the code.
 try:

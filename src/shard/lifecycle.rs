@@ -1,0 +1,118 @@
+//! Pipeline states (Feldera's `deployment_status`): Running, Paused,
+//! Stopped. Each pipeline's state is one atomic in the registry, read by
+//! every shard at the start of each ingress request, and kept across
+//! restarts in `data_dir/pipeline-states.json` (written whole, synced, then
+//! renamed over the old file, so a crash leaves the old or the new one).
+//!
+//! What a state does to ingress: Running takes rows; Paused holds a request
+//! without reading its body (TCP back-pressure) until the pipeline resumes
+//! or `ingest.paused_wait_ms` passes (then 503 with `Retry-After`), unless
+//! it says `force=true`, which ingests as if running; Stopped answers 503 at
+//! once. Rows already accepted are not affected by any state: they are
+//! applied, logged and streamed as usual.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::Registry;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Running = 0,
+    Paused = 1,
+    Stopped = 2,
+}
+
+impl State {
+    /// Feldera's name, as `deployment_status` reports it.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Running => "Running",
+            State::Paused => "Paused",
+            State::Stopped => "Stopped",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<State> {
+        match s {
+            "Running" => Some(State::Running),
+            "Paused" => Some(State::Paused),
+            "Stopped" => Some(State::Stopped),
+            _ => None,
+        }
+    }
+}
+
+/// A pipeline's state, shared by all shards.
+#[derive(Debug)]
+pub struct StateCell(AtomicU8);
+
+impl Default for StateCell {
+    fn default() -> Self {
+        StateCell(AtomicU8::new(State::Running as u8))
+    }
+}
+
+impl StateCell {
+    pub fn get(&self) -> State {
+        match self.0.load(Ordering::Acquire) {
+            0 => State::Running,
+            1 => State::Paused,
+            _ => State::Stopped,
+        }
+    }
+
+    fn set(&self, s: State) {
+        self.0.store(s as u8, Ordering::Release);
+    }
+}
+
+fn states_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("pipeline-states.json")
+}
+
+/// Load the states saved by an earlier run (pipelines not named there, or
+/// no file at all: Running).
+pub fn load(reg: &Registry, data_dir: &Path) -> Result<(), String> {
+    let path = states_path(data_dir);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let saved: BTreeMap<String, String> =
+        serde_json::from_str(&text).map_err(|e| format!("{} is not valid: {e}", path.display()))?;
+    for p in &reg.pipelines {
+        if let Some(s) = saved.get(&p.name) {
+            let state = State::from_name(s)
+                .ok_or_else(|| format!("{}: unknown state {s:?}", path.display()))?;
+            p.state.set(state);
+        }
+    }
+    Ok(())
+}
+
+/// Change a pipeline's state and save every state durably. The new state
+/// is visible to every shard once this returns (and before the save: a
+/// failed save is reported, the state still applies to this run).
+pub fn change(reg: &Registry, pipeline: usize, to: State, data_dir: &Path) -> std::io::Result<()> {
+    // Changes are rare (an operator's request) and short: one lock across
+    // shards keeps the saved file equal to the last change, which two
+    // shards saving at once could otherwise reorder.
+    let _one_at_a_time = reg.state_lock.lock().unwrap_or_else(|e| e.into_inner());
+    reg.pipelines[pipeline].state.set(to);
+    let all: BTreeMap<&str, &str> = reg
+        .pipelines
+        .iter()
+        .map(|p| (p.name.as_str(), p.state.get().name()))
+        .collect();
+    let path = states_path(data_dir);
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec_pretty(&all).expect("strings serialize"))?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(data_dir)?.sync_all()
+}
