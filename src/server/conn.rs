@@ -15,7 +15,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::routes::{self, Route};
-use super::{egress, endpoints, ingress};
+use super::{egress, endpoints, ingress, metrics};
 use crate::error::ApiError;
 use crate::http::body::BodyDecoder;
 use crate::http::head::{self, Framing, HeadLimits, RequestHead};
@@ -99,6 +99,8 @@ impl Drop for InFlight<'_> {
 pub enum Reply {
     /// Answer with this status and JSON body.
     Body(u16, Vec<u8>),
+    /// Answer 200 with this body of another content type.
+    Typed(&'static str, Vec<u8>),
     /// Become a change stream (the connection leaves the HTTP loop).
     Listen(egress::EgressParams),
 }
@@ -111,7 +113,11 @@ pub async fn refuse(shard: &Shard, stream: TcpStream) {
     }
     shard.refusing.set(shard.refusing.get() + 1);
     let mut c = Conn::new(shard, stream, vec![0; REFUSE_BUFFER_BYTES]);
-    c.respond_error(&ApiError::TooManyConnections, false);
+    let e = ApiError::TooManyConnections;
+    shard.reg.shard_metrics[shard.id]
+        .responses
+        .count(e.status());
+    c.respond_error(&e, false);
     c.linger().await;
     shard.refusing.set(shard.refusing.get() - 1);
 }
@@ -155,16 +161,32 @@ impl<'a> Conn<'a> {
             // Counted until its answer is sent (or the connection closed),
             // so that a graceful stop waits for it.
             let _in_flight = InFlight::enter(self.shard);
+            let began = Instant::now();
             let stopping = self.shard.reg.stopping.load(Ordering::Acquire);
             let handled = if stopping {
                 Err((ApiError::ShuttingDown, BodyState::Unread))
             } else {
                 self.handle(base, &head).await
             };
+            let metrics = &self.shard.reg.shard_metrics[self.shard.id];
+            let status = match &handled {
+                Ok(Reply::Body(status, _)) => *status,
+                Ok(_) => 200,
+                Err((e, _)) => e.status(),
+            };
+            metrics.responses.count(status);
+            metrics
+                .request_latency
+                .record(began.elapsed().as_micros() as u64);
             let (keep, state) = match handled {
                 Ok(Reply::Body(status, body)) => {
                     let keep = head.keep_alive && !self.shard.reg.stopping.load(Ordering::Acquire);
                     self.respond(status, &[], &body, keep);
+                    (keep, BodyState::Done)
+                }
+                Ok(Reply::Typed(content_type, body)) => {
+                    let keep = head.keep_alive && !self.shard.reg.stopping.load(Ordering::Acquire);
+                    response::write(&mut self.out, 200, &[], Some(content_type), &body, keep);
                     (keep, BodyState::Done)
                 }
                 Ok(Reply::Listen(params)) => {
@@ -233,6 +255,12 @@ impl<'a> Conn<'a> {
             params.chunked = head.version == 1;
             self.skip_body(head, DRAIN_BYTES_MAX).await?;
             return Ok(Reply::Listen(params));
+        }
+        if let Route::Metrics { pipeline } = &route {
+            self.skip_body(head, self.shard.cfg.http.body_bytes_max)
+                .await?;
+            let text = metrics::render(self.shard, *pipeline).map_err(|e| (e, BodyState::Done))?;
+            return Ok(Reply::Typed("text/plain; version=0.0.4", text.into_bytes()));
         }
         // Other endpoints take no body; read and drop one if sent.
         self.skip_body(head, self.shard.cfg.http.body_bytes_max)

@@ -31,7 +31,7 @@ pub fn handle(shard: &Shard, route: &Route, target: &Target) -> Result<(u16, Vec
             "telemetry": null,
         }),
         Route::Healthz => json!({ "status": "healthy", "all_healthy": true }),
-        Route::Ingress { .. } | Route::Egress { .. } => {
+        Route::Ingress { .. } | Route::Egress { .. } | Route::Metrics { .. } => {
             unreachable!("ingress and egress are handled by the connection")
         }
     };
@@ -80,7 +80,7 @@ fn lifecycle(shard: &Shard, pipeline: &str, action: &str, target: &Target) -> Re
     Ok(())
 }
 
-fn pipeline_rt<'s>(shard: &'s Shard, name: &str) -> Result<&'s PipelineRt, ApiError> {
+pub fn pipeline_rt<'s>(shard: &'s Shard, name: &str) -> Result<&'s PipelineRt, ApiError> {
     shard
         .reg
         .pipeline_index(name)

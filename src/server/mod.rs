@@ -6,12 +6,14 @@ mod conn;
 pub mod egress;
 mod endpoints;
 mod ingress;
+mod metrics;
 mod routes;
 
 use std::rc::Rc;
 
 use glommio::net::TcpListener;
 
+use crate::shard::metrics::ShardMetrics;
 use crate::shard::Shard;
 
 /// Resolves once a graceful stop has begun (polled: a stop is rare and a
@@ -56,9 +58,12 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
                 conn::refuse(&shard, stream).await;
                 return;
             }
+            let gauge = &shard.reg.shard_metrics[shard.id].connections;
             shard.connections.set(shard.connections.get() + 1);
+            ShardMetrics::set(gauge, shard.connections.get() as u64);
             let listen = conn::serve(&shard, stream).await;
             shard.connections.set(shard.connections.get() - 1);
+            ShardMetrics::set(gauge, shard.connections.get() as u64);
             if let Some((stream, params)) = listen {
                 egress::hand_off(&shard, stream, params).await;
             }

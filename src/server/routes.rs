@@ -22,6 +22,10 @@ pub enum Route<'a> {
         pipeline: &'a str,
         action: &'a str,
     },
+    /// Prometheus text: `/metrics` (every pipeline) or one pipeline's.
+    Metrics {
+        pipeline: Option<&'a str>,
+    },
     Stats {
         pipeline: &'a str,
     },
@@ -81,6 +85,10 @@ pub fn route(method: Method, path: &[String]) -> Result<Route<'_>, ApiError> {
         [v, ps, p, st] if v == "v0" && ps == "pipelines" && st == "stats" => {
             (Route::Stats { pipeline: p }, "GET")
         }
+        [v, ps, p, m] if v == "v0" && ps == "pipelines" && m == "metrics" => {
+            (Route::Metrics { pipeline: Some(p) }, "GET")
+        }
+        [m] if m == "metrics" => (Route::Metrics { pipeline: None }, "GET"),
         [v, ps, p] if v == "v0" && ps == "pipelines" => (Route::Pipeline { pipeline: p }, "GET"),
         [v, ps] if v == "v0" && ps == "pipelines" => (Route::Pipelines, "GET"),
         [v, c] if v == "v0" && c == "config" => (Route::Config, "GET"),

@@ -9,6 +9,7 @@ mod concat;
 mod decoders;
 pub mod idem;
 pub mod lifecycle;
+pub mod metrics;
 pub mod recovery;
 mod registry;
 mod start;

@@ -82,6 +82,8 @@ pub struct Registry {
     pub drained: Box<[AtomicBool]>,
     /// Serialises pipeline state changes (`lifecycle::change`).
     pub state_lock: std::sync::Mutex<()>,
+    /// Per shard, written by that shard (`/metrics`).
+    pub shard_metrics: Box<[super::metrics::ShardMetrics]>,
 }
 
 pub fn add(counter: &AtomicU64, n: u64) {
@@ -133,6 +135,7 @@ impl Registry {
             stopping: AtomicBool::new(false),
             drained: (0..cfg.shards).map(|_| AtomicBool::new(false)).collect(),
             state_lock: std::sync::Mutex::new(()),
+            shard_metrics: (0..cfg.shards).map(|_| Default::default()).collect(),
         }
     }
 

@@ -243,7 +243,10 @@ async fn shard_main(
             None => None,
         });
     }
-    let wal = cfg.wal.enabled.then(|| Rc::new(ShardWal::new(&cfg.wal)));
+    let wal = cfg
+        .wal
+        .enabled
+        .then(|| Rc::new(ShardWal::new(&cfg.wal, registry.clone(), id)));
     let shard = Rc::new(Shard::new(
         id,
         registry.clone(),

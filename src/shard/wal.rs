@@ -33,6 +33,7 @@ use super::Registry;
 use crate::config::{FsyncPolicy, WalConfig};
 use crate::decode::ChangeBatch;
 use crate::egress::Hubs;
+use crate::shard::metrics::ShardMetrics;
 use crate::wal::faults::{FaultPlan, Faults};
 use crate::wal::record::{self, RecordHead};
 use crate::wal::writer::{Limits, LogWriter};
@@ -83,13 +84,15 @@ pub struct ShardWal {
     entry: Semaphore,
     /// The sync task is writing or syncing, or has written without a sync.
     busy: Cell<bool>,
+    /// Where `/metrics` reads the group's size: (registry, this shard).
+    gauge: (Arc<Registry>, usize),
     /// Where the log's committed data ends (segment, offset): egress replay
     /// reads up to here, and what follows reaches listeners live.
     end: Cell<Option<(u64, u64)>>,
 }
 
 impl ShardWal {
-    pub fn new(cfg: &WalConfig) -> ShardWal {
+    pub fn new(cfg: &WalConfig, reg: Arc<Registry>, shard: usize) -> ShardWal {
         let (bell, bell_rx) = local_channel::new_bounded(1);
         ShardWal {
             group: RefCell::new(Group::default()),
@@ -101,6 +104,7 @@ impl ShardWal {
             entry: Semaphore::new(1),
             end: Cell::new(None),
             busy: Cell::new(false),
+            gauge: (reg, shard),
         }
     }
 
@@ -114,6 +118,8 @@ impl ShardWal {
         }
         let mut g = self.group.borrow_mut();
         g.bytes += batch_bytes(batch);
+        let (reg, shard) = &self.gauge;
+        ShardMetrics::set(&reg.shard_metrics[*shard].log_buffer_bytes, g.bytes as u64);
         g.items.push(Item {
             head,
             batch: batch.clone(),
@@ -202,10 +208,16 @@ impl ShardWal {
             }
             self.busy.set(true);
             self.take(&mut spare);
+            let metrics = &reg.shard_metrics[shard];
+            ShardMetrics::set(&metrics.log_buffer_bytes, 0);
             let sync = cfg.fsync == FsyncPolicy::Always || last_sync.elapsed() >= interval;
+            let began = Instant::now();
             if let Err(e) = write_retrying(&mut log, &spare.items, sync, &reg, shard).await {
                 return fail_stop(&reg, shard, e);
             }
+            metrics
+                .log_write_latency
+                .record(began.elapsed().as_micros() as u64);
             if sync {
                 last_sync = Instant::now();
             }
