@@ -40,6 +40,8 @@ pub struct Config {
     pub wal: WalConfig,
     #[serde(default)]
     pub egress: EgressConfig,
+    #[serde(default)]
+    pub log: LogConfig,
     #[serde(default, rename = "pipeline")]
     pub pipelines: Vec<PipelineConfig>,
     pub auth: Option<AuthConfig>,
@@ -187,6 +189,25 @@ pub enum FsyncPolicy {
     Interval,
 }
 
+/// Server logs (stderr): one line per start, stop, state change and error.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info` or `debug`. Default `info`.
+    pub level: String,
+    /// `text` (human) or `json` (one object per line). Default `text`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
 /// Change streams (`POST .../egress/{table}`), per owning shard.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -255,6 +276,7 @@ pub struct Validated {
     pub ingest: IngestConfig,
     pub wal: WalConfig,
     pub egress: EgressConfig,
+    pub log: LogConfig,
     pub pipelines: Vec<(String, Vec<Table>)>,
     pub auth: Option<AuthConfig>,
     /// Directory of the config file; relative key paths resolve against it.
@@ -355,6 +377,16 @@ impl Config {
             "ingest.idempotent_bytes_max",
             "must be >= 65536",
         )?;
+        check(
+            matches!(self.log.level.as_str(), "error" | "warn" | "info" | "debug"),
+            "log.level",
+            "must be error, warn, info or debug",
+        )?;
+        check(
+            matches!(self.log.format.as_str(), "text" | "json"),
+            "log.format",
+            "must be text or json",
+        )?;
         let e = &self.egress;
         check(
             e.connections_per_table_max >= 1,
@@ -436,6 +468,7 @@ impl Config {
             ingest: self.ingest,
             wal: self.wal,
             egress: self.egress,
+            log: self.log,
             pipelines,
             auth: self.auth,
             base_dir: base_dir.to_path_buf(),

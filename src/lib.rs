@@ -11,6 +11,7 @@ pub mod decode;
 pub mod egress;
 pub mod error;
 pub mod http;
+pub mod log;
 pub mod server;
 pub mod shard;
 pub mod stop;

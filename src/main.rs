@@ -139,6 +139,7 @@ fn serve(args: Args) -> Result<(), String> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create data_dir {}: {e}", cfg.data_dir.display()))?;
     let (shards, cores) = (cfg.shards, cfg.cores.clone());
+    sluice::log::init(&cfg.log);
     let grace = Duration::from_millis(cfg.http.shutdown_grace_ms);
     let signals = StopSignals::block();
     let started = sluice::shard::run(cfg)?;
@@ -148,6 +149,7 @@ fn serve(args: Args) -> Result<(), String> {
         started.listen
     );
     println!("shards: {shards} on cores {cores:?}");
+    tracing::info!(listen = %started.listen, shards, cores = ?cores, "started");
     let reg = started.registry.clone();
     for p in &reg.pipelines {
         for t in &p.tables {
@@ -169,18 +171,19 @@ fn serve(args: Args) -> Result<(), String> {
         }
     }
     let name = signals.wait();
-    eprintln!(
-        "sluice: {name}: stopping (new connections refused, requests in flight finish, logs \
-         synced; at most {} ms); a second signal exits at once",
-        grace.as_millis()
+    tracing::info!(
+        signal = name,
+        grace_ms = grace.as_millis() as u64,
+        "stopping: new connections refused, requests in flight finish, logs synced; a second \
+         signal exits at once"
     );
     std::thread::spawn(move || {
         let name = signals.wait();
-        eprintln!("sluice: {name} again: exiting now");
+        tracing::warn!(signal = name, "second signal: exiting now");
         std::process::exit(1);
     });
     if sluice::stop::drain(&reg, grace) {
-        eprintln!("sluice: stopped cleanly");
+        tracing::info!("stopped cleanly");
         std::process::exit(0);
     }
     Err(format!(

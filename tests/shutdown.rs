@@ -99,3 +99,53 @@ fn a_second_signal_or_the_grace_period_ends_it_at_once() {
     assert_eq!(s.wait_exit(Duration::from_secs(5)), Some(2));
     assert!(stuck.read_response().is_err() || stuck.is_closed());
 }
+
+#[test]
+fn logs_are_one_json_object_per_line_when_asked() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let dir = tempdir();
+    let cfg = dir.join("sluice.toml");
+    std::fs::write(&cfg, config("[log]\nformat = \"json\"\n")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "exited before listening"
+        );
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let events: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let messages: Vec<&str> = events
+        .iter()
+        .map(|e| e["fields"]["message"].as_str().unwrap())
+        .collect();
+    assert!(messages.contains(&"started"), "{err}");
+    assert!(messages.contains(&"stopped cleanly"), "{err}");
+    let stop = events.iter().find(|e| e["fields"]["signal"] == "SIGTERM");
+    assert_eq!(stop.unwrap()["level"], "INFO", "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -71,10 +71,11 @@ fn lifecycle(shard: &Shard, pipeline: &str, action: &str, target: &Target) -> Re
     if to != now {
         lifecycle::change(reg, pi, to, &shard.cfg.data_dir)
             .map_err(|e| ApiError::StateNotSaved { why: e.to_string() })?;
-        eprintln!(
-            "sluice: pipeline {pipeline}: {} -> {}",
-            now.name(),
-            to.name()
+        tracing::info!(
+            pipeline,
+            from = now.name(),
+            to = to.name(),
+            "pipeline state changed"
         );
     }
     Ok(())

@@ -44,7 +44,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
             Ok(s) => s,
             Err(e) => {
                 // EMFILE and friends: back off briefly rather than spin.
-                eprintln!("shard {}: accept failed: {e}", shard.id);
+                tracing::warn!(shard = shard.id, error = %e, "accept failed");
                 glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             }

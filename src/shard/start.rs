@@ -63,7 +63,7 @@ pub fn run(cfg: Validated) -> Result<Started, String> {
     refuse_shared_port(cfg.listen)?;
     let faults = crate::wal::faults::FaultPlan::from_env()?;
     if let Some(f) = &faults {
-        eprintln!("sluice: SLUICE_FAULTS is set: injecting storage faults {f:?} (tests only)");
+        tracing::warn!(plan = ?f, "SLUICE_FAULTS is set: injecting storage faults (tests only)");
     }
     let cfg = Arc::new(cfg);
     let registry = Arc::new(Registry::new(&cfg));
@@ -168,23 +168,26 @@ fn owned_stores(
 
 fn report(r: &Recovered) {
     for (path, why) in &r.quarantined {
-        eprintln!(
-            "sluice: QUARANTINED a corrupt log segment ({why}): moved to {}; its records are \
-             not loaded and are lost to this server (tokens of earlier runs may still report \
-             them complete)",
-            path.display()
+        tracing::error!(
+            moved_to = %path.display(),
+            why = %why,
+            "QUARANTINED a corrupt log segment: its records are not loaded and are lost to this \
+             server (tokens of earlier runs may still report them complete)"
         );
     }
     for (path, at) in &r.truncated {
-        eprintln!(
-            "sluice: log {}: torn tail cut at byte {at} (a write in progress at the last stop; never acknowledged)",
-            path.display()
+        tracing::warn!(
+            segment = %path.display(),
+            at,
+            "torn log tail cut (a write in progress at the last stop; never acknowledged)"
         );
     }
     if r.records > 0 || r.skipped > 0 {
-        eprintln!(
-            "sluice: recovered {} log records ({} of tables no longer declared or with other columns left in the log)",
-            r.records, r.skipped
+        tracing::info!(
+            records = r.records,
+            skipped = r.skipped,
+            "recovered the log (skipped: records of tables no longer declared, or with other \
+             columns)"
         );
     }
 }
@@ -259,7 +262,7 @@ async fn shard_main(
     if let Some(w) = &wal {
         let dir = recovery::shard_dir(&cfg.data_dir, id);
         if let Err(e) = std::fs::create_dir_all(&dir) {
-            eprintln!("sluice: cannot create {}: {e}", dir.display());
+            tracing::error!(dir = %dir.display(), error = %e, "cannot create the log directory");
             std::process::exit(1);
         }
         let hubs = shard.egress.clone();

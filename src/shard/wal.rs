@@ -253,15 +253,17 @@ async fn write_retrying(
         match log.write(items, sync).await {
             Ok(()) => {
                 if full.swap(false, Ordering::AcqRel) {
-                    eprintln!("sluice: shard {shard}: the log writes again; taking rows");
+                    tracing::info!(shard, "the log writes again; taking rows");
                 }
                 return Ok(());
             }
             Err(e) if e.kind() == std::io::ErrorKind::StorageFull => {
                 if !full.swap(true, Ordering::AcqRel) {
-                    eprintln!(
-                        "sluice: shard {shard}: disk full ({e}); refusing new rows with 503 \
-                         and retrying every {DISK_FULL_RETRY_MS} ms"
+                    tracing::error!(
+                        shard,
+                        error = %e,
+                        retry_ms = DISK_FULL_RETRY_MS,
+                        "disk full: refusing new rows with 503 and retrying the write"
                     );
                 }
                 glommio::timer::sleep(Duration::from_millis(DISK_FULL_RETRY_MS)).await;
@@ -367,8 +369,10 @@ async fn encode(items: &[Item], buf: &mut Vec<u8>, parts: &mut Vec<ChangeBatch>)
 /// Stop acknowledging; exit after giving open requests a moment.
 fn fail_stop(reg: &Registry, shard: usize, e: std::io::Error) {
     reg.log_failed.store(true, Ordering::Release);
-    eprintln!(
-        "sluice: shard {shard}: log write or sync failed: {e}; no more rows are acknowledged, exiting"
+    tracing::error!(
+        shard,
+        error = %e,
+        "log write or sync failed: no more rows are acknowledged; exiting with status 70"
     );
     std::thread::spawn(|| {
         std::thread::sleep(Duration::from_secs(2));
