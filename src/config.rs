@@ -42,6 +42,8 @@ pub struct Config {
     pub egress: EgressConfig,
     #[serde(default)]
     pub log: LogConfig,
+    /// HTTPS instead of HTTP when present.
+    pub tls: Option<TlsConfig>,
     #[serde(default, rename = "pipeline")]
     pub pipelines: Vec<PipelineConfig>,
     pub auth: Option<AuthConfig>,
@@ -189,6 +191,15 @@ pub enum FsyncPolicy {
     Interval,
 }
 
+/// HTTPS: a certificate chain and its key, PEM files (relative paths are
+/// relative to the config file). No defaults: both are required.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
 /// Server logs (stderr): one line per start, stop, state change and error.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -277,6 +288,7 @@ pub struct Validated {
     pub wal: WalConfig,
     pub egress: EgressConfig,
     pub log: LogConfig,
+    pub tls: Option<TlsConfig>,
     pub pipelines: Vec<(String, Vec<Table>)>,
     pub auth: Option<AuthConfig>,
     /// Directory of the config file; relative key paths resolve against it.
@@ -469,6 +481,7 @@ impl Config {
             wal: self.wal,
             egress: self.egress,
             log: self.log,
+            tls: self.tls,
             pipelines,
             auth: self.auth,
             base_dir: base_dir.to_path_buf(),

@@ -23,8 +23,13 @@ fn python() -> PathBuf {
 }
 
 fn run_client(url: &str, args: &[&str]) {
+    run_client_env(url, args, &[]);
+}
+
+fn run_client_env(url: &str, args: &[&str], env: &[(&str, &str)]) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/client_test.py");
     let out = Command::new(python())
+        .envs(env.iter().copied())
         .arg(script)
         .arg(url)
         .args(args)
@@ -50,4 +55,26 @@ fn python_client_with_api_key() {
     let (wrong, _) = sluice::auth::keygen();
     let s = Server::start(2, &format!("[auth]\napi_key_hashes = [\"{hash}\"]\n"));
     run_client(&format!("http://{}", s.addr), &[&key, &wrong]);
+}
+
+#[test]
+fn python_client_over_https_with_a_test_ca() {
+    let dir = common::tempdir();
+    let (ca, cert, key) = common::tls::test_ca(&dir);
+    let s = Server::start(
+        2,
+        &format!(
+            "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    // The certificate names 127.0.0.1 and localhost; requests checks it
+    // against the test CA (SLUICE_CA -> requests_verify).
+    run_client_env(
+        &format!("https://{}", s.addr),
+        &[],
+        &[("SLUICE_CA", ca.to_str().unwrap())],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,10 +11,10 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::routes::{self, Route};
+use super::transport::Transport;
 use super::{egress, endpoints, ingress, metrics};
 use crate::error::ApiError;
 use crate::http::body::BodyDecoder;
@@ -46,7 +46,7 @@ pub type Failure = (ApiError, BodyState);
 
 pub struct Conn<'a> {
     pub shard: &'a Shard,
-    stream: TcpStream,
+    stream: Transport,
     pub buf: Vec<u8>,
     /// Unconsumed input is `buf[start..end]`.
     start: usize,
@@ -66,12 +66,10 @@ const REFUSE_BUFFER_BYTES: usize = 4096;
 /// Serve HTTP requests; when one asks for a change stream, return the
 /// connection for it (it then counts against the egress limit, not
 /// `connections_per_shard_max`).
-pub async fn serve(
-    shard: &Rc<Shard>,
-    stream: TcpStream,
-) -> Option<(TcpStream, egress::EgressParams)> {
+pub async fn serve(shard: &Rc<Shard>, tcp: TcpStream) -> Option<(Transport, egress::EgressParams)> {
     // Responses are small and latency matters more than segment count.
-    let _ = stream.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let stream = Transport::new(tcp, shard.tls.as_ref()).ok()?;
     let mut c = Conn::new(shard, stream, shard.buffers.take());
     let listen = c.run().await;
     let Conn { stream, buf, .. } = c;
@@ -112,7 +110,16 @@ pub async fn refuse(shard: &Shard, stream: TcpStream) {
         return;
     }
     shard.refusing.set(shard.refusing.get() + 1);
-    let mut c = Conn::new(shard, stream, vec![0; REFUSE_BUFFER_BYTES]);
+    if shard.tls.is_some() {
+        // A TLS handshake only to refuse is not worth a core's time: the
+        // client sees the connection close and retries later.
+        return;
+    }
+    let mut c = Conn::new(
+        shard,
+        Transport::Plain(stream),
+        vec![0; REFUSE_BUFFER_BYTES],
+    );
     let e = ApiError::TooManyConnections;
     shard.reg.shard_metrics[shard.id]
         .responses
@@ -123,7 +130,7 @@ pub async fn refuse(shard: &Shard, stream: TcpStream) {
 }
 
 impl<'a> Conn<'a> {
-    fn new(shard: &'a Shard, stream: TcpStream, buf: Vec<u8>) -> Self {
+    fn new(shard: &'a Shard, stream: Transport, buf: Vec<u8>) -> Self {
         Conn {
             shard,
             stream,
@@ -345,7 +352,7 @@ impl<'a> Conn<'a> {
         if timeout.is_zero() {
             return Err(std::io::ErrorKind::TimedOut.into());
         }
-        self.stream.set_read_timeout(Some(timeout))?;
+        self.stream.tcp().set_read_timeout(Some(timeout))?;
         let n = self.stream.read(&mut self.buf[self.end..]).await?;
         self.end += n;
         Ok(n)
@@ -478,7 +485,7 @@ impl<'a> Conn<'a> {
         let mut drained = 0;
         while drained < LINGER_BYTES_MAX {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+            if left.is_zero() || self.stream.tcp().set_read_timeout(Some(left)).is_err() {
                 return;
             }
             match self.stream.read(&mut self.buf).await {

@@ -13,10 +13,10 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
 use super::ingress::{bad, param};
+use super::transport::Transport;
 use crate::egress::chunk::Cursor;
 use crate::egress::{ChunkEncoder, Format, Listener, SubState};
 use crate::error::ApiError;
@@ -50,6 +50,8 @@ pub struct EgressParams {
 /// An egress connection on its way to the table's owner.
 pub struct Handoff {
     pub fd: OwnedFd,
+    /// The TLS session of an HTTPS connection.
+    pub tls: Option<Box<rustls::ServerConnection>>,
     pub params: EgressParams,
 }
 
@@ -118,26 +120,38 @@ pub fn params(
 
 /// Give the connection to the owner: duplicate its descriptor (glommio
 /// sockets cannot be taken apart), then drop ours.
-pub async fn hand_off(shard: &Rc<Shard>, stream: TcpStream, params: EgressParams) {
-    // SAFETY: `stream` owns an open socket for the duration of this call;
+pub async fn hand_off(shard: &Rc<Shard>, stream: Transport, params: EgressParams) {
+    // A TLS session travels with the socket.
+    let (tcp, tls) = match stream {
+        Transport::Plain(t) => (t, None),
+        Transport::Tls(t) => {
+            let t = *t;
+            (t.tcp, Some(Box::new(t.conn)))
+        }
+    };
+    // SAFETY: `tcp` owns an open socket for the duration of this call;
     // F_DUPFD_CLOEXEC returns a new descriptor (or -1) that nothing else
     // owns, so wrapping it in OwnedFd gives it exactly one owner.
-    let fd = unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-    drop(stream);
+    let fd = unsafe { libc::fcntl(tcp.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    drop(tcp);
     if fd < 0 {
         // Out of descriptors: the client sees the connection close.
         return;
     }
     // SAFETY: see above; `fd` is valid and unowned.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    shard.hand_off(Handoff { fd, params }).await;
+    shard.hand_off(Handoff { fd, tls, params }).await;
 }
 
 /// On the owner: answer and stream until the reader goes.
 pub async fn listen(shard: Rc<Shard>, h: Handoff) {
     // SAFETY: the descriptor is an open, connected TCP socket that this
     // Handoff owned alone; the stream takes that ownership over.
-    let mut stream = unsafe { TcpStream::from_raw_fd(h.fd.into_raw_fd()) };
+    let tcp = unsafe { TcpStream::from_raw_fd(h.fd.into_raw_fd()) };
+    let mut stream = match h.tls {
+        None => Transport::Plain(tcp),
+        Some(conn) => Transport::with_session(tcp, *conn),
+    };
     let p = h.params;
     let at = (p.pipeline as usize, p.table as usize);
     let limit = shard.cfg.egress.connections_per_table_max;
@@ -159,7 +173,7 @@ pub async fn listen(shard: Rc<Shard>, h: Handoff) {
     let l = shard
         .egress
         .subscribe(at, p.backpressure, shard.cfg.egress.queue_bytes_max);
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(
+    let _ = stream.tcp().set_write_timeout(Some(Duration::from_millis(
         shard.cfg.egress.write_timeout_ms,
     )));
     // Taken right after subscribing, with no await between: the log up to
@@ -178,7 +192,7 @@ pub async fn listen(shard: Rc<Shard>, h: Handoff) {
 /// asked, then every queued step as it comes.
 async fn serve(
     shard: &Shard,
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     p: EgressParams,
     l: &Listener,
     replay: Option<std::io::Result<Snapshot>>,
@@ -249,7 +263,7 @@ const FLUSH_BYTES: usize = 1 << 20;
 /// A stream's output: lines, framed as HTTP/1.1 chunks (or bare on
 /// HTTP/1.0, where the body ends when the connection closes).
 struct Writer<'s> {
-    stream: &'s mut TcpStream,
+    stream: &'s mut Transport,
     enc: ChunkEncoder,
     chunked: bool,
     seq_no: u64,

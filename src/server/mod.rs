@@ -8,6 +8,7 @@ mod endpoints;
 mod ingress;
 mod metrics;
 mod routes;
+pub mod transport;
 
 use std::rc::Rc;
 

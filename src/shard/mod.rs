@@ -77,12 +77,20 @@ struct Link {
     gate: Semaphore,
 }
 
+/// How a shard meets clients: credentials to check, TLS to speak.
+pub struct Front {
+    pub auth: Option<Authenticator>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
 /// One shard's state. Lives on its executor (`Rc`), never crosses threads.
 pub struct Shard {
     pub id: usize,
     pub reg: Arc<Registry>,
     pub cfg: Arc<Validated>,
     pub auth: Option<Authenticator>,
+    /// HTTPS settings (`[tls]`), shared read-only by every shard.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     links: Vec<Option<Rc<Link>>>,
     /// Next position of this shard's lane, per [pipeline][table].
     lane_next: RefCell<Vec<Vec<u64>>>,
@@ -112,7 +120,7 @@ impl Shard {
         id: usize,
         reg: Arc<Registry>,
         cfg: Arc<Validated>,
-        auth: Option<Authenticator>,
+        front: Front,
         senders: Vec<Option<ConnectedSender<ToOwner>>>,
         stores: Vec<Vec<Option<TableStore>>>,
         wal: Option<Rc<ShardWal>>,
@@ -132,7 +140,8 @@ impl Shard {
             id,
             reg,
             cfg,
-            auth,
+            auth: front.auth,
+            tls: front.tls,
             links: senders
                 .into_iter()
                 .map(|s| {

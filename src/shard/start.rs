@@ -62,6 +62,10 @@ fn mesh(shards: usize, depth: usize) -> Mesh {
 pub fn run(cfg: Validated) -> Result<Started, String> {
     refuse_shared_port(cfg.listen)?;
     let faults = crate::wal::faults::FaultPlan::from_env()?;
+    let tls = match &cfg.tls {
+        Some(t) => Some(crate::server::transport::server_config(t, &cfg.base_dir)?),
+        None => None,
+    };
     if let Some(f) = &faults {
         tracing::warn!(plan = ?f, "SLUICE_FAULTS is set: injecting storage faults (tests only)");
     }
@@ -91,6 +95,7 @@ pub fn run(cfg: Validated) -> Result<Started, String> {
         let owned = owned_stores(&registry, &mut stores, id);
         let seq = next_seq[id];
         let faults = faults.clone();
+        let tls = tls.clone();
         let core = cfg.cores[id];
         let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&format!("shard-{id}"))
@@ -105,6 +110,7 @@ pub fn run(cfg: Validated) -> Result<Started, String> {
                     stores: owned,
                     seq,
                     faults,
+                    tls,
                 };
                 shard_main(start, tx, rx, listen, ready_tx).await;
             })
@@ -145,6 +151,7 @@ struct ShardStart {
     seq: u64,
     /// Injected storage faults (tests only).
     faults: Option<crate::wal::faults::FaultPlan>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Take the stores of the tables shard `id` owns out of `all`.
@@ -206,6 +213,7 @@ async fn shard_main(
         stores,
         seq,
         faults,
+        tls,
     } = start;
     let auth = match cfg
         .auth
@@ -254,7 +262,7 @@ async fn shard_main(
         id,
         registry.clone(),
         cfg.clone(),
-        auth,
+        super::Front { auth, tls },
         senders,
         stores,
         wal.clone(),

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod listener;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -92,6 +93,10 @@ impl Server {
             dir,
             owned,
         };
+        if config.contains("[tls]") {
+            // Plain HTTP cannot probe an HTTPS port: it listens, that is all.
+            return s;
+        }
         s.wait_ready();
         s
     }

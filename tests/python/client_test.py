@@ -4,6 +4,7 @@ Usage: client_test.py URL [API_KEY [WRONG_KEY]]
 Exits non-zero (with a traceback) on any failure.
 """
 import decimal
+import os
 import sys
 
 import pandas as pd
@@ -16,7 +17,9 @@ url = sys.argv[1]
 api_key = sys.argv[2] if len(sys.argv) > 2 else None
 wrong_key = sys.argv[3] if len(sys.argv) > 3 else None
 
-client = FelderaClient(url, api_key=api_key, timeout=30)
+# HTTPS: SLUICE_CA names the CA file that signed the server's certificate.
+ca = os.environ.get("SLUICE_CA")
+client = FelderaClient(url, api_key=api_key, timeout=30, requests_verify=ca)
 
 
 def push(table, fmt, data, **kw):
@@ -117,7 +120,7 @@ except FelderaAPIError as e:
 
 if wrong_key is not None:
     try:
-        FelderaClient(url, api_key=wrong_key, timeout=30)
+        FelderaClient(url, api_key=wrong_key, timeout=30, requests_verify=ca)
         raise AssertionError("a wrong API key was accepted")
     except FelderaAPIError as e:
         assert e.status_code == 401, e
