@@ -40,9 +40,9 @@ fn https_with_tls_1_2_and_1_3_and_no_plain_http() {
         let (ok, text) = curl(
             &ca,
             &[
-                &version[0],
-                &version[1],
-                &version[2],
+                version[0],
+                version[1],
+                version[2],
                 &format!("{base}/healthz"),
             ],
         );
@@ -51,9 +51,9 @@ fn https_with_tls_1_2_and_1_3_and_no_plain_http() {
         let (ok, text) = curl(
             &ca,
             &[
-                &version[0],
-                &version[1],
-                &version[2],
+                version[0],
+                version[1],
+                version[2],
                 "--data-binary",
                 "1,a,,\n",
                 &url,
