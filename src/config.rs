@@ -130,6 +130,10 @@ pub struct IngestConfig {
     /// Decoders a shard keeps between requests so that their column
     /// buffers are reused (each holds up to one batch). Default 32.
     pub idle_decoders_max: usize,
+    /// A request whose batch the table's owner does not take (its queue or
+    /// log buffer full) within this long gets 503 `ServerOverloaded` and
+    /// its connection closes. Default 10000.
+    pub backpressure_wait_ms: u64,
     /// Ingress to a paused pipeline (without `force=true`) waits this long
     /// for a resume, reading nothing, then gets 503. Default 10000.
     pub paused_wait_ms: u64,
@@ -152,6 +156,7 @@ impl Default for IngestConfig {
             table_memory_bytes_max: 64 << 20,
             idle_decoders_max: 32,
             paused_wait_ms: 10_000,
+            backpressure_wait_ms: 10_000,
             idempotency_keys_max: 65_536,
             idempotent_bytes_max: 64 << 20,
         }

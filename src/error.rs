@@ -65,6 +65,10 @@ pub enum ApiError {
     StorageFull,
     /// The server is stopping (SIGTERM): retry against its successor.
     ShuttingDown,
+    /// The table's owner took no batch for `ingest.backpressure_wait_ms`.
+    Overloaded {
+        waited_ms: u64,
+    },
     /// Ingress to a paused pipeline waited `ingest.paused_wait_ms`.
     PipelinePaused {
         pipeline: String,
@@ -129,6 +133,7 @@ impl ApiError {
             ApiError::TooManyConnections
             | ApiError::StorageFull
             | ApiError::ShuttingDown
+            | ApiError::Overloaded { .. }
             | ApiError::PipelinePaused { .. }
             | ApiError::PipelineStopped { .. }
             | ApiError::EgressLimit { .. }
@@ -161,6 +166,7 @@ impl ApiError {
             ApiError::LogFailed => "LogWriteFailed",
             ApiError::StorageFull => "StorageFull",
             ApiError::ShuttingDown => "ServerShuttingDown",
+            ApiError::Overloaded { .. } => "ServerOverloaded",
             ApiError::PipelinePaused { .. } => "PipelinePaused",
             ApiError::PipelineStopped { .. } => "PipelineInteractionNotDeployed",
             ApiError::StateNotSaved { .. } => "StateNotSaved",
@@ -255,6 +261,12 @@ impl ApiError {
             ApiError::ShuttingDown => {
                 "The server is shutting down; retry (its successor will answer)".into()
             }
+            ApiError::Overloaded { waited_ms } => format!(
+                "The table's owner took no rows for {waited_ms} ms (ingest.backpressure_wait_ms): \
+                 the server is overloaded. Rows sent before this point in the request may \
+                 have been ingested; retry later (with an Idempotency-Key, nothing is \
+                 ingested twice)"
+            ),
             ApiError::StorageFull => "The disk of this table's write-ahead log is full: no \
                  new rows are taken until space is freed (rows already acknowledged are \
                  safe); retry later"
@@ -296,6 +308,7 @@ impl ApiError {
                 json!({ "pipeline_name": pipeline, "paused_wait_ms": waited_ms })
             }
             ApiError::PipelineStopped { pipeline } => json!({ "pipeline_name": pipeline }),
+            ApiError::Overloaded { waited_ms } => json!({ "backpressure_wait_ms": waited_ms }),
             ApiError::IdempotentTooLarge { limit } => json!({ "idempotent_bytes_max": limit }),
             ApiError::EgressTooSlow { limit } => json!({ "queue_bytes_max": limit }),
             _ => json!({}),
@@ -315,6 +328,7 @@ impl ApiError {
             | ApiError::EgressLimit { .. }
             | ApiError::ShuttingDown
             | ApiError::PipelinePaused { .. } => &[("Retry-After", "1")],
+            ApiError::Overloaded { .. } => &[("Retry-After", "2")],
             ApiError::StorageFull => &[("Retry-After", "5")],
             _ => &[],
         }

@@ -172,3 +172,55 @@ fn a_full_disk_refuses_new_rows_until_space_is_back_and_loses_nothing() {
     let want: BTreeSet<u64> = acked.iter().flat_map(|(_, f)| *f..*f + 100).collect();
     assert_eq!(logged(&s, want.len()), want);
 }
+
+#[test]
+fn a_slow_disk_pushes_back_then_answers_503_overloaded() {
+    // Every write takes 2 s, the log buffers 64 KiB and each channel one
+    // batch: a big body soon finds its owner not taking batches.
+    let cfg = format!(
+        "listen = \"127.0.0.1:0\"\n[ingest]\nbackpressure_wait_ms = 300\nchannel_batches_max = 1\n\
+         batch_rows = 100\n[wal]\nbuffer_bytes_max = 65536\n\
+         [[pipeline]]\nname = \"p\"\nsql = '''{TEST_SQL}'''\n"
+    );
+    let s = Server::start_env(
+        2,
+        &cfg,
+        tempdir(),
+        true,
+        &[("SLUICE_FAULTS", "write_delay_ms=2000")],
+        &[],
+    );
+    let mut c = s.client();
+    let started = Instant::now();
+    let r = post(&mut c, 0);
+    assert_eq!(r.status, 200, "a small request fits");
+    let big: String = (0..20_000)
+        .map(|i| format!("{i},some text for bulk,0.5,true\n"))
+        .collect();
+    let r = c.post("/v0/pipelines/p/ingress/t1?format=csv", big.as_bytes());
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (503, "ServerOverloaded")
+    );
+    assert_eq!(r.header("Retry-After"), Some("2"));
+    assert!(
+        c.is_closed(),
+        "the rest of the body was not read: the connection closes"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // The server is still serving: a client that retries as told is taken
+    // once the backlog is written, and its rows complete.
+    let mut c = s.client();
+    assert_eq!(c.get("/healthz").status, 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let token = loop {
+        let r = post(&mut s.client(), 100);
+        if r.status == 200 {
+            break r.json()["token"].as_str().unwrap().to_string();
+        }
+        assert_eq!(r.error_code(), "ServerOverloaded");
+        assert!(Instant::now() < deadline, "never taken again");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    wait_complete(&mut c, "p", &token);
+}

@@ -206,9 +206,10 @@ pub async fn handle(
         if decoder.errors().is_empty() && !held.parts.is_empty() {
             let batch = crate::shard::idem::with_key(concat(&held.parts), key);
             s.rows = batch.num_rows() as u64;
-            let (end, original) = shard.submit_keyed(pi, ti, batch).await;
-            s.last_end = Some(end);
-            s.original = original;
+            match shard.submit_keyed(pi, ti, batch).await {
+                Ok((end, original)) => (s.last_end, s.original) = (Some(end), original),
+                Err(_) => streamed = Err(overloaded(shard)),
+            }
         }
     }
     let result = respond(shard, pi, ti, streamed, &*decoder);
@@ -312,6 +313,13 @@ struct Streamed {
     original: Option<Origin>,
 }
 
+/// The owner did not take a batch in time: 503, and the connection closes
+/// (the rest of the body is not read).
+fn overloaded(shard: &Shard) -> Failure {
+    let waited_ms = shard.cfg.ingest.backpressure_wait_ms;
+    (ApiError::Overloaded { waited_ms }, BodyState::Broken)
+}
+
 /// A keyed request's rows, held until its body ends (see `shard::idem`).
 #[derive(Default)]
 struct Held {
@@ -374,7 +382,11 @@ async fn deliver(
 ) -> Result<(), Failure> {
     let Some(held) = hold else {
         s.rows += b.num_rows() as u64;
-        s.last_end = Some(shard.submit(pi, ti, b).await);
+        let end = shard
+            .submit(pi, ti, b)
+            .await
+            .map_err(|_| overloaded(shard))?;
+        s.last_end = Some(end);
         return Ok(());
     };
     held.bytes += batch_bytes(&b);

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use arrow_schema::Schema;
 use glommio::channels::local_channel::{self, LocalSender};
 
-use super::{Applied, Shard, ToOwner};
+use super::{Applied, Overloaded, Shard, ToOwner};
 use crate::decode::ChangeBatch;
 
 /// Schema metadata key of a keyed batch (and of its log record).
@@ -147,7 +147,7 @@ impl Shard {
         pipeline: usize,
         table: usize,
         batch: ChangeBatch,
-    ) -> (u64, Option<Origin>) {
+    ) -> Result<(u64, Option<Origin>), Overloaded> {
         if self.reg.pipelines[pipeline].tables[table].owner == self.id {
             return self.send(pipeline, table, batch, None).await;
         }
@@ -155,9 +155,14 @@ impl Shard {
         self.replies.next.set(req + 1);
         let (tx, rx) = local_channel::new_bounded(1);
         self.replies.waiting.borrow_mut().insert(req, tx);
-        let (end, _) = self.send(pipeline, table, batch, Some(req)).await;
+        let sent = self.send(pipeline, table, batch, Some(req)).await;
+        let Ok((end, _)) = sent else {
+            // Never sent: no verdict will come.
+            self.replies.waiting.borrow_mut().remove(&req);
+            return sent;
+        };
         let original = rx.recv().await.expect("the verdict is always sent");
-        (end, original)
+        Ok((end, original))
     }
 
     /// Owner side, before anything else happens to `msg`: a keyed batch

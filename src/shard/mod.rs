@@ -26,6 +26,7 @@ pub use store::TableStore;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
 use glommio::sync::Semaphore;
@@ -49,6 +50,24 @@ pub struct Applied {
     /// A keyed batch's request id on the sending shard, which waits for
     /// the owner's verdict (`ToOwner::Keyed`).
     pub reply: Option<u64>,
+}
+
+/// The owner did not take a batch within `ingest.backpressure_wait_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overloaded;
+
+/// `fut`, unless `deadline` passes first (then `Overloaded`; `fut` is
+/// dropped, so it must be cancel-safe).
+async fn within<T>(
+    deadline: Instant,
+    fut: impl std::future::Future<Output = T>,
+) -> Result<T, Overloaded> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    futures_lite::future::or(async { Ok(fut.await) }, async {
+        glommio::timer::sleep(left).await;
+        Err(Overloaded)
+    })
+    .await
 }
 
 /// What a shard sends a table's owner over the mesh.
@@ -179,9 +198,15 @@ impl Shard {
     /// Send a batch to its table's owner (or apply it here when this shard
     /// owns the table). Returns the lane position after it. Waits when the
     /// owner's queue is full: that wait is the back-pressure that stops this
-    /// connection from reading its socket.
-    pub async fn submit(&self, pipeline: usize, table: usize, batch: ChangeBatch) -> u64 {
-        self.send(pipeline, table, batch, None).await.0
+    /// connection from reading its socket; past `ingest.backpressure_wait_ms`
+    /// it gives up (`Overloaded`) with nothing sent and no position taken.
+    pub async fn submit(
+        &self,
+        pipeline: usize,
+        table: usize,
+        batch: ChangeBatch,
+    ) -> Result<u64, Overloaded> {
+        Ok(self.send(pipeline, table, batch, None).await?.0)
     }
 
     /// `submit`, for a batch that may carry a reply request id; returns
@@ -193,11 +218,13 @@ impl Shard {
         table: usize,
         batch: ChangeBatch,
         reply: Option<u64>,
-    ) -> (u64, Option<idem::Origin>) {
+    ) -> Result<(u64, Option<idem::Origin>), Overloaded> {
         let t = &self.reg.pipelines[pipeline].tables[table];
         let rows = batch.num_rows() as u64;
-        add(&t.lane_stats[self.id].batches_sent, 1);
+        let wait = Duration::from_millis(self.cfg.ingest.backpressure_wait_ms);
         if t.owner == self.id {
+            self.wait_for_log_room(wait).await?;
+            add(&t.lane_stats[self.id].batches_sent, 1);
             let end = self.advance_lane(pipeline, table, rows);
             let msg = Applied {
                 pipeline: pipeline as u16,
@@ -207,17 +234,19 @@ impl Shard {
                 batch,
                 reply: None,
             };
-            return (end, self.apply(msg).await);
+            return Ok((end, self.apply(msg).await));
         }
         let link = self.links[t.owner]
             .as_ref()
             .expect("a link to every other shard");
-        let _permit = link
-            .gate
-            .acquire_permit(1)
-            .await
+        let deadline = Instant::now() + wait;
+        // Both waits are cancel-safe: nothing is taken before they end.
+        let _permit = within(deadline, link.gate.acquire_permit(1))
+            .await?
             .expect("the gate is never closed");
-        let end = self.advance_lane(pipeline, table, rows);
+        // The position is only taken once the batch is in the channel; the
+        // gate keeps other tasks of this shard from sending meanwhile.
+        let end = self.lane_position(pipeline, table) + rows;
         let msg = ToOwner::Apply(Applied {
             pipeline: pipeline as u16,
             table: table as u16,
@@ -226,12 +255,32 @@ impl Shard {
             batch,
             reply,
         });
-        if link.sender.send(msg).await.is_err() {
+        // glommio's `send` waits for room before it takes the message, so
+        // dropping it at the deadline sends nothing.
+        if within(deadline, link.sender.send(msg)).await?.is_err() {
             // The owner's receiver only goes away when its executor stops,
             // which happens only at process exit.
             panic!("owner shard {} is gone", t.owner);
         }
-        (end, None)
+        add(&t.lane_stats[self.id].batches_sent, 1);
+        self.advance_lane(pipeline, table, rows);
+        Ok((end, None))
+    }
+
+    /// This shard owns the table: wait (bounded) until its log has room,
+    /// so that the wait, if any, happens before the batch is taken.
+    async fn wait_for_log_room(&self, wait: Duration) -> Result<(), Overloaded> {
+        let Some(wal) = &self.wal else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + wait;
+        while !wal.has_room() {
+            if Instant::now() >= deadline {
+                return Err(Overloaded);
+            }
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        Ok(())
     }
 
     /// Owner side: log the batch, store it, count it. The watermark is

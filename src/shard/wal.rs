@@ -130,6 +130,11 @@ impl ShardWal {
         let _ = self.bell.try_send(());
     }
 
+    /// Would `log` take a batch now without waiting for the disk?
+    pub fn has_room(&self) -> bool {
+        self.group.borrow().bytes < self.bytes_max
+    }
+
     /// Nothing waits to be written or synced (a graceful stop may end).
     pub fn is_idle(&self) -> bool {
         self.group.borrow().items.is_empty() && !self.busy.get()

@@ -11,7 +11,9 @@
 //! - `write_enospc_after_bytes=N` with `enospc_ms=M`: writes past N bytes
 //!   fail with ENOSPC for M milliseconds from the first failure, then
 //!   succeed again (a full disk that an operator frees: the server must
-//!   refuse new rows with 503 meanwhile and lose nothing).
+//!   refuse new rows with 503 meanwhile and lose nothing);
+//! - `write_delay_ms=N`: every write takes N ms longer (a slow disk: the
+//!   owner's buffers fill and back-pressure reaches the clients).
 //!
 //! Faults are injected before the real call, so a failed write leaves the
 //! file as it was: the same state a real failure most often leaves, and
@@ -27,6 +29,7 @@ pub struct FaultPlan {
     sync_eio_after: Option<u64>,
     write_enospc_after_bytes: Option<u64>,
     enospc_ms: u64,
+    write_delay_ms: u64,
 }
 
 /// A plan and how far the shard's log has come.
@@ -61,6 +64,7 @@ impl FaultPlan {
                 "sync_eio_after" => plan.sync_eio_after = Some(n),
                 "write_enospc_after_bytes" => plan.write_enospc_after_bytes = Some(n),
                 "enospc_ms" => plan.enospc_ms = n,
+                "write_delay_ms" => plan.write_delay_ms = n,
                 _ => return Err(format!("SLUICE_FAULTS: unknown fault `{key}`")),
             }
         }
@@ -91,6 +95,11 @@ impl Faults {
         }
         self.written.set(at + len);
         Ok(())
+    }
+
+    /// How much longer every write takes.
+    pub fn write_delay(&self) -> Option<Duration> {
+        (self.plan.write_delay_ms > 0).then(|| Duration::from_millis(self.plan.write_delay_ms))
     }
 
     /// Before an fdatasync.

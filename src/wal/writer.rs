@@ -114,6 +114,9 @@ impl LogWriter {
         bytes[..self.tail.len()].copy_from_slice(&self.tail);
         bytes[self.tail.len()..].fill(0);
         self.fault_write(len)?;
+        if let Some(d) = self.faults.as_ref().and_then(|f| f.write_delay()) {
+            glommio::timer::sleep(d).await;
+        }
         let wrote = self
             .file
             .write_at(buf, self.tail_at)
