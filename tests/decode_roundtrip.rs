@@ -438,7 +438,7 @@ fn egress_lines(
     let mut out = Vec::new();
     for (step, b) in batches.iter().enumerate() {
         let mut cur = sluice::egress::chunk::Cursor::default();
-        while !enc.batch_part(0, step as u64 + 1, b, &mut cur, &mut out) {}
+        while !enc.batch_part(0, step as u64 + 1, b, &mut cur, None, &mut out) {}
     }
     let text = String::from_utf8(out).expect("egress writes UTF-8");
     text.lines().map(String::from).collect()

@@ -387,3 +387,39 @@ fn http_1_0_and_expect_continue_listeners() {
     r.read_line(&mut status).unwrap();
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
 }
+
+#[test]
+fn from_a_position_resumes_after_the_line_that_gave_it() {
+    let s = Server::start(1, "");
+    let mut c = s.client();
+    let mut live = Listener::open(&s, "t1?format=json");
+    for i in 1..=3 {
+        let token = post(&mut c, "t1", "format=csv", &format!("{i},r,,\n"));
+        wait_complete(&mut c, "p", &token);
+    }
+    let id = |line: &serde_json::Value| line["json_data"][0]["insert"]["id"].as_i64().unwrap();
+    // Live lines carry positions; so do replayed ones, the same ones.
+    let live_lines: Vec<_> = (0..3).map(|_| live.data()).collect();
+    let mut replay = Listener::open(&s, "t1?format=json&from=earliest");
+    let replayed: Vec<_> = (0..3).map(|_| replay.data()).collect();
+    for (a, b) in live_lines.iter().zip(&replayed) {
+        assert_eq!((id(a), &a["position"]), (id(b), &b["position"]));
+    }
+    // Resuming after the first line: the second and third, then live.
+    let after_first = replayed[0]["position"].as_str().unwrap();
+    let mut resumed = Listener::open(&s, &format!("t1?format=json&from={after_first}"));
+    assert_eq!(id(&resumed.data()), 2);
+    assert_eq!(id(&resumed.data()), 3);
+    let token = post(&mut c, "t1", "format=csv", "4,r,,\n");
+    wait_complete(&mut c, "p", &token);
+    assert_eq!(id(&resumed.data()), 4);
+    // A position this log never gave ends the stream with the reason.
+    let mut gone = Listener::open(&s, "t1?format=json&from=999:0");
+    let mut last = None;
+    while let Some(l) = gone.line() {
+        last = Some(l);
+    }
+    assert_eq!(last.unwrap()["error_code"], "EgressReplayFailed");
+    let r = c.post("/v0/pipelines/p/egress/t1?from=3-4", b"");
+    assert_eq!(r.status, 400);
+}

@@ -105,6 +105,7 @@ impl ChunkEncoder {
         steps: u64,
         b: &ChangeBatch,
         cur: &mut Cursor,
+        position: Option<super::LogPosition>,
         out: &mut Vec<u8>,
     ) -> bool {
         let _ = write!(out, "{{\"sequence_number\":{seq_no},");
@@ -134,6 +135,9 @@ impl ChunkEncoder {
             }
         };
         if done {
+            if let Some((segment, offset)) = position {
+                let _ = write!(out, ",\"position\":\"{segment}:{offset}\"");
+            }
             let _ = writeln!(out, ",\"processed_steps\":{steps}}}");
         } else {
             out.extend_from_slice(b"}\n");

@@ -34,11 +34,19 @@ pub enum SubState {
     Closed,
 }
 
+/// A committed batch waiting for a listener: its step, the batch, and the
+/// log position after it when it is the last of its table in its group
+/// commit (where a stream may resume from: `from=<position>`).
+pub type Queued = (u64, ChangeBatch, Option<LogPosition>);
+
+/// (segment, byte offset) in the owner's log: everything before it.
+pub type LogPosition = (u64, u64);
+
 /// One listener (an egress connection), shared by the hub and its task.
 pub struct Sub {
     /// `backpressure=true`: tokens wait until this listener wrote their step.
     pub holds: bool,
-    queue: RefCell<VecDeque<(u64, ChangeBatch)>>,
+    queue: RefCell<VecDeque<Queued>>,
     queued_bytes: Cell<usize>,
     bytes_max: usize,
     /// Every step up to this one is written (or predates the listener).
@@ -60,10 +68,10 @@ impl Sub {
 
     /// Take up to `bytes_max` bytes of queued steps (at least one), oldest
     /// first, and the count of records skipped since the last call.
-    pub fn take(&self, out: &mut Vec<(u64, ChangeBatch)>, bytes_max: usize) -> u64 {
+    pub fn take(&self, out: &mut Vec<Queued>, bytes_max: usize) -> u64 {
         let mut q = self.queue.borrow_mut();
         let mut bytes = 0;
-        while let Some((_, b)) = q.front() {
+        while let Some((_, b, _)) = q.front() {
             let n = crate::shard::batch_bytes(b);
             if !out.is_empty() && bytes + n > bytes_max {
                 break;
@@ -79,7 +87,7 @@ impl Sub {
         self.holds && self.state.get() == SubState::Live
     }
 
-    fn push(&self, step: u64, batch: &ChangeBatch) {
+    fn push(&self, step: u64, batch: &ChangeBatch, position: Option<LogPosition>) {
         if self.state.get() != SubState::Live {
             return;
         }
@@ -98,7 +106,9 @@ impl Sub {
             self.skip_until_fits(n);
         }
         self.queued_bytes.set(self.queued_bytes.get() + n);
-        self.queue.borrow_mut().push_back((step, batch.clone()));
+        self.queue
+            .borrow_mut()
+            .push_back((step, batch.clone(), position));
         // Full means the task is already due to look.
         let _ = self.bell.try_send(());
     }
@@ -108,7 +118,7 @@ impl Sub {
     fn skip_until_fits(&self, n: usize) {
         let mut q = self.queue.borrow_mut();
         while self.queued_bytes.get() > 0 && self.queued_bytes.get() + n > self.bytes_max {
-            let Some((step, b)) = q.pop_front() else {
+            let Some((step, b, _)) = q.pop_front() else {
                 break;
             };
             self.queued_bytes
@@ -117,6 +127,16 @@ impl Sub {
             self.written.set(step);
         }
     }
+}
+
+/// A batch just committed, as `commit` takes it.
+pub struct Committed<'b> {
+    pub lane: usize,
+    /// The lane position after the batch.
+    pub end: u64,
+    pub batch: &'b ChangeBatch,
+    /// See `Queued`.
+    pub position: Option<LogPosition>,
 }
 
 /// One table's listeners and the tokens waiting for them.
@@ -146,7 +166,13 @@ impl Hubs {
 
     /// A batch is committed: queue it for every listener, then publish its
     /// lane position, or keep it pending while a holder has not written it.
-    pub fn commit(&self, at: (usize, usize), t: &TableRt, lane: usize, end: u64, b: &ChangeBatch) {
+    pub fn commit(&self, at: (usize, usize), t: &TableRt, c: Committed<'_>) {
+        let Committed {
+            lane,
+            end,
+            batch: b,
+            position,
+        } = c;
         let mut h = self.tables[at.0][at.1].borrow_mut();
         h.steps += 1;
         let step = h.steps;
@@ -157,7 +183,7 @@ impl Hubs {
             return;
         }
         for s in &h.subs {
-            s.push(step, b);
+            s.push(step, b, position);
         }
         h.pending.push_back((step, lane, end));
         release(&mut h, t);

@@ -12,4 +12,4 @@ pub mod json;
 pub mod text;
 
 pub use chunk::{ChunkEncoder, Format};
-pub use hub::{Hubs, Listener, Sub, SubState};
+pub use hub::{Committed, Hubs, Listener, LogPosition, Sub, SubState};

@@ -18,7 +18,7 @@ use glommio::net::TcpStream;
 use super::ingress::{bad, param};
 use super::transport::Transport;
 use crate::egress::chunk::Cursor;
-use crate::egress::{ChunkEncoder, Format, Listener, SubState};
+use crate::egress::{ChunkEncoder, Format, Listener, LogPosition, SubState};
 use crate::error::ApiError;
 use crate::http::target::Target;
 use crate::shard::Shard;
@@ -40,11 +40,21 @@ pub struct EgressParams {
     /// Tokens wait for this listener (Feldera's `backpressure`, default
     /// true); `false`: it skips changes when it falls behind instead.
     pub backpressure: bool,
-    /// `from=earliest`: first the table's changes still in this owner's
-    /// log, then live ones.
-    pub from_earliest: bool,
+    /// Where the stream starts: `None` at the present (`from=latest`);
+    /// else first the table's changes in this owner's log from there on
+    /// (`from=earliest`, or `from=<position>` as a stream's lines give
+    /// it), then live ones.
+    pub from: Option<Start>,
     /// HTTP/1.1: chunked; HTTP/1.0: the body ends when the stream closes.
     pub chunked: bool,
+}
+
+/// Where a replay starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Earliest,
+    /// Just after a line that carried this `position`.
+    At(LogPosition),
 }
 
 /// An egress connection on its way to the table's owner.
@@ -96,26 +106,38 @@ pub fn params(
             "tables keep no snapshot here: listen before sending the rows",
         ));
     }
-    let from_earliest = match param(target, "from")? {
-        None | Some("latest") => false,
-        Some("earliest") if shard.cfg.wal.enabled => true,
-        Some("earliest") => {
-            return Err(bad(
+    let from = match param(target, "from")? {
+        None | Some("latest") => None,
+        Some("earliest") => Some(Start::Earliest),
+        Some(v) => Some(Start::At(position(v).ok_or_else(|| {
+            bad(
                 "from",
-                "earliest",
-                "the log is disabled (wal.enabled = false): there is nothing to replay",
-            ))
-        }
-        Some(v) => return Err(bad("from", v, "expected 'latest' or 'earliest'")),
+                v,
+                "expected 'latest', 'earliest' or a position such as '3:4096'",
+            )
+        })?)),
     };
+    if from.is_some() && !shard.cfg.wal.enabled {
+        return Err(bad(
+            "from",
+            param(target, "from")?.unwrap_or(""),
+            "the log is disabled (wal.enabled = false): there is nothing to replay",
+        ));
+    }
     Ok(EgressParams {
         pipeline: pi as u16,
         table: ti as u16,
         format,
         backpressure,
-        from_earliest,
+        from,
         chunked: true,
     })
+}
+
+/// `segment:offset`, as lines carry it.
+fn position(v: &str) -> Option<LogPosition> {
+    let (s, o) = v.split_once(':')?;
+    Some((s.parse().ok()?, o.parse().ok()?))
 }
 
 /// Give the connection to the owner: duplicate its descriptor (glommio
@@ -178,9 +200,9 @@ pub async fn listen(shard: Rc<Shard>, h: Handoff) {
     )));
     // Taken right after subscribing, with no await between: the log up to
     // here holds exactly the steps the listener will not get live.
-    let replay = p.from_earliest.then(|| {
+    let replay = p.from.map(|start| {
         let dir = crate::shard::recovery::shard_dir(&shard.cfg.data_dir, shard.id);
-        Snapshot::take(&dir, shard.log_end().flatten())
+        Snapshot::take(&dir, shard.log_end().flatten()).map(|s| (s, start))
     });
     let _ = serve(&shard, &mut stream, p, &l, replay).await;
     let t = &shard.reg.pipelines[at.0].tables[at.1];
@@ -195,7 +217,7 @@ async fn serve(
     stream: &mut Transport,
     p: EgressParams,
     l: &Listener,
-    replay: Option<std::io::Result<Snapshot>>,
+    replay: Option<std::io::Result<(Snapshot, Start)>>,
 ) -> std::io::Result<()> {
     let at = (p.pipeline as usize, p.table as usize);
     let t = &shard.reg.pipelines[at.0].tables[at.1];
@@ -244,14 +266,14 @@ async fn serve(
             });
             w.enc.notice(note, &mut w.lines);
         }
-        for (step, b) in &taken {
-            w.batch(*step, b).await?;
+        for (step, b, position) in &taken {
+            w.batch(*step, b, *position).await?;
         }
         if taken.is_empty() && skipped == 0 && !wait(l).await {
             w.marker(l.sub.written());
         }
         w.flush().await?;
-        if let Some((step, _)) = taken.last() {
+        if let Some((step, _, _)) = taken.last() {
             shard.egress.written(at, t, &l.sub, *step);
         }
     }
@@ -296,11 +318,18 @@ impl Writer<'_> {
 
     /// Encode one batch, writing every `FLUSH_BYTES` and yielding, so that
     /// neither memory nor the core is held by a big one.
-    async fn batch(&mut self, step: u64, b: &crate::decode::ChangeBatch) -> std::io::Result<()> {
+    async fn batch(
+        &mut self,
+        step: u64,
+        b: &crate::decode::ChangeBatch,
+        position: Option<LogPosition>,
+    ) -> std::io::Result<()> {
         let mut cur = Cursor::default();
         loop {
             let seq = self.next_seq();
-            let done = self.enc.batch_part(seq, step, b, &mut cur, &mut self.lines);
+            let done = self
+                .enc
+                .batch_part(seq, step, b, &mut cur, position, &mut self.lines);
             if self.lines.len() >= FLUSH_BYTES {
                 self.flush().await?;
             }
@@ -350,28 +379,48 @@ impl Writer<'_> {
         &mut self,
         shard: &Shard,
         at: (usize, usize),
-        snapshot: std::io::Result<Snapshot>,
+        snapshot: std::io::Result<(Snapshot, Start)>,
         steps: u64,
     ) -> std::io::Result<()> {
-        let snapshot = snapshot?;
+        let (snapshot, start) = snapshot?;
+        let (first, from) = match start {
+            Start::Earliest => (0, 0),
+            Start::At((seg, off)) => {
+                if !snapshot.segments.iter().any(|(s, _)| *s == seg) {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!(
+                            "position {seg}:{off} is not in this shard's log (retention \
+                             deleted its segment, or it is not a position this table's \
+                             owner gave)"
+                        ),
+                    ));
+                }
+                (seg, off)
+            }
+        };
         let pipeline = &shard.reg.pipelines[at.0];
         let t = &pipeline.tables[at.1].table;
         let key = crate::shard::recovery::table_key(&t.ident.canonical);
         for (seq, path) in snapshot.segments {
+            if seq < first {
+                continue;
+            }
             let end = snapshot.live.filter(|(s, _)| *s == seq).map(|(_, e)| e);
-            let mut r = match SegmentReader::open(path, seq, end).await {
+            let at = if seq == first { from } else { 0 };
+            let mut r = match SegmentReader::open(path, seq, at, end).await {
                 Ok(r) => r,
                 // Retention deleted it since the snapshot: what it held is
                 // gone; later segments still follow in order.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            while let Some((head, batch)) = r.next().await? {
+            while let Some((head, batch, end)) = r.next().await? {
                 let ours = head.pipeline == pipeline.id
                     && head.table == key
                     && batch.data.schema().fields() == t.schema.fields();
                 if ours {
-                    self.batch(steps, &batch).await?;
+                    self.batch(steps, &batch, Some((seq, end))).await?;
                 }
                 glommio::yield_if_needed().await;
             }

@@ -318,7 +318,13 @@ impl Shard {
             .store(store.len() as u64, std::sync::atomic::Ordering::Relaxed);
         drop(stores);
         if self.wal.is_none() {
-            self.egress.commit((p, ti), t, lane, msg.end, &msg.batch);
+            let c = crate::egress::Committed {
+                lane,
+                end: msg.end,
+                batch: &msg.batch,
+                position: None,
+            };
+            self.egress.commit((p, ti), t, c);
         }
         original
     }

@@ -32,7 +32,7 @@ use super::concat::{batch_bytes, concat};
 use super::Registry;
 use crate::config::{FsyncPolicy, WalConfig};
 use crate::decode::ChangeBatch;
-use crate::egress::Hubs;
+use crate::egress::{Committed, Hubs};
 use crate::shard::metrics::ShardMetrics;
 use crate::wal::faults::{FaultPlan, Faults};
 use crate::wal::record::{self, RecordHead};
@@ -183,6 +183,7 @@ impl ShardWal {
             faults: faults.map(|plan| Rc::new(Faults::new(plan))),
         };
         let mut spare = Group::default();
+        let mut last_of_table: HashMap<(usize, usize), usize> = HashMap::new();
         let interval = Duration::from_millis(cfg.fsync_interval_ms);
         let mut last_sync = Instant::now();
         let mut dirty = false;
@@ -228,11 +229,25 @@ impl ShardWal {
             }
             dirty = !sync;
             self.busy.set(dirty);
-            self.end.set(log.writer.as_ref().map(LogWriter::position));
-            for it in spare.items.drain(..) {
+            let end = log.writer.as_ref().map(LogWriter::position);
+            self.end.set(end);
+            // The group's end is a resume position for the last batch of
+            // each table in it (earlier ones would skip the rest).
+            last_of_table.clear();
+            for (i, it) in spare.items.iter().enumerate().rev() {
+                last_of_table.entry((it.at.0, it.at.1)).or_insert(i);
+            }
+            for (i, it) in spare.items.drain(..).enumerate() {
                 let (p, t, lane) = it.at;
                 let table = &reg.pipelines[p].tables[t];
-                hubs.commit((p, t), table, lane, it.head.end, &it.batch);
+                let last = last_of_table.get(&(p, t)) == Some(&i);
+                let c = Committed {
+                    lane,
+                    end: it.head.end,
+                    batch: &it.batch,
+                    position: end.filter(|_| last),
+                };
+                hubs.commit((p, t), table, c);
             }
             spare.bytes = 0;
         }

@@ -60,8 +60,14 @@ fn corrupt(path: &std::path::Path, offset: u64, why: &str) -> io::Error {
 }
 
 impl SegmentReader {
-    /// Open segment `seq`; read up to `end` (`None`: the whole file).
-    pub async fn open(path: PathBuf, seq: u64, end: Option<u64>) -> io::Result<SegmentReader> {
+    /// Open segment `seq`; read from byte `from` (a record boundary; 0:
+    /// the first record) up to `end` (`None`: the whole file).
+    pub async fn open(
+        path: PathBuf,
+        seq: u64,
+        from: u64,
+        end: Option<u64>,
+    ) -> io::Result<SegmentReader> {
         let file = BufferedFile::open(&path).await?;
         let size = file.file_size().await?;
         let end = end.map_or(size, |e| e.min(size));
@@ -70,22 +76,24 @@ impl SegmentReader {
         Ok(SegmentReader {
             file,
             path,
-            at: segment::HEADER_BYTES as u64,
+            at: from.max(segment::HEADER_BYTES as u64),
             end,
             buf: Vec::new(),
             used: 0,
         })
     }
 
-    /// The next record; `None` at the end of the data.
-    pub async fn next(&mut self) -> io::Result<Option<(RecordHead, ChangeBatch)>> {
+    /// The next record and the offset just after it; `None` at the end
+    /// of the data.
+    pub async fn next(&mut self) -> io::Result<Option<(RecordHead, ChangeBatch, u64)>> {
         loop {
             let offset = self.at + self.used as u64;
             match record::frame(&self.buf[self.used..]) {
                 Frame::Good { body, len } => {
-                    let rec = record::decode(body).map_err(|w| corrupt(&self.path, offset, &w))?;
+                    let (head, batch) =
+                        record::decode(body).map_err(|w| corrupt(&self.path, offset, &w))?;
                     self.used += len;
-                    return Ok(Some(rec));
+                    return Ok(Some((head, batch, offset + len as u64)));
                 }
                 // Zeroed space ends the written data, once a whole frame
                 // header's worth of it is seen (a shorter zero prefix may be
