@@ -187,6 +187,10 @@ pub struct WalConfig {
     /// Each shard deletes its oldest segments while its log is larger,
     /// bytes (checked at each new segment). Default 1 GiB.
     pub retain_bytes_max: u64,
+    /// Segments last written longer ago than this are deleted too,
+    /// seconds; 0 (the default) keeps segments whatever their age. Checked
+    /// when the log is written, at most once a minute.
+    pub retain_age_s: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -261,6 +265,7 @@ impl Default for WalConfig {
             segment_bytes_max: 64 << 20,
             buffer_bytes_max: 16 << 20,
             retain_bytes_max: 1 << 30,
+            retain_age_s: 0,
         }
     }
 }

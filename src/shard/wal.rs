@@ -176,11 +176,13 @@ impl ShardWal {
             limits: Limits {
                 segment_bytes_max: cfg.segment_bytes_max,
                 retain_bytes_max: cfg.retain_bytes_max,
+                retain_age_s: cfg.retain_age_s,
             },
             parts: Vec::new(),
             floor: HashMap::new(),
             encoded: false,
             faults: faults.map(|plan| Rc::new(Faults::new(plan))),
+            pruned: None,
         };
         let mut spare = Group::default();
         let mut last_of_table: HashMap<(usize, usize), usize> = HashMap::new();
@@ -309,6 +311,8 @@ struct Log {
     /// retry after ENOSPC writes it again without encoding it twice.
     encoded: bool,
     faults: Option<Rc<Faults>>,
+    /// When segments were last pruned by age.
+    pruned: Option<Instant>,
 }
 
 impl Log {
@@ -329,12 +333,27 @@ impl Log {
         }
         w.commit(sync).await?;
         self.encoded = false;
+        self.prune_aged()?;
         for it in items {
             let h = it.head;
             let end = self.floor.entry((h.pipeline, h.table, h.lane)).or_insert(0);
             *end = (*end).max(h.end);
         }
         Ok(())
+    }
+
+    /// With an age limit, at most once a minute: record the floor, then
+    /// delete segments past the age.
+    fn prune_aged(&mut self) -> std::io::Result<()> {
+        const EVERY: Duration = Duration::from_secs(60);
+        let due = self.pruned.is_none_or(|at| at.elapsed() >= EVERY);
+        if self.limits.retain_age_s == 0 || !due {
+            return Ok(());
+        }
+        self.pruned = Some(Instant::now());
+        super::recovery::write_floor(&self.dir, &self.floor)?;
+        let w = self.writer.as_ref().expect("written just now");
+        w.prune_aged()
     }
 
     async fn sync(&self) -> std::io::Result<()> {

@@ -213,6 +213,7 @@ fn the_writer_appends_rotates_and_recovery_reads_it_back() {
             let limits = super::writer::Limits {
                 segment_bytes_max: 8 << 10,
                 retain_bytes_max: 1 << 30,
+                retain_age_s: 0,
             };
             let mut w = super::writer::LogWriter::create(&d, 0, 5, limits)
                 .await
@@ -256,6 +257,7 @@ fn retention_deletes_the_oldest_segments() {
             let limits = super::writer::Limits {
                 segment_bytes_max: 8 << 10,
                 retain_bytes_max: 32 << 10,
+                retain_age_s: 0,
             };
             let mut w = super::writer::LogWriter::create(&d, 0, 0, limits)
                 .await
@@ -337,4 +339,45 @@ fn quarantine_moves_a_corrupt_segment_aside_and_skips_it_whole() {
     let (again, got) = read(&dir);
     assert!(again.unwrap().quarantined.is_empty());
     same(&kept, &got);
+}
+
+#[test]
+fn retention_by_age_deletes_old_segments_but_never_the_current_one() {
+    let dir = tempdir("age");
+    write_log(&dir, &[1, 2, 3], 2);
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for seq in [1, 2] {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(segment::path(&dir, seq))
+            .unwrap();
+        f.set_modified(old).unwrap();
+    }
+    let d = dir.clone();
+    glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            let limits = super::writer::Limits {
+                segment_bytes_max: 1 << 20,
+                retain_bytes_max: 1 << 30,
+                retain_age_s: 3600,
+            };
+            let w = super::writer::LogWriter::create(&d, 0, 4, limits)
+                .await
+                .unwrap();
+            w.prune_aged().unwrap();
+            w.close().await.unwrap();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let left: Vec<u64> = segment::list(&dir)
+        .unwrap()
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(
+        left,
+        vec![3, 4],
+        "two old segments went; the young and the current stay"
+    );
 }

@@ -39,6 +39,8 @@ pub struct Limits {
     pub segment_bytes_max: u64,
     /// Delete the oldest segments while the shard's log is larger.
     pub retain_bytes_max: u64,
+    /// ...or while they are older than this, seconds (0: no age limit).
+    pub retain_age_s: u64,
 }
 
 impl LogWriter {
@@ -163,23 +165,34 @@ impl LogWriter {
         old.fault_sync()?;
         old.file.fdatasync().await.map_err(io_err)?;
         old.file.close().await.map_err(io_err)?;
-        prune(&self.dir, self.seq, self.limits.retain_bytes_max)
+        prune(&self.dir, self.seq, self.limits)
+    }
+
+    /// Delete whole segments older than `retain_age_s` (never the current
+    /// one); the caller writes the retention floor first.
+    pub fn prune_aged(&self) -> io::Result<()> {
+        prune(&self.dir, self.seq, self.limits)
     }
 }
 
 /// Delete the oldest segments before `current` while the log in `dir` is
-/// larger than `retain_bytes_max`. What they held is no longer replayed at
-/// start: retention is how far back the log reaches.
-fn prune(dir: &Path, current: u64, retain_bytes_max: u64) -> io::Result<()> {
+/// larger than `retain_bytes_max`, or while they were last written more
+/// than `retain_age_s` ago (0: no age limit). What they held is no longer
+/// replayed at start: retention is how far back the log reaches.
+fn prune(dir: &Path, current: u64, limits: Limits) -> io::Result<()> {
     let mut segments = Vec::new();
     let mut total = 0;
     for (seq, path) in segment::list(dir)? {
-        let len = std::fs::metadata(&path)?.len();
-        total += len;
-        segments.push((seq, path, len));
+        let meta = std::fs::metadata(&path)?;
+        total += meta.len();
+        let age = meta.modified()?.elapsed().unwrap_or_default();
+        segments.push((seq, path, meta.len(), age));
     }
-    for (seq, path, len) in segments {
-        if total <= retain_bytes_max || seq >= current {
+    let age_max = std::time::Duration::from_secs(limits.retain_age_s);
+    for (seq, path, len, age) in segments {
+        let too_big = total > limits.retain_bytes_max;
+        let too_old = limits.retain_age_s > 0 && age > age_max;
+        if seq >= current || !(too_big || too_old) {
             break;
         }
         std::fs::remove_file(&path)?;
