@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
-use sluice::decode::{new_decoder, DecodeOptions, Format, UpdateFormat};
+use sluice::decode::{new_decoder, CsvOptions, DecodeOptions, Format, JsonFlavor, UpdateFormat};
 use sluice::table::{parse_program, Table};
 use sluice_benches::{Bench, SplitMix64};
 

@@ -99,13 +99,20 @@ impl Head {
 pub enum ParseError {
     BadStatusLine,
     BadHeader,
-    /// Chunked or close-delimited responses: sluice always sends a length.
+    /// Close-delimited responses: sluice always sends a length.
     NoLength,
+    /// A malformed chunk-size line in a chunked response.
+    BadChunk,
     TooLarge,
 }
 
 /// Heads larger than this are treated as garbage rather than buffered forever.
 const MAX_HEAD: usize = 64 * 1024;
+
+/// Chunked response bodies (ClickHouse answers INSERTs with an empty chunked
+/// body) are re-scanned from their start on every read until complete, so
+/// they are bounded: an ingest answer is a few bytes, never this many.
+const MAX_CHUNKED_BODY: usize = 64 * 1024;
 
 /// Parses a response head from the start of `buf`. `Ok(None)` means more
 /// bytes are needed; the caller keeps reading and calls again on the longer
@@ -132,6 +139,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ParseError> {
     let status = code.iter().fold(0u16, |a, d| a * 10 + u16::from(d - b'0'));
     let mut content_length = None;
     let mut close = http10;
+    let mut chunked = false;
     for line in lines {
         let colon = line
             .iter()
@@ -148,14 +156,25 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ParseError> {
                 close = false;
             }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            return Err(ParseError::NoLength);
+            // Only `chunked` alone frames a response; anything else
+            // (gzip, chunked) would need decoding we do not do.
+            if !value.eq_ignore_ascii_case(b"chunked") {
+                return Err(ParseError::NoLength);
+            }
+            chunked = true;
         }
     }
     // 1xx, 204 and 304 never have a body; everything else must say how long.
-    let content_length = match (status, content_length) {
-        (100..=199 | 204 | 304, _) => 0,
-        (_, Some(n)) => n,
-        (_, None) => return Err(ParseError::NoLength),
+    let content_length = match (status, content_length, chunked) {
+        (100..=199 | 204 | 304, _, _) => 0,
+        // Chunked wins over a Content-Length (RFC 9112 6.3). The "length"
+        // is of the framed body: callers only skip it, so no decoding.
+        (_, _, true) => match chunked_len(&buf[end + 4..])? {
+            Some(n) => n,
+            None => return Ok(None),
+        },
+        (_, Some(n), false) => n,
+        (_, None, false) => return Err(ParseError::NoLength),
     };
     Ok(Some(Head {
         status,
@@ -163,6 +182,58 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, ParseError> {
         content_length,
         close,
     }))
+}
+
+/// Length of a complete chunked body at the start of `body` (chunks, the
+/// last-chunk and any trailers up to the blank line), or `None` if more
+/// bytes are needed. Chunk extensions (`;name=value`) are skipped.
+fn chunked_len(body: &[u8]) -> Result<Option<usize>, ParseError> {
+    let mut at = 0;
+    loop {
+        let Some(eol) = find(&body[at..], b"\r\n") else {
+            return incomplete(body);
+        };
+        let line = &body[at..at + eol];
+        let hex = line.split(|&b| b == b';').next().unwrap_or(line);
+        let hex = trim(hex);
+        if hex.is_empty() || hex.len() > 8 || !hex.iter().all(u8::is_ascii_hexdigit) {
+            return Err(ParseError::BadChunk);
+        }
+        let size = hex.iter().fold(0usize, |a, &d| {
+            a * 16 + (d as char).to_digit(16).expect("checked hex") as usize
+        });
+        at += eol + 2;
+        if size == 0 {
+            // Trailers, if any, then the blank line that ends the body.
+            loop {
+                let Some(eol) = find(&body[at..], b"\r\n") else {
+                    return incomplete(body);
+                };
+                at += eol + 2;
+                if eol == 0 {
+                    return Ok(Some(at));
+                }
+            }
+        }
+        if size > MAX_CHUNKED_BODY {
+            return Err(ParseError::TooLarge);
+        }
+        at += size + 2;
+        if at > body.len() {
+            return incomplete(body);
+        }
+        if &body[at - 2..at] != b"\r\n" {
+            return Err(ParseError::BadChunk);
+        }
+    }
+}
+
+fn incomplete(body: &[u8]) -> Result<Option<usize>, ParseError> {
+    if body.len() > MAX_CHUNKED_BODY {
+        Err(ParseError::TooLarge)
+    } else {
+        Ok(None)
+    }
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -323,8 +394,12 @@ mod tests {
             Err(ParseError::BadStatusLine)
         );
         assert_eq!(
-            parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
             Err(ParseError::NoLength)
+        );
+        assert_eq!(
+            parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+            Err(ParseError::BadChunk)
         );
         let h = parse_head(b"HTTP/1.1 204 No Content\r\n\r\n")
             .unwrap()
@@ -334,6 +409,28 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(h.close);
+    }
+
+    /// ClickHouse's answer to an INSERT: keep-alive, an empty chunked body.
+    /// Every prefix is incomplete, the whole is one response, and the bytes
+    /// after it stay for the next.
+    #[test]
+    fn chunked_responses() {
+        let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nKeep-Alive: timeout=3\r\n\r\n\
+                  5;ext=1\r\nhello\r\n0\r\nX-Trailer: y\r\n\r\n";
+        for cut in 0..r.len() {
+            assert_eq!(parse_head(&r[..cut]), Ok(None), "cut at {cut}");
+        }
+        let mut two = r.to_vec();
+        two.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+        let h = parse_head(&two).unwrap().unwrap();
+        assert_eq!(h.total_len(), r.len());
+        assert!(!h.close);
+        let empty = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        assert_eq!(parse_head(empty).unwrap().unwrap().total_len(), empty.len());
+        let mut big = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        big.extend_from_slice(b"1\r\nx\r\n".repeat(MAX_CHUNKED_BODY / 6 + 1).as_slice());
+        assert_eq!(parse_head(&big), Err(ParseError::TooLarge));
     }
 
     #[test]

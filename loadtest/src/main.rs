@@ -29,6 +29,17 @@ enum FormatArg {
     Json,
 }
 
+/// What the target speaks: the request line and content type differ, the
+/// bodies do not, so one run's bytes can be compared across systems.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PeerArg {
+    /// Feldera's ingress API (sluice): `/v0/pipelines/{p}/ingress/{t}`.
+    Feldera,
+    /// ClickHouse's HTTP interface: `/?query=INSERT INTO {t} FORMAT CSV`
+    /// (or `JSONEachRow`, which is what the JSON bodies are: one object a line).
+    Clickhouse,
+}
+
 #[derive(Parser, Debug)]
 #[command(
     version,
@@ -50,6 +61,18 @@ struct Args {
     table: String,
     #[arg(long, value_enum, default_value = "csv")]
     format: FormatArg,
+    /// The API the target speaks (same bodies either way).
+    #[arg(long, value_enum, default_value = "feldera")]
+    peer: PeerArg,
+    /// POST to this path (and query) instead of the one --peer builds, sent
+    /// as given (percent-encode it yourself).
+    #[arg(long)]
+    path: Option<String>,
+    /// Write the request bodies to DIR (body-NNNN.csv or .json, the pool in
+    /// the order it is sent) and exit without sending: the same bytes for
+    /// tools that do not speak HTTP (psql COPY, pyarrow).
+    #[arg(long, value_name = "DIR")]
+    dump_bodies: Option<std::path::PathBuf>,
     /// Comma list of column types, e.g. `bigint,varchar(20),decimal(10,2)`.
     #[arg(long, default_value = gen::DEFAULT_COLUMNS)]
     columns: String,
@@ -188,12 +211,7 @@ fn build_pool(a: &Args) -> Result<Vec<http::Request>, String> {
         FormatArg::Csv => (Format::Csv, "text/csv"),
         FormatArg::Json => (Format::Json, "application/json"),
     };
-    let fmt_q = fmt_q_name(a.format);
-    let path = format!(
-        "/v0/pipelines/{}/ingress/{}?format={fmt_q}&update_format=raw",
-        http::pct(&a.pipeline),
-        http::pct(&a.table)
-    );
+    let path = request_path(a);
     let params = http::RequestParams {
         host: &a.target,
         path: &path,
@@ -218,6 +236,50 @@ fn build_pool(a: &Args) -> Result<Vec<http::Request>, String> {
             return Ok(pool);
         }
     }
+}
+
+fn request_path(a: &Args) -> String {
+    if let Some(p) = &a.path {
+        return p.clone();
+    }
+    let fmt_q = fmt_q_name(a.format);
+    match a.peer {
+        PeerArg::Feldera => format!(
+            "/v0/pipelines/{}/ingress/{}?format={fmt_q}&update_format=raw",
+            http::pct(&a.pipeline),
+            http::pct(&a.table)
+        ),
+        PeerArg::Clickhouse => {
+            let ch_format = match a.format {
+                FormatArg::Csv => "CSV",
+                FormatArg::Json => "JSONEachRow",
+            };
+            let q = format!("INSERT INTO {} FORMAT {ch_format}", a.table);
+            format!("/?query={}", http::pct(&q))
+        }
+    }
+}
+
+/// `--dump-bodies`: the pool's bodies as files, so non-HTTP peers read the
+/// very bytes the HTTP peers are sent.
+fn dump_bodies(dir: &std::path::Path, a: &Args, pool: &[http::Request]) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let ext = fmt_q_name(a.format);
+    let (mut bytes, mut rows) = (0usize, 0u64);
+    for (i, r) in pool.iter().enumerate() {
+        // The body is the tail of the wire request (Content-Length framing).
+        let body = &r.wire[r.wire.len() - r.body_len..];
+        let p = dir.join(format!("body-{i:04}.{ext}"));
+        std::fs::write(&p, body).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        bytes += body.len();
+        rows += r.rows;
+    }
+    println!(
+        "wrote {} bodies, {bytes} bytes, {rows} rows to {}",
+        pool.len(),
+        dir.display()
+    );
+    Ok(())
 }
 
 /// The server pids to watch: none, one given, or those listening on the
@@ -266,6 +328,15 @@ fn open_loop(a: &Args) -> Result<Option<OpenLoop>, String> {
 fn run(a: Args) -> Result<(), String> {
     if let Some(Command::Chart(c)) = &a.command {
         return chart::run(c);
+    }
+    if let Some(dir) = &a.dump_bodies {
+        if a.chunked {
+            return Err("--dump-bodies writes plain bodies; drop --chunked".into());
+        }
+        return dump_bodies(dir, &a, &build_pool(&a)?);
+    }
+    if a.peer != PeerArg::Feldera && (a.completion || a.completion_sample.is_some()) {
+        return Err("completion tokens are Feldera's; drop --completion for this --peer".into());
     }
     let addr = resolve_target(&a.target, a.allow_remote)?;
     if a.connections == 0 {
@@ -345,6 +416,7 @@ fn run(a: Args) -> Result<(), String> {
         let config = serde_json::json!({
             "target": addr.to_string(), "pipeline": a.pipeline, "table": a.table,
             "format": fmt_q_name(a.format), "columns": a.columns,
+            "peer": format!("{:?}", a.peer).to_lowercase(), "path": request_path(&a),
             "rows_per_request": a.rows_per_request, "body_bytes": a.body_bytes,
             "connections": a.connections, "duration_s": a.duration_s, "requests": a.requests,
             "warmup_s": a.warmup_s, "seed": a.seed, "chunked": a.chunked, "core": core,

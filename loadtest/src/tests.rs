@@ -388,3 +388,35 @@ fn open_loop_and_server_pid_arguments() {
     };
     assert_eq!(c.inputs, ["a.hgrm", "b=c.json"]);
 }
+
+#[test]
+fn peer_paths_and_body_dump() {
+    assert_eq!(
+        request_path(&args(&["--table", "bench", "--format", "json"])),
+        "/v0/pipelines/demo/ingress/bench?format=json&update_format=raw"
+    );
+    let ch = args(&["--peer", "clickhouse", "--table", "bench"]);
+    assert_eq!(
+        request_path(&ch),
+        "/?query=INSERT%20INTO%20bench%20FORMAT%20CSV"
+    );
+    let ch_json = args(&["--peer", "clickhouse", "--table", "t", "--format", "json"]);
+    assert!(request_path(&ch_json).ends_with("FORMAT%20JSONEachRow"));
+    assert_eq!(request_path(&args(&["--path", "/x?y=1"])), "/x?y=1");
+    // Completion tokens are Feldera's; another peer has none to poll.
+    assert!(run(args(&["--peer", "clickhouse", "--completion"])).is_err());
+
+    // The dump holds exactly the bodies the pool sends, in order.
+    let dir = std::env::temp_dir().join(format!("sluice-load-dump-{}", std::process::id()));
+    let dump = ["--rows-per-request", "5", "--pool", "3", "--dump-bodies"];
+    let a = || args(&[&dump[..], &[dir.to_str().unwrap()]].concat());
+    run(a()).unwrap();
+    let pool = build_pool(&a()).unwrap();
+    for (i, r) in pool.iter().enumerate() {
+        let got = std::fs::read(dir.join(format!("body-{i:04}.csv"))).unwrap();
+        assert!(r.wire.ends_with(&got));
+        assert_eq!(got.len(), r.body_len);
+        assert_eq!(got.iter().filter(|&&b| b == b'\n').count(), 5);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
