@@ -29,6 +29,11 @@ pub struct Config {
     pub shards: Option<usize>,
     /// CPU cores to pin shards to, in shard order. Default: 0, 1, 2, ...
     pub cores: Option<Vec<usize>>,
+    /// How long an idle shard spins before it sleeps, microseconds: a
+    /// burst of small requests then does not pay a wake-up per request, at
+    /// the cost of that much CPU after each burst. Default 50.
+    #[serde(default = "default_spin_before_park_us")]
+    pub spin_before_park_us: u64,
     /// Where durable state lives. Default ./sluice-data.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
@@ -286,12 +291,17 @@ fn default_data_dir() -> PathBuf {
     "./sluice-data".into()
 }
 
+fn default_spin_before_park_us() -> u64 {
+    50
+}
+
 /// A validated configuration, ready to serve.
 #[derive(Debug, Clone)]
 pub struct Validated {
     pub listen: SocketAddr,
     pub shards: usize,
     pub cores: Vec<usize>,
+    pub spin_before_park_us: u64,
     pub data_dir: PathBuf,
     pub http: HttpConfig,
     pub ingest: IngestConfig,
@@ -485,6 +495,7 @@ impl Config {
             listen,
             shards,
             cores,
+            spin_before_park_us: self.spin_before_park_us,
             data_dir: self.data_dir,
             http: self.http,
             ingest: self.ingest,

@@ -101,7 +101,7 @@ pub fn run(cfg: Validated) -> Result<Started, String> {
             .name(&format!("shard-{id}"))
             // Short spin before sleeping: a burst of small requests on a
             // busy shard should not pay a wake-up per request.
-            .spin_before_park(Duration::from_micros(50))
+            .spin_before_park(Duration::from_micros(cfg.spin_before_park_us))
             .spawn(move || async move {
                 let start = ShardStart {
                     id,
