@@ -224,3 +224,40 @@ fn a_slow_disk_pushes_back_then_answers_503_overloaded() {
     };
     wait_complete(&mut c, "p", &token);
 }
+
+#[test]
+fn an_overloaded_owner_is_refused_before_the_body_is_sent() {
+    // One slow write holds the 64 KiB log buffer full for 10 s; a request
+    // that waits for 100 Continue gets the 503 instead, its body unsent.
+    let cfg = format!(
+        "listen = \"127.0.0.1:0\"\n[ingest]\nbackpressure_wait_ms = 300\n\
+         [wal]\nbuffer_bytes_max = 65536\n\
+         [[pipeline]]\nname = \"p\"\nsql = '''{TEST_SQL}'''\n"
+    );
+    let s = Server::start_env(
+        1,
+        &cfg,
+        tempdir(),
+        true,
+        &[("SLUICE_FAULTS", "write_delay_ms=10000")],
+        &[],
+    );
+    // Fill: the first write takes 10 s, so what follows waits in the buffer.
+    let mut c = s.client();
+    for n in 0..40 {
+        let r = post(&mut c, n * 100);
+        if r.status == 503 {
+            break;
+        }
+    }
+    let mut c = s.client();
+    c.send(
+        b"POST /v0/pipelines/p/ingress/t1?format=csv HTTP/1.1\r\nHost: x\r\n\
+          Expect: 100-continue\r\nContent-Length: 6\r\n\r\n",
+    );
+    let r = c.read_response().unwrap();
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (503, "ServerOverloaded")
+    );
+}

@@ -11,7 +11,7 @@ use crate::http::head::{Framing, RequestHead};
 use crate::http::target::Target;
 use crate::shard::idem::Origin;
 use crate::shard::lifecycle::State;
-use crate::shard::{add, batch_bytes, concat, DecoderKey, Shard};
+use crate::shard::{add, batch_bytes, concat, get, DecoderKey, Shard};
 use crate::token::Token;
 
 /// The query parameters of an ingress request.
@@ -156,6 +156,9 @@ pub async fn handle(
     })?;
     let params = params(target).map_err(unread)?;
     admit(shard, pi, params.force).await.map_err(unread)?;
+    owner_room(shard, p.tables[ti].owner)
+        .await
+        .map_err(unread)?;
     if reg.log_failed.load(std::sync::atomic::Ordering::Acquire) {
         return Err(unread(ApiError::LogFailed));
     }
@@ -252,6 +255,28 @@ async fn admit(shard: &Shard, pi: usize, force: bool) -> Result<(), ApiError> {
         }
         glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+/// Before reading a body (and before `100 Continue`): wait, bounded by
+/// `ingest.backpressure_wait_ms`, while the owner's log buffer is full, so
+/// that an overloaded owner is answered 503 before the body is sent rather
+/// than halfway through it. The gauge is the owner's, read across shards
+/// (one atomic); the bounded waits inside `submit` still apply.
+async fn owner_room(shard: &Shard, owner: usize) -> Result<(), ApiError> {
+    if !shard.cfg.wal.enabled {
+        return Ok(());
+    }
+    let gauge = &shard.reg.shard_metrics[owner].log_buffer_bytes;
+    let full = || get(gauge) >= shard.cfg.wal.buffer_bytes_max as u64;
+    let waited_ms = shard.cfg.ingest.backpressure_wait_ms;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(waited_ms);
+    while full() {
+        if std::time::Instant::now() >= deadline {
+            return Err(ApiError::Overloaded { waited_ms });
+        }
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    Ok(())
 }
 
 /// Count the request and answer a token, or the parse errors.
