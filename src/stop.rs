@@ -57,20 +57,33 @@ unsafe impl Send for StopSignals {}
 pub fn drain(reg: &Registry, grace: Duration) -> bool {
     reg.stopping.store(true, Ordering::Release);
     let deadline = Instant::now() + grace;
-    // Shards recompute their flag every 10 ms: all of them true twice,
-    // 50 ms apart, means none was stale (a batch sent to an owner just
-    // before its sender drained shows up in the owner's next tick).
-    let mut seen = 0;
+    // Shards recompute their flag about every 10 ms. Done when every flag
+    // stayed true while every shard recomputed it twice: then none is a
+    // stale flag of a shard too busy to tick (a batch sent to an owner
+    // just before its sender drained shows up in the owner's next tick).
+    let ticks = || -> Vec<u64> {
+        reg.drain_ticks
+            .iter()
+            .map(|t| t.load(Ordering::Acquire))
+            .collect()
+    };
+    let all_drained = || reg.drained.iter().all(|d| d.load(Ordering::Acquire));
+    let mut since: Option<Vec<u64>> = None;
     while Instant::now() < deadline {
-        if reg.drained.iter().all(|d| d.load(Ordering::Acquire)) {
-            seen += 1;
-            if seen == 2 {
+        if !all_drained() {
+            since = None;
+        } else if let Some(start) = &since {
+            let fresh = ticks()
+                .iter()
+                .zip(start)
+                .all(|(now, then)| *now >= then + 2);
+            if fresh && all_drained() {
                 return true;
             }
         } else {
-            seen = 0;
+            since = Some(ticks());
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
     }
     false
 }

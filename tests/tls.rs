@@ -82,3 +82,128 @@ fn https_with_tls_1_2_and_1_3_and_no_plain_http() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A TLS client (rustls) that trusts the test CA.
+fn tls_client(
+    s: &Server,
+    ca: &std::path::Path,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(cfg), name).unwrap();
+    let tcp = std::net::TcpStream::connect(s.addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+fn tls_server(extra: &str) -> (Server, std::path::PathBuf, std::path::PathBuf) {
+    let dir = common::tempdir();
+    let (ca, cert, key) = common::tls::test_ca(&dir);
+    let s = Server::start(
+        1,
+        &format!(
+            "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n{extra}",
+            cert.display(),
+            key.display()
+        ),
+    );
+    (s, ca, dir)
+}
+
+#[test]
+fn bodies_in_small_tls_records_and_big_https_streams() {
+    let (s, ca, dir) = tls_server("");
+    // A 60 KB body sent as 1,000-byte TLS records (a write and a flush
+    // each): rustls gets more ciphertext than its plaintext buffer takes
+    // at once, which must not end the request.
+    let rows = 2_000;
+    let body: String = (0..rows)
+        .map(|i| format!("{i},some text for a bigger row,1.5,true\n"))
+        .collect();
+    let mut c = tls_client(&s, &ca);
+    let head = format!(
+        "POST /v0/pipelines/p/ingress/t1?format=csv HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    for piece in body.as_bytes().chunks(1000) {
+        c.write_all(piece).unwrap();
+        c.flush().unwrap();
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(9).any(|w| w == b"\"token\":\"") {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    // The rows, streamed back over HTTPS: far more than rustls's 64 KiB
+    // send buffer in one write.
+    let mut l = tls_client(&s, &ca);
+    l.write_all(b"POST /v0/pipelines/p/egress/t1?format=csv&from=earliest HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    let mut text = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while text.windows(5).filter(|w| w == b",1\\n\"").count() < 1
+        && text.iter().filter(|&&b| b == b'\n').count() < rows
+    {
+        assert!(std::time::Instant::now() < deadline, "{} bytes", text.len());
+        let n = l.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended after {} bytes", text.len());
+        text.extend_from_slice(&buf[..n]);
+        // Each row is one `\n` escape inside the JSON line's text_data.
+        if text.windows(2).filter(|w| w == b"\\n").count() >= rows {
+            break;
+        }
+    }
+    assert!(text.windows(2).filter(|w| w == b"\\n").count() >= rows);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_trickled_handshake_times_out_like_a_slow_head() {
+    let (s, _ca, dir) =
+        tls_server("[http]\nheader_timeout_ms = 500\nkeepalive_timeout_ms = 1000\n");
+    let mut raw = std::net::TcpStream::connect(s.addr).unwrap();
+    raw.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    // A TLS record header for a ClientHello, then a byte every 300 ms.
+    let started = std::time::Instant::now();
+    let _ = raw.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]);
+    let closed = loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        if raw.write_all(&[1]).is_err() {
+            break true;
+        }
+        let mut b = [0u8; 64];
+        match raw.read(&mut b) {
+            Ok(0) => break true,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break true,
+        }
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            break false;
+        }
+    };
+    assert!(closed, "still open after 10 s");
+    let _ = std::fs::remove_dir_all(&dir);
+}

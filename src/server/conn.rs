@@ -106,15 +106,12 @@ pub enum Reply {
 /// Answer 503 `ApiConnectionLimit` to a connection past the cap and close
 /// it. It takes no pooled read buffer and does not count toward the cap.
 pub async fn refuse(shard: &Shard, stream: TcpStream) {
-    if shard.refusing.get() >= REFUSING_MAX {
+    if shard.refusing.get() >= REFUSING_MAX || shard.tls.is_some() {
+        // (A TLS handshake only to refuse is not worth a core's time: the
+        // client sees the connection close and retries later.)
         return;
     }
     shard.refusing.set(shard.refusing.get() + 1);
-    if shard.tls.is_some() {
-        // A TLS handshake only to refuse is not worth a core's time: the
-        // client sees the connection close and retries later.
-        return;
-    }
     let mut c = Conn::new(
         shard,
         Transport::Plain(stream),
@@ -314,6 +311,10 @@ impl<'a> Conn<'a> {
                 }
                 deadline.get_or_insert_with(|| Instant::now() + header_timeout);
             }
+            if self.stream.handshaking() {
+                // A TLS handshake counts as the head: bounded from its start.
+                deadline.get_or_insert_with(|| Instant::now() + header_timeout);
+            }
             let timeout = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()),
                 None => Duration::from_millis(self.shard.cfg.http.keepalive_timeout_ms),
@@ -352,8 +353,11 @@ impl<'a> Conn<'a> {
         if timeout.is_zero() {
             return Err(std::io::ErrorKind::TimedOut.into());
         }
-        self.stream.tcp().set_read_timeout(Some(timeout))?;
-        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        let deadline = Instant::now() + timeout;
+        let n = self
+            .stream
+            .read(&mut self.buf[self.end..], deadline)
+            .await?;
         self.end += n;
         Ok(n)
     }
@@ -484,11 +488,7 @@ impl<'a> Conn<'a> {
         let deadline = Instant::now() + Duration::from_millis(self.shard.cfg.http.linger_ms);
         let mut drained = 0;
         while drained < LINGER_BYTES_MAX {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.stream.tcp().set_read_timeout(Some(left)).is_err() {
-                return;
-            }
-            match self.stream.read(&mut self.buf).await {
+            match self.stream.read(&mut self.buf, deadline).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => drained += n,
             }

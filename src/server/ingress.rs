@@ -210,7 +210,13 @@ pub async fn handle(
             let batch = crate::shard::idem::with_key(concat(&held.parts), key);
             s.rows = batch.num_rows() as u64;
             match shard.submit_keyed(pi, ti, batch).await {
-                Ok((end, original)) => (s.last_end, s.original) = (Some(end), original),
+                Ok((end, original)) => {
+                    (s.last_end, s.original) = (Some(end), original);
+                    if original.is_some() {
+                        // A repeat ingests nothing: count no rows.
+                        s.rows = 0;
+                    }
+                }
                 Err(_) => streamed = Err(overloaded(shard)),
             }
         }

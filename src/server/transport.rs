@@ -9,6 +9,7 @@
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
@@ -55,9 +56,15 @@ pub enum Transport {
 pub struct Tls {
     pub tcp: TcpStream,
     pub conn: ServerConnection,
-    /// Ciphertext read from the socket, and to write to it.
+    /// Ciphertext read from the socket: `rbuf[rstart..rend]` is not yet
+    /// given to rustls (it takes it only as its plaintext is drained).
     rbuf: Vec<u8>,
+    rstart: usize,
+    rend: usize,
     wbuf: Vec<u8>,
+    /// The session failed (rustls sent its fatal alert): every later call
+    /// fails with this, and nothing more goes to rustls.
+    dead: Option<String>,
 }
 
 impl Transport {
@@ -78,7 +85,10 @@ impl Transport {
             tcp,
             conn,
             rbuf: vec![0; TLS_READ_BYTES],
+            rstart: 0,
+            rend: 0,
             wbuf: Vec::new(),
+            dead: None,
         }))
     }
 
@@ -89,28 +99,37 @@ impl Transport {
         }
     }
 
-    /// Read plaintext; 0 at the end of the stream.
-    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Is a TLS handshake still under way (so the header timeout applies
+    /// from the first byte)?
+    pub fn handshaking(&self) -> bool {
+        matches!(self, Transport::Tls(t) if t.conn.is_handshaking())
+    }
+
+    /// Read plaintext, waiting at most until `deadline` in all (TLS may
+    /// take several socket reads per call); 0 at the end of the stream.
+    pub async fn read(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
         match self {
-            Transport::Plain(t) => t.read(buf).await,
-            Transport::Tls(t) => t.read(buf).await,
+            Transport::Plain(t) => {
+                set_timeout(t, deadline)?;
+                t.read(buf).await
+            }
+            Transport::Tls(t) => t.read(buf, deadline).await,
         }
     }
 
     pub async fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
             Transport::Plain(t) => t.write_all(data).await,
-            Transport::Tls(t) => {
-                t.conn.writer().write_all(data)?;
-                t.flush().await
-            }
+            Transport::Tls(t) => t.write_all(data).await,
         }
     }
 
     pub async fn shutdown(&mut self, how: std::net::Shutdown) -> io::Result<()> {
         if let Transport::Tls(t) = self {
-            t.conn.send_close_notify();
-            let _ = t.flush().await;
+            if t.dead.is_none() {
+                t.conn.send_close_notify();
+                let _ = t.flush().await;
+            }
         }
         self.tcp()
             .shutdown(how)
@@ -119,9 +138,29 @@ impl Transport {
     }
 }
 
+/// The socket's read timeout: what is left until `deadline`.
+fn set_timeout(t: &TcpStream, deadline: Instant) -> io::Result<()> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::ErrorKind::TimedOut.into());
+    }
+    t.set_read_timeout(Some(left))
+        .map_err(|e| io::Error::other(e.to_string()))
+}
+
 impl Tls {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    fn failed(&self) -> io::Result<()> {
+        match &self.dead {
+            Some(why) => Err(io::Error::new(io::ErrorKind::InvalidData, why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    async fn read(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+        self.failed()?;
         loop {
+            // Plaintext first: rustls refuses more ciphertext while its
+            // plaintext buffer is full.
             match self.conn.reader().read(buf) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -129,19 +168,45 @@ impl Tls {
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 Err(e) => return Err(e),
             }
-            let n = self.tcp.read(&mut self.rbuf).await?;
-            if n == 0 {
-                return Ok(0);
+            if self.rstart == self.rend {
+                set_timeout(&self.tcp, deadline)?;
+                let n = self.tcp.read(&mut self.rbuf).await?;
+                if n == 0 {
+                    return Ok(0);
+                }
+                (self.rstart, self.rend) = (0, n);
             }
-            let mut at = 0;
-            while at < n {
-                at += self.conn.read_tls(&mut &self.rbuf[at..n])?;
-                let state = self.conn.process_new_packets();
-                // Send what the handshake (or an alert) produced first.
-                self.flush().await?;
-                state.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let fed = self.conn.read_tls(&mut &self.rbuf[self.rstart..self.rend]);
+            let state = fed.map(|n| self.rstart += n).map_err(|e| e.to_string());
+            let state = state.and_then(|_| {
+                self.conn
+                    .process_new_packets()
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+            // Send what the handshake produced, or rustls's alert.
+            let sent = self.flush().await;
+            if let Err(why) = state {
+                self.dead = Some(why);
+                return self.failed().map(|_| 0);
             }
+            sent?;
         }
+    }
+
+    /// rustls buffers at most 64 KiB of plaintext to send: give it what it
+    /// takes, write that out, repeat.
+    async fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+        self.failed()?;
+        while !data.is_empty() {
+            let n = self.conn.writer().write(data)?;
+            self.flush().await?;
+            if n == 0 && !self.conn.wants_write() {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            data = &data[n..];
+        }
+        Ok(())
     }
 
     /// Write every pending TLS record to the socket.

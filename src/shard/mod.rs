@@ -338,6 +338,8 @@ impl Shard {
             let log_idle = self.wal.as_ref().is_none_or(|w| w.is_idle());
             let drained = self.in_flight.get() == 0 && log_idle && self.all_applied();
             self.reg.drained[self.id].store(drained, std::sync::atomic::Ordering::Release);
+            let ticks = &self.reg.drain_ticks[self.id];
+            ticks.fetch_add(1, std::sync::atomic::Ordering::Release);
             glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
         }
     }

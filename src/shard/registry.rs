@@ -80,6 +80,9 @@ pub struct Registry {
     pub stopping: AtomicBool,
     /// Per shard, during a stop: nothing in flight and the log synced.
     pub drained: Box<[AtomicBool]>,
+    /// Per shard: how many times `drained` was recomputed, so the main
+    /// thread can tell a fresh flag from one a busy shard left behind.
+    pub drain_ticks: Box<[AtomicU64]>,
     /// Serialises pipeline state changes (`lifecycle::change`).
     pub state_lock: std::sync::Mutex<()>,
     /// Per shard, written by that shard (`/metrics`).
@@ -134,6 +137,7 @@ impl Registry {
             disk_full: (0..cfg.shards).map(|_| AtomicBool::new(false)).collect(),
             stopping: AtomicBool::new(false),
             drained: (0..cfg.shards).map(|_| AtomicBool::new(false)).collect(),
+            drain_ticks: (0..cfg.shards).map(|_| AtomicU64::new(0)).collect(),
             state_lock: std::sync::Mutex::new(()),
             shard_metrics: (0..cfg.shards).map(|_| Default::default()).collect(),
         }

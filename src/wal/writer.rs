@@ -125,7 +125,13 @@ impl LogWriter {
             .await
             .map_err(io_err)?;
         if wrote != len {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "short log write"));
+            // A short O_DIRECT write is how a full disk often shows: retry
+            // it as one (rewriting the same bytes at the same offset is
+            // safe, nothing of it is acknowledged).
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "short log write",
+            ));
         }
         if sync {
             self.fault_sync()?;
@@ -149,21 +155,27 @@ impl LogWriter {
     /// Sync and close the segment (and release its lock).
     pub async fn close(self) -> io::Result<()> {
         self.fault_sync()?;
-        self.file.fdatasync().await.map_err(io_err)?;
+        self.file
+            .fdatasync()
+            .await
+            .map_err(|e| sync_err(io_err(e)))?;
         self.file.close().await.map_err(io_err)
     }
 
     /// Make what was appended without `sync` durable.
     pub async fn sync(&self) -> io::Result<()> {
         self.fault_sync()?;
-        self.file.fdatasync().await.map_err(io_err)
+        self.file.fdatasync().await.map_err(|e| sync_err(io_err(e)))
     }
 
     async fn rotate(&mut self) -> io::Result<()> {
         let next = LogWriter::create(&self.dir, self.shard, self.seq + 1, self.limits).await?;
         let old = std::mem::replace(self, next.with_faults(self.faults.clone()));
         old.fault_sync()?;
-        old.file.fdatasync().await.map_err(io_err)?;
+        old.file
+            .fdatasync()
+            .await
+            .map_err(|e| sync_err(io_err(e)))?;
         old.file.close().await.map_err(io_err)?;
         prune(&self.dir, self.seq, self.limits)
     }
