@@ -260,6 +260,15 @@ impl<'a> Conn<'a> {
             self.skip_body(head, DRAIN_BYTES_MAX).await?;
             return Ok(Reply::Listen(params));
         }
+        if let Route::Lifecycle { pipeline, action } = &route {
+            self.skip_body(head, self.shard.cfg.http.body_bytes_max)
+                .await?;
+            endpoints::lifecycle(self.shard, pipeline, action, &target)
+                .await
+                .map_err(|e| (e, BodyState::Done))?;
+            // Accepted, as Feldera answers; the state has already changed.
+            return Ok(Reply::Body(202, b"{}".to_vec()));
+        }
         if let Route::Metrics { pipeline } = &route {
             self.skip_body(head, self.shard.cfg.http.body_bytes_max)
                 .await?;

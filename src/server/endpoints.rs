@@ -12,11 +12,7 @@ use crate::token::Token;
 
 pub fn handle(shard: &Shard, route: &Route, target: &Target) -> Result<(u16, Vec<u8>), ApiError> {
     let v = match route {
-        Route::Lifecycle { pipeline, action } => {
-            lifecycle(shard, pipeline, action, target)?;
-            // Accepted, as Feldera answers; the state has already changed.
-            return Ok((202, b"{}".to_vec()));
-        }
+        Route::Lifecycle { .. } => unreachable!("lifecycle actions are handled by the connection"),
         Route::CompletionStatus { pipeline } => completion_status(shard, pipeline, target)?,
         Route::Stats { pipeline } => stats(pipeline_rt(shard, pipeline)?),
         Route::Pipeline { pipeline } => descriptor(pipeline_rt(shard, pipeline)?),
@@ -43,7 +39,12 @@ pub fn handle(shard: &Shard, route: &Route, target: &Target) -> Result<(u16, Vec
 
 /// `start[?initial=running|paused]`, `pause`, `resume`, `stop`, and
 /// `dismiss_error` (there are no deployment errors to dismiss: a no-op).
-fn lifecycle(shard: &Shard, pipeline: &str, action: &str, target: &Target) -> Result<(), ApiError> {
+pub async fn lifecycle(
+    shard: &Shard,
+    pipeline: &str,
+    action: &str,
+    target: &Target,
+) -> Result<(), ApiError> {
     let reg = &shard.reg;
     let pi = reg
         .pipeline_index(pipeline)
@@ -69,7 +70,10 @@ fn lifecycle(shard: &Shard, pipeline: &str, action: &str, target: &Target) -> Re
         _ => return Ok(()),
     };
     if to != now {
-        lifecycle::change(reg, pi, to, &shard.cfg.data_dir)
+        let (reg, dir) = (reg.clone(), shard.cfg.data_dir.clone());
+        glommio::executor()
+            .spawn_blocking(move || lifecycle::change(&reg, pi, to, &dir))
+            .await
             .map_err(|e| ApiError::StateNotSaved { why: e.to_string() })?;
         tracing::info!(
             pipeline,

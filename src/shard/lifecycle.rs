@@ -94,13 +94,13 @@ pub fn load(reg: &Registry, data_dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Change a pipeline's state and save every state durably. The new state
-/// is visible to every shard once this returns (and before the save: a
-/// failed save is reported, the state still applies to this run).
+/// Change a pipeline's state (every shard sees it at once) and save every
+/// state durably. Blocking file I/O and a lock shared by the shards: run it
+/// off the executor (`spawn_blocking`). A failed save is reported; the
+/// state still applies to this run.
 pub fn change(reg: &Registry, pipeline: usize, to: State, data_dir: &Path) -> std::io::Result<()> {
-    // Changes are rare (an operator's request) and short: one lock across
-    // shards keeps the saved file equal to the last change, which two
-    // shards saving at once could otherwise reorder.
+    // One change at a time across shards keeps the saved file equal to the
+    // last change, which two shards saving at once could otherwise reorder.
     let _one_at_a_time = reg.state_lock.lock().unwrap_or_else(|e| e.into_inner());
     reg.pipelines[pipeline].state.set(to);
     let all: BTreeMap<&str, &str> = reg
