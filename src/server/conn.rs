@@ -219,6 +219,11 @@ impl<'a> Conn<'a> {
                 }
                 return None;
             }
+            if self.shard.reg.stopping.load(Ordering::Acquire) {
+                // A stop began after this answer was queued: send it while
+                // the request still counts as in flight.
+                let _ = self.flush().await;
+            }
         }
     }
 
