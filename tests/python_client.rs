@@ -59,16 +59,7 @@ fn python_client_with_api_key() {
 
 #[test]
 fn python_client_over_https_with_a_test_ca() {
-    let dir = common::tempdir();
-    let (ca, cert, key) = common::tls::test_ca(&dir);
-    let s = Server::start(
-        2,
-        &format!(
-            "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
-            cert.display(),
-            key.display()
-        ),
-    );
+    let (s, ca, dir) = common::tls::server(2, "");
     // The certificate names 127.0.0.1 and localhost; requests checks it
     // against the test CA (SLUICE_CA -> requests_verify).
     run_client_env(

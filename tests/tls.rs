@@ -22,16 +22,7 @@ fn curl(ca: &std::path::Path, args: &[&str]) -> (bool, String) {
 
 #[test]
 fn https_with_tls_1_2_and_1_3_and_no_plain_http() {
-    let dir = common::tempdir();
-    let (ca, cert, key) = common::tls::test_ca(&dir);
-    let s = Server::start(
-        1,
-        &format!(
-            "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
-            cert.display(),
-            key.display()
-        ),
-    );
+    let (s, ca, dir) = common::tls::server(1, "");
     let base = format!("https://127.0.0.1:{}", s.addr.port());
     for version in [
         ["--tlsv1.2", "--tls-max", "1.2"],
@@ -107,23 +98,9 @@ fn tls_client(
     rustls::StreamOwned::new(conn, tcp)
 }
 
-fn tls_server(extra: &str) -> (Server, std::path::PathBuf, std::path::PathBuf) {
-    let dir = common::tempdir();
-    let (ca, cert, key) = common::tls::test_ca(&dir);
-    let s = Server::start(
-        1,
-        &format!(
-            "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n{extra}",
-            cert.display(),
-            key.display()
-        ),
-    );
-    (s, ca, dir)
-}
-
 #[test]
 fn bodies_in_small_tls_records_and_big_https_streams() {
-    let (s, ca, dir) = tls_server("");
+    let (s, ca, dir) = common::tls::server(1, "");
     // A 60 KB body sent as 1,000-byte TLS records (a write and a flush
     // each): rustls gets more ciphertext than its plaintext buffer takes
     // at once, which must not end the request.
@@ -178,8 +155,10 @@ fn bodies_in_small_tls_records_and_big_https_streams() {
 
 #[test]
 fn a_trickled_handshake_times_out_like_a_slow_head() {
-    let (s, _ca, dir) =
-        tls_server("[http]\nheader_timeout_ms = 500\nkeepalive_timeout_ms = 1000\n");
+    let (s, _ca, dir) = common::tls::server(
+        1,
+        "[http]\nheader_timeout_ms = 500\nkeepalive_timeout_ms = 1000\n",
+    );
     let mut raw = std::net::TcpStream::connect(s.addr).unwrap();
     raw.set_read_timeout(Some(std::time::Duration::from_millis(200)))
         .unwrap();

@@ -85,3 +85,16 @@ pub fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         dir.join("server.key"),
     )
 }
+
+/// A server on HTTPS with a fresh test CA: (server, CA file, the directory
+/// holding the certificates, to remove when done).
+pub fn server(shards: usize, extra: &str) -> (super::Server, PathBuf, PathBuf) {
+    let dir = super::tempdir();
+    let (ca, cert, key) = test_ca(&dir);
+    let config = format!(
+        "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n{extra}",
+        cert.display(),
+        key.display()
+    );
+    (super::Server::start(shards, &config), ca, dir)
+}
