@@ -9,11 +9,25 @@ use std::process::Command;
 
 use common::{wait_complete, Server, TEST_SQL};
 
+/// The load generator's binary, built on first use: a workspace `cargo
+/// test` compiles the `sluice-load` package only as a test harness.
 fn sluice_load() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_BIN_EXE_sluice")).with_file_name("sluice-load");
+    let built = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "sluice-load",
+            "--bin",
+            "sluice-load",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo");
     assert!(
-        p.exists(),
-        "{} is missing: `cargo test` at the workspace root builds it",
+        built.success() && p.exists(),
+        "cannot build {}",
         p.display()
     );
     p
