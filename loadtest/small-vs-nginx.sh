@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One-row requests, sluice against nginx (issue 5's small-request goal: sluice's req/s at
+# least 1.0x nginx's). Side by side in one run: sluice (1 shard, with and without its
+# log) and nginx reading and discarding each body (echo module, as in compare.sh), each
+# on core 0, driven by sluice-load on core 1 with the same one-row CSV POSTs over 64
+# keep-alive connections. Loopback only; each run lasts SECONDS (default 8).
+#
+#   loadtest/small-vs-nginx.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-8}
+OUT=${OUT:-target/small-vs-nginx}
+echo_mod=/usr/lib/nginx/modules/ngx_http_echo_module.so
+command -v nginx >/dev/null && [ -f $echo_mod ] ||
+  { echo "needs nginx and its echo module (apt-get install nginx libnginx-mod-http-echo)" >&2; exit 1; }
+cargo build --release -q -p sluice -p sluice-load
+rm -rf "$OUT"
+mkdir -p "$OUT/nginx"
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+cat >"$OUT/nginx/nginx.conf" <<CONF
+load_module $echo_mod;
+daemon off;
+worker_processes 1;
+pid $PWD/$OUT/nginx/nginx.pid;
+error_log $PWD/$OUT/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $PWD/$OUT/nginx/body;
+    keepalive_requests 10000000;
+    client_body_buffer_size 64k;
+    server { listen 127.0.0.1:18232; location / { echo_read_request_body; echo ok; } }
+}
+CONF
+taskset -c 0 nginx -c "$PWD/$OUT/nginx/nginx.conf" -p "$PWD/$OUT/nginx" >"$OUT/nginx.log" 2>&1 &
+pids+=($!)
+{ cat src/default-config.toml; printf '\n[wal]\nenabled = false\n'; } >"$OUT/nolog.toml"
+taskset -c 0 ./target/release/sluice --shards 1 --listen 127.0.0.1:18230 --data-dir "$OUT/d1" \
+  >"$OUT/sluice.log" 2>&1 &
+pids+=($!)
+taskset -c 0 ./target/release/sluice --config "$OUT/nolog.toml" --shards 1 \
+  --listen 127.0.0.1:18231 --data-dir "$OUT/d2" >"$OUT/nolog.log" 2>&1 &
+pids+=($!)
+sleep 1.5
+echo "| server | req/s | p50 ms | p99 ms | server CPU-s per 100k requests |"
+echo "|---|---:|---:|---:|---:|"
+for s in "sluice (log):18230" "sluice (no log):18231" "nginx:18232"; do
+  name=${s%:*}; port=${s##*:}
+  ./target/release/sluice-load --target 127.0.0.1:$port --pipeline demo --table bench \
+    --format csv --rows-per-request 1 --connections 64 --core 1 --duration-s "$secs" \
+    --warmup-s 1 --server-pid auto --json-report "$OUT/$port.json" >"$OUT/$port.txt" 2>&1
+  python3 - "$OUT/$port.json" "$name" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+cpu = ((r.get("host") or {}).get("server") or {}).get("cpu_s")
+per = f"{cpu / r['requests'] * 1e5:.2f}" if cpu else "-"
+ok = r["status"].get("200", 0)
+print(f"| {sys.argv[2]} | {r['req_per_s']:,.0f} | {r['latency_us']['p50'] / 1000:.3f} | "
+      f"{r['latency_us']['p99'] / 1000:.3f} | {per} |" + ("" if ok == r["requests"] else " (non-200!)"))
+PY
+done
