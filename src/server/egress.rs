@@ -73,18 +73,7 @@ pub fn params(
     pipeline: &str,
     table: &str,
 ) -> Result<EgressParams, ApiError> {
-    let reg = &shard.reg;
-    let pi = reg
-        .pipeline_index(pipeline)
-        .ok_or_else(|| ApiError::UnknownPipeline {
-            pipeline: pipeline.into(),
-        })?;
-    let ti = reg.pipelines[pi]
-        .table_index(table)
-        .ok_or_else(|| ApiError::UnknownTable {
-            pipeline: pipeline.into(),
-            table: table.into(),
-        })?;
+    let (pi, ti) = shard.reg.resolve(pipeline, table)?;
     let format = match param(target, "format")? {
         None | Some("json") => Format::Json,
         Some("csv") => Format::Csv,

@@ -142,18 +142,8 @@ pub async fn handle(
     let unread = |e| (e, BodyState::Unread);
     let shard = c.shard;
     let reg = &shard.reg;
-    let pi = reg.pipeline_index(pipeline).ok_or_else(|| {
-        unread(ApiError::UnknownPipeline {
-            pipeline: pipeline.into(),
-        })
-    })?;
+    let (pi, ti) = reg.resolve(pipeline, table).map_err(unread)?;
     let p = &reg.pipelines[pi];
-    let ti = p.table_index(table).ok_or_else(|| {
-        unread(ApiError::UnknownTable {
-            pipeline: pipeline.into(),
-            table: table.into(),
-        })
-    })?;
     let params = params(target).map_err(unread)?;
     admit(shard, pi, params.force).await.map_err(unread)?;
     owner_room(shard, p.tables[ti].owner)

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::config::Validated;
+use crate::error::ApiError;
 use crate::table::Table;
 use crate::token::{pipeline_id, Lanes};
 
@@ -145,5 +146,21 @@ impl Registry {
 
     pub fn pipeline_index(&self, name: &str) -> Option<usize> {
         self.pipelines.iter().position(|p| p.name == name)
+    }
+
+    /// The (pipeline, table) indices a URL names, or the 404 to answer.
+    pub fn resolve(&self, pipeline: &str, table: &str) -> Result<(usize, usize), ApiError> {
+        let pi = self
+            .pipeline_index(pipeline)
+            .ok_or_else(|| ApiError::UnknownPipeline {
+                pipeline: pipeline.into(),
+            })?;
+        let ti = self.pipelines[pi]
+            .table_index(table)
+            .ok_or_else(|| ApiError::UnknownTable {
+                pipeline: pipeline.into(),
+                table: table.into(),
+            })?;
+        Ok((pi, ti))
     }
 }
