@@ -1,6 +1,8 @@
 //! Throughput of the body decoders on 1 MiB bodies of the `bench` table,
 //! fed in 64 KiB chunks; one decoder reused (reset) across bodies.
-//! `cargo run --release --example decode_speed [cpu-seconds] [csv|json|small]`
+//! `cargo run --release --example decode_speed [cpu-seconds] [csv|json|small|types]`
+//! (`types`: CSV of ten columns of one SQL type at a time, ns per field,
+//! to see where conversion time goes.)
 //! Times are CPU time of the thread.
 
 use std::sync::Arc;
@@ -148,6 +150,57 @@ fn small(t: &Arc<Table>) {
     println!("new CSV decoder: {ns:.0} ns");
 }
 
+/// CSV of ten columns of one type: nanoseconds per field, per type.
+fn types(secs: f64, only: Option<String>) {
+    let cases: [(&str, fn(u64) -> String); 8] = [
+        ("BIGINT", |i| (i * 7919 % 1_000_003).to_string()),
+        ("SMALLINT", |i| (i % 300).to_string()),
+        ("DOUBLE", |i| format!("{}", (i % 977) as f64 * 1.25)),
+        ("BOOLEAN", |i| (i % 3 == 0).to_string()),
+        ("VARCHAR", |i| format!("name {}", i % 5000)),
+        ("DATE", |i| format!("2026-01-{:02}", 1 + i % 28)),
+        ("TIMESTAMP", |i| {
+            format!("2026-01-{:02} 10:{:02}:{:02}", 1 + i % 28, i % 60, i % 59)
+        }),
+        ("DECIMAL(10, 2)", |i| {
+            format!("{}.{:02}", i % 10_000, i % 100)
+        }),
+    ];
+    for (ty, gen) in cases {
+        if only.as_ref().is_some_and(|o| !ty.starts_with(o.as_str())) {
+            continue;
+        }
+        let cols: Vec<String> = (0..10).map(|c| format!("c{c} {ty}")).collect();
+        let sql = format!("CREATE TABLE t ({})", cols.join(", "));
+        let t = Arc::new(parse_program(&sql).unwrap().remove(0));
+        let mut body = Vec::new();
+        let mut i = 0u64;
+        while body.len() < 1 << 20 {
+            let row: Vec<String> = (0..10).map(|c| gen(i * 10 + c)).collect();
+            body.extend(row.join(",").as_bytes());
+            body.push(b'\n');
+            i += 1;
+        }
+        let mut d = new_decoder(t.clone(), opts(Format::Csv));
+        let (mut n, start) = (0u64, Instant::now());
+        // At least once: `secs = 0` gives one body (for callgrind).
+        loop {
+            d.reset();
+            run(&mut *d, &body);
+            n += 1;
+            if start.elapsed() >= Duration::from_secs_f64(secs) {
+                break;
+            }
+        }
+        let ns = start.elapsed().as_nanos() as f64 / (n * i * 10) as f64;
+        let mbs = body.len() as f64 * n as f64 / start.elapsed().as_secs_f64() / 1e6;
+        println!(
+            "{ty:>15}: {ns:5.1} ns/field, {mbs:5.0} MB/s ({} fields)",
+            n * i * 10
+        );
+    }
+}
+
 fn main() {
     let secs = std::env::args().nth(1).map_or(1.0, |s| s.parse().unwrap());
     let t = Arc::new(parse_program(SQL).unwrap().remove(0));
@@ -161,5 +214,8 @@ fn main() {
     }
     if which.is_empty() || which == "small" {
         small(&t);
+    }
+    if which == "types" {
+        types(secs, std::env::args().nth(3));
     }
 }

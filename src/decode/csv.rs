@@ -118,6 +118,15 @@ struct Span {
     in_chunk: bool,
 }
 
+/// A pending group of records all of `width` fields, stored one record
+/// after another from `fields[first]` (`CsvDecoder::uniform`).
+#[derive(Clone, Copy)]
+struct Uniform {
+    first: usize,
+    width: usize,
+    in_chunk: bool,
+}
+
 /// A complete record waiting for conversion.
 struct Rec {
     offset: u64,
@@ -633,15 +642,43 @@ impl CsvDecoder {
     }
 
     fn fill_columns(&mut self, chunk: &[u8]) {
+        let uniform = self.uniform();
         let (spans, fields, data) = (&self.spans, &self.fields, &self.data);
+        let n = spans.len();
         for (c, col) in self.batch.cols.iter_mut().enumerate() {
             let k = Self::field_of(&self.field_map, c);
+            if let Some(u) = uniform.filter(|u| k < u.width) {
+                // Field k of every record, `width` fields apart.
+                let src = if u.in_chunk { chunk } else { &data[..] };
+                let cells = fields[u.first + k..].iter().step_by(u.width).take(n);
+                let texts = cells.map(|&f| text_of(f, src));
+                if col.append_texts(n, texts) {
+                    continue;
+                }
+            }
             // An iterator, not indexing: no bounds check on `spans`.
             let cells = || spans.iter().map(|&s| span_cell(s, fields, data, chunk, k));
             col.append_cells(spans.len(), &cells, &self.skip, &mut self.bad);
             self.bad_all
                 .extend(self.bad.drain(..).map(|(r, e)| (r, c, e)));
         }
+    }
+
+    /// Is the pending group one the column fast path can take: no row to
+    /// skip, every record with the same number of fields, all from the
+    /// chunk or all from `data`? Then record r's fields start at
+    /// `first + r * width` (records' fields are stored in order).
+    fn uniform(&self) -> Option<Uniform> {
+        let s0 = *self.spans.first()?;
+        let u = Uniform {
+            first: s0.first as usize,
+            width: s0.n as usize,
+            in_chunk: s0.in_chunk,
+        };
+        let same = self.spans.iter().enumerate().all(|(r, s)| {
+            s.n == s0.n && s.in_chunk == s0.in_chunk && s.first as usize == u.first + r * u.width
+        });
+        (same && u.width > 0 && !self.skip.contains(&true)).then_some(u)
     }
 
     /// Report faults and field errors in record order, one per record
@@ -737,6 +774,13 @@ fn mark_nulls(fields: &mut [Field], chunk: &[u8], null_text: &NullText) {
             *f = Field::null(start);
         }
     }
+}
+
+/// The text of field `f` in `src`, `None` when it has none (empty, `""`,
+/// the null text).
+#[inline]
+fn text_of(f: Field, src: &[u8]) -> Option<&[u8]> {
+    (f.start < f.end).then(|| &src[f.start as usize..f.end as usize])
 }
 
 /// Column `c` of pending record `i`.
