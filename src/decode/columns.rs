@@ -480,9 +480,15 @@ impl ColumnBuf {
                 extend_parsed(v, n, texts, |t| fields::parse_decimal(t, p, s))
             }
             Values::Str(sb, max) => extend_strs(sb, n, texts, *max),
-            Values::Date(v) => extend_parsed(v, n, texts, fields::parse_date),
+            Values::Date(v) => {
+                let mut memo = fields::Month::default();
+                extend_parsed(v, n, texts, |t| fields::parse_date_memo(t, &mut memo))
+            }
             Values::Time(v) => extend_parsed(v, n, texts, fields::parse_time),
-            Values::Ts(v) => extend_parsed(v, n, texts, fields::parse_timestamp),
+            Values::Ts(v) => {
+                let mut memo = fields::Month::default();
+                extend_parsed(v, n, texts, |t| fields::parse_timestamp_memo(t, &mut memo))
+            }
             Values::Uuid(v) => extend_parsed(v, n, texts, binary::parse_uuid),
             Values::Bin(..) | Values::Variant(_) | Values::Nested(..) => false,
         };
@@ -1139,12 +1145,12 @@ fn extend_parsed<'a, T>(
     v: &mut Vec<T>,
     n: usize,
     texts: impl Iterator<Item = Option<&'a [u8]>>,
-    parse: impl Fn(&[u8]) -> FieldResult<T>,
+    mut parse: impl FnMut(&[u8]) -> FieldResult<T>,
 ) -> bool {
     let start = v.len();
     v.reserve(n);
     for t in texts {
-        match t.map(&parse) {
+        match t.map(&mut parse) {
             Some(Ok(x)) => v.push(x),
             _ => {
                 v.truncate(start);

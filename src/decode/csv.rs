@@ -650,8 +650,8 @@ impl CsvDecoder {
             if let Some(u) = uniform.filter(|u| k < u.width) {
                 // Field k of every record, `width` fields apart.
                 let src = if u.in_chunk { chunk } else { &data[..] };
-                let cells = fields[u.first + k..].iter().step_by(u.width).take(n);
-                let texts = cells.map(|&f| text_of(f, src));
+                let recs = fields[u.first..u.first + n * u.width].chunks_exact(u.width);
+                let texts = recs.map(|rec| text_of(rec[k], src));
                 if col.append_texts(n, texts) {
                     continue;
                 }

@@ -493,24 +493,70 @@ fn byte(w: u64, k: u32) -> u32 {
     (w >> (8 * k)) as u32 & 0xFF
 }
 
-/// `YYYY-MM-DD` prefix of `s`: days since epoch. The first eight bytes
-/// are checked and converted as one word.
+/// The `YYYY-MM-` of a date: what a day of that month needs to become a
+/// day number.
+#[derive(Clone, Copy, Default)]
+pub struct Month {
+    /// The first eight bytes of the text, as a little-endian word (never 0
+    /// for a valid month: the `-`s are in it).
+    key: u64,
+    /// Days since epoch of the day before the month's first.
+    start: i64,
+    /// Days in the month.
+    days: u32,
+}
+
+impl Month {
+    /// Day `s[8..10]` of this month.
+    #[inline]
+    fn day(self, s: &[u8]) -> FieldResult<i64> {
+        let d = two_digits(s, 8);
+        if d == 0 || d > self.days {
+            return Err(FieldError::Syntax);
+        }
+        Ok(self.start + d as i64)
+    }
+}
+
+/// The month of the `YYYY-MM-DD` prefix of `s` (which must have all ten
+/// bytes); the first eight bytes are checked and converted as one word.
 #[inline]
-fn date_prefix(s: &[u8]) -> FieldResult<i64> {
+fn month_prefix(s: &[u8]) -> FieldResult<Month> {
     let (Some(w), Some(_)) = (digit_word(s, b'-', (4, 7)), s.get(9)) else {
         return Err(FieldError::Syntax);
     };
     let y = byte(w, 0) * 1000 + byte(w, 1) * 100 + byte(w, 2) * 10 + byte(w, 3);
-    let (m, d) = (byte(w, 5) * 10 + byte(w, 6), two_digits(s, 8));
+    let m = byte(w, 5) * 10 + byte(w, 6);
     const DAYS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     if !(1..=12).contains(&m) {
         return Err(FieldError::Syntax);
     }
-    let max = DAYS[m as usize - 1] + u32::from(m == 2 && is_leap(y));
-    if d == 0 || d > max {
-        return Err(FieldError::Syntax);
+    Ok(Month {
+        key: u64::from_le_bytes(s[..8].try_into().unwrap()),
+        start: days_from_civil(y, m, 1) - 1,
+        days: DAYS[m as usize - 1] + u32::from(m == 2 && is_leap(y)),
+    })
+}
+
+/// `YYYY-MM-DD` prefix of `s`: days since epoch.
+#[inline]
+fn date_prefix(s: &[u8]) -> FieldResult<i64> {
+    month_prefix(s)?.day(s)
+}
+
+/// `date_prefix` remembering the last month seen: a run of dates from one
+/// month (as event data mostly is) costs one compare and the day's two
+/// digits per value instead of the calendar arithmetic. The result never
+/// depends on `memo` (the key is the text itself).
+#[inline]
+fn date_prefix_memo(s: &[u8], memo: &mut Month) -> FieldResult<i64> {
+    if let Some(w) = s.get(..10) {
+        if u64::from_le_bytes(w[..8].try_into().unwrap()) == memo.key {
+            return memo.day(s);
+        }
     }
-    Ok(days_from_civil(y, m, d))
+    *memo = month_prefix(s)?;
+    memo.day(s)
 }
 
 /// DATE `YYYY-MM-DD` as days since 1970-01-01.
@@ -520,6 +566,15 @@ pub fn parse_date(s: &[u8]) -> FieldResult<i32> {
         return Err(FieldError::Syntax);
     }
     Ok(date_prefix(s)? as i32)
+}
+
+/// `parse_date` for a column of values (see `date_prefix_memo`).
+#[inline]
+pub fn parse_date_memo(s: &[u8], memo: &mut Month) -> FieldResult<i32> {
+    if s.len() != 10 {
+        return Err(FieldError::Syntax);
+    }
+    Ok(date_prefix_memo(s, memo)? as i32)
 }
 
 /// `HH:MM:SS[.frac]` prefix of `s`: microseconds and bytes used.
@@ -575,7 +630,18 @@ pub fn parse_time(s: &[u8]) -> FieldResult<i64> {
 /// offset is given).
 #[inline]
 pub fn parse_timestamp(s: &[u8]) -> FieldResult<i64> {
-    let days = date_prefix(s)?;
+    timestamp_on(date_prefix(s)?, s)
+}
+
+/// `parse_timestamp` for a column of values (see `date_prefix_memo`).
+#[inline]
+pub fn parse_timestamp_memo(s: &[u8], memo: &mut Month) -> FieldResult<i64> {
+    timestamp_on(date_prefix_memo(s, memo)?, s)
+}
+
+/// The rest of a TIMESTAMP whose date, `days`, is `s[..10]`.
+#[inline]
+fn timestamp_on(days: i64, s: &[u8]) -> FieldResult<i64> {
     if s.len() < 11 || !matches!(s[10], b' ' | b'T' | b't') {
         return Err(FieldError::Syntax);
     }

@@ -388,6 +388,37 @@ mod fast_paths {
             prop_assert_eq!(date_prefix(&text), reference_date(&text));
         }
 
+        /// The month memo never changes a result: a column of dates and
+        /// timestamps, many sharing months, some edited into near-dates,
+        /// parses as each value does alone.
+        #[test]
+        fn date_memo_equals_plain(
+            values in prop::collection::vec(
+                (0u32..3, 0u32..14, 0u32..33, prop::option::of((0usize..12, any::<u8>()))),
+                1..40,
+            ),
+            time in any::<bool>(),
+        ) {
+            let mut memo = Month::default();
+            for (y, m, d, edit) in values {
+                let mut text = format!("{:04}-{m:02}-{d:02}", 2024 + y).into_bytes();
+                if time {
+                    text.extend_from_slice(b" 10:00:00");
+                }
+                if let Some((at, b)) = edit {
+                    if at < text.len() { text[at] = b } else { text.push(b) }
+                }
+                if time {
+                    prop_assert_eq!(
+                        parse_timestamp_memo(&text, &mut memo),
+                        parse_timestamp(&text)
+                    );
+                } else {
+                    prop_assert_eq!(parse_date_memo(&text, &mut memo), parse_date(&text));
+                }
+            }
+        }
+
         /// The short decimal path agrees with the general one wherever it
         /// answers.
         #[test]
