@@ -497,6 +497,11 @@ impl CsvDecoder {
         if chunk.len() > CHUNK_BYTES_MAX {
             return 0;
         }
+        // Records the state machine split (in `data`) go first, as a group
+        // of their own: a group all from one source is `uniform`.
+        if self.spans.last().is_some_and(|s| !s.in_chunk) {
+            self.convert(chunk);
+        }
         let pos0 = self.pos - i as u64;
         let mut rec = i;
         let mut field = i;
