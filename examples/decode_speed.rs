@@ -152,7 +152,8 @@ fn small(t: &Arc<Table>) {
 
 /// CSV of ten columns of one type: nanoseconds per field, per type.
 fn types(secs: f64, only: Option<String>) {
-    let cases: [(&str, fn(u64) -> String); 8] = [
+    type Gen = fn(u64) -> String;
+    let cases: [(&str, Gen); 8] = [
         ("BIGINT", |i| (i * 7919 % 1_000_003).to_string()),
         ("SMALLINT", |i| (i % 300).to_string()),
         ("DOUBLE", |i| format!("{}", (i % 977) as f64 * 1.25)),
