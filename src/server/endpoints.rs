@@ -75,6 +75,20 @@ pub async fn lifecycle(
             .spawn_blocking(move || lifecycle::change(&reg, pi, to, &dir))
             .await
             .map_err(|e| ApiError::StateNotSaved { why: e.to_string() })?;
+        if to != State::Running {
+            // The barrier (`lifecycle::Senders`): a hand-over gives up
+            // after backpressure_wait_ms, so this wait ends by then.
+            let wait = shard.cfg.ingest.backpressure_wait_ms + 1000;
+            let p = &shard.reg.pipelines[pi];
+            let within = std::time::Duration::from_millis(wait);
+            if !p.senders.drained(within).await {
+                tracing::warn!(
+                    pipeline,
+                    waited_ms = wait,
+                    "batches still being handed over after the state change"
+                );
+            }
+        }
         tracing::info!(
             pipeline,
             from = now.name(),

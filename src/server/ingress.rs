@@ -10,7 +10,7 @@ use crate::http::body::BodyDecoder;
 use crate::http::head::{Framing, RequestHead};
 use crate::http::target::Target;
 use crate::shard::idem::Origin;
-use crate::shard::lifecycle::State;
+use crate::shard::lifecycle::{Sending, State};
 use crate::shard::{add, batch_bytes, concat, get, DecoderKey, Shard};
 use crate::token::Token;
 
@@ -193,13 +193,18 @@ pub async fn handle(
         },
     );
     let mut hold = idem_key.map(|_| Held::default());
-    let mut streamed = stream_body(c, head, &mut *decoder, pi, ti, &mut hold).await;
+    let at = (pi, ti, params.force);
+    let mut streamed = stream_body(c, head, &mut *decoder, at, &mut hold).await;
     if let (Some(key), Some(held), Ok(s)) = (idem_key, hold, streamed.as_mut()) {
         // All or nothing: a keyed request with a bad record ingests none.
         if decoder.errors().is_empty() && !held.parts.is_empty() {
             let batch = crate::shard::idem::with_key(concat(&held.parts), key);
             s.rows = batch.num_rows() as u64;
-            match shard.submit_keyed(pi, ti, batch).await {
+            let sent = match sending(shard, pi, params.force).await {
+                Ok(_counted) => shard.submit_keyed(pi, ti, batch).await.map_err(|_| None),
+                Err(failed) => Err(Some(failed)),
+            };
+            match sent {
                 Ok((end, original)) => {
                     (s.last_end, s.original) = (Some(end), original);
                     if original.is_some() {
@@ -207,7 +212,9 @@ pub async fn handle(
                         s.rows = 0;
                     }
                 }
-                Err(_) => streamed = Err(overloaded(shard)),
+                // Paused or stopped meanwhile; the body was read whole.
+                Err(Some((e, _))) => streamed = Err((e, BodyState::Done)),
+                Err(None) => streamed = Err(overloaded(shard)),
             }
         }
     }
@@ -354,8 +361,7 @@ async fn stream_body(
     c: &mut Conn<'_>,
     head: &RequestHead,
     decoder: &mut dyn Decoder,
-    pi: usize,
-    ti: usize,
+    (pi, ti, force): (usize, usize, bool),
     hold: &mut Option<Held>,
 ) -> Result<Streamed, Failure> {
     let shard = c.shard;
@@ -379,7 +385,7 @@ async fn stream_body(
             chunk = &chunk[n..];
             if decoder.batch_full() {
                 if let Some(b) = decoder.flush() {
-                    deliver(shard, pi, ti, b, &mut s, hold).await?;
+                    deliver(shard, (pi, ti, force), b, &mut s, hold).await?;
                 }
             }
         }
@@ -387,22 +393,43 @@ async fn stream_body(
         glommio::yield_if_needed().await;
     }
     if let Some(b) = decoder.finish() {
-        deliver(shard, pi, ti, b, &mut s, hold).await?;
+        deliver(shard, (pi, ti, force), b, &mut s, hold).await?;
     }
     Ok(s)
+}
+
+/// Count this shard in as a sender of pipeline `pi` while the pipeline
+/// takes this request's rows (Running, or Paused with `force`); while it
+/// does not, wait as `admit` does (not reading the body) for a resume, or
+/// fail. See `lifecycle::Senders`: this is what makes a pause a barrier
+/// for requests already past their admission.
+async fn sending(shard: &Shard, pi: usize, force: bool) -> Result<Sending<'_>, Failure> {
+    let p = &shard.reg.pipelines[pi];
+    loop {
+        let counted = p.senders.enter(shard.id);
+        match p.state.get() {
+            State::Running => return Ok(counted),
+            State::Paused if force => return Ok(counted),
+            State::Paused | State::Stopped => {}
+        }
+        drop(counted);
+        admit(shard, pi, force)
+            .await
+            .map_err(|e| (e, BodyState::Broken))?;
+    }
 }
 
 /// Send a sealed batch to the owner, or hold it for a keyed request.
 async fn deliver(
     shard: &Shard,
-    pi: usize,
-    ti: usize,
+    (pi, ti, force): (usize, usize, bool),
     b: ChangeBatch,
     s: &mut Streamed,
     hold: &mut Option<Held>,
 ) -> Result<(), Failure> {
     let Some(held) = hold else {
         s.rows += b.num_rows() as u64;
+        let _counted = sending(shard, pi, force).await?;
         let end = shard
             .submit(pi, ti, b)
             .await

@@ -10,11 +10,18 @@
 //! it says `force=true`, which ingests as if running; Stopped answers 503 at
 //! once. Rows already accepted are not affected by any state: they are
 //! applied, logged and streamed as usual.
+//!
+//! Pause and stop are barriers (`Senders`): when they return, no shard
+//! hands over another batch of a request without `force` until a resume,
+//! whether the request is new or halfway through its body. A request in
+//! progress meets the new state at its next batch and is held there (its
+//! body not read further) exactly as a new request is held at its start.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
 
 use super::Registry;
 
@@ -56,8 +63,9 @@ impl Default for StateCell {
 }
 
 impl StateCell {
+    /// SeqCst, as `Senders` needs (a plain load on x86).
     pub fn get(&self) -> State {
-        match self.0.load(Ordering::Acquire) {
+        match self.0.load(Ordering::SeqCst) {
             0 => State::Running,
             1 => State::Paused,
             _ => State::Stopped,
@@ -65,7 +73,63 @@ impl StateCell {
     }
 
     fn set(&self, s: State) {
-        self.0.store(s as u8, Ordering::Release);
+        self.0.store(s as u8, Ordering::SeqCst);
+    }
+}
+
+/// Per pipeline, per shard: batches of requests without `force` being
+/// handed to owners right now. A sender counts itself in and then reads
+/// the state; a pause or stop sets the state and then waits for every
+/// count to be zero. All four operations are SeqCst, so of a sender and a
+/// state change running at once, at least one sees the other: either the
+/// sender sees the new state (and holds its batch), or the change waits
+/// for the sender. One counter per shard, each on its own cache line, so
+/// that senders on different cores do not share one.
+#[derive(Debug)]
+pub struct Senders(Box<[PaddedCount]>);
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct PaddedCount(AtomicU32);
+
+/// A sender counted in; counted out when dropped.
+pub struct Sending<'a>(&'a AtomicU32);
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Senders {
+    pub fn new(shards: usize) -> Senders {
+        Senders((0..shards).map(|_| PaddedCount::default()).collect())
+    }
+
+    /// Count a sender on `shard` in (read the state after this).
+    pub fn enter(&self, shard: usize) -> Sending<'_> {
+        let c = &self.0[shard].0;
+        c.fetch_add(1, Ordering::SeqCst);
+        Sending(c)
+    }
+
+    fn idle(&self) -> bool {
+        self.0.iter().all(|c| c.0.load(Ordering::SeqCst) == 0)
+    }
+
+    /// After a pause or stop: wait until no sender that may have read the
+    /// old state is still handing a batch over, polling (a hand-over takes
+    /// at most `ingest.backpressure_wait_ms`, then gives up). False when
+    /// `within` passed first.
+    pub async fn drained(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while !self.idle() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        true
     }
 }
 

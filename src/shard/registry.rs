@@ -53,6 +53,8 @@ pub struct PipelineRt {
     pub tables: Vec<TableRt>,
     /// Running, Paused or Stopped (`lifecycle`).
     pub state: super::lifecycle::StateCell,
+    /// Batches being handed over right now, per shard (`lifecycle`).
+    pub senders: super::lifecycle::Senders,
 }
 
 impl PipelineRt {
@@ -127,6 +129,7 @@ impl Registry {
                     })
                     .collect(),
                 state: Default::default(),
+                senders: super::lifecycle::Senders::new(cfg.shards),
             })
             .collect();
         Registry {
