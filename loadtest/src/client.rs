@@ -20,7 +20,6 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use glommio::timer::sleep;
 use hdrhistogram::Histogram;
@@ -28,6 +27,7 @@ use hdrhistogram::Histogram;
 use crate::host::{Snapshot, Usage};
 use crate::http::{self, Head, RecvBuf, Request};
 use crate::sampled::Sampler;
+use crate::tls::{Stream, TlsTarget};
 
 pub struct RunConfig {
     pub addr: SocketAddr,
@@ -51,6 +51,9 @@ pub struct RunConfig {
     /// ends (`host.rs`); CPU pressure and the generator's own CPU are read
     /// whatever this holds.
     pub server_pids: Vec<u32>,
+    /// `Some`: HTTPS; every connection, completion polling's included,
+    /// handshakes when it connects.
+    pub tls: Option<TlsTarget>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -114,6 +117,8 @@ pub struct Stats {
     pub io_errors: u64,
     pub parse_errors: u64,
     pub connects: u64,
+    /// TLS handshakes that resumed an earlier session (of `connects`).
+    pub resumed: u64,
     /// The most recent transport or framing error, to explain error counts.
     pub last_error: Option<String>,
     /// From the end of warm-up to the last response.
@@ -151,6 +156,7 @@ impl Stats {
             io_errors: 0,
             parse_errors: 0,
             connects: 0,
+            resumed: 0,
             last_error: None,
             elapsed: Duration::ZERO,
             completion: None,
@@ -192,7 +198,7 @@ struct Ctx {
 /// What a connection task hands back: its socket (reused for completion
 /// polling) and the last token it was given.
 struct ConnEnd {
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     rb: RecvBuf,
     last_token: Option<String>,
     last_done: Option<Instant>,
@@ -303,18 +309,23 @@ pub async fn run(cfg: RunConfig, pool: Vec<Request>) -> Stats {
     ctx.stats.replace(Stats::new())
 }
 
-async fn connect(ctx: &Ctx) -> io::Result<TcpStream> {
+/// Connects, and with TLS handshakes (under the same timeouts).
+async fn connect(ctx: &Ctx) -> io::Result<Stream> {
     ctx.stats.borrow_mut().connects += 1;
     let s = TcpStream::connect_timeout(ctx.cfg.addr, ctx.cfg.timeout).await?;
     // Requests are written whole; Nagle would only delay small ones.
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(ctx.cfg.timeout))?;
     s.set_write_timeout(Some(ctx.cfg.timeout))?;
+    let s = Stream::connect(s, ctx.cfg.tls.as_ref()).await?;
+    if s.resumed() == Some(true) {
+        ctx.stats.borrow_mut().resumed += 1;
+    }
     Ok(s)
 }
 
 /// Writes one request and reads exactly one response into `rb`.
-async fn exchange(s: &mut TcpStream, rb: &mut RecvBuf, req: &[u8]) -> Result<Head, ConnError> {
+async fn exchange(s: &mut Stream, rb: &mut RecvBuf, req: &[u8]) -> Result<Head, ConnError> {
     s.write_all(req).await?;
     loop {
         let mut need = 1;

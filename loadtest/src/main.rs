@@ -12,6 +12,7 @@ mod host;
 mod http;
 mod report;
 mod sampled;
+mod tls;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
@@ -143,6 +144,25 @@ struct Args {
     /// listening on the target's port (found through /proc).
     #[arg(long)]
     server_pid: Option<String>,
+    /// Speak HTTPS (TLS 1.2 or 1.3 by rustls) on every connection,
+    /// completion polling included. Needs --ca-file or --insecure: no
+    /// system roots are loaded.
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: trust the certificates in this PEM file (the CA that
+    /// signed the server's certificate).
+    #[arg(long, value_name = "PEM", requires = "tls")]
+    ca_file: Option<std::path::PathBuf>,
+    /// With --tls: accept ANY server certificate, unverified (the handshake
+    /// signatures are still checked, so the cost is real). For benchmarking
+    /// only: it offers no protection against an impostor.
+    #[arg(long, requires = "tls", conflicts_with = "ca_file")]
+    insecure: bool,
+    /// With --tls: the name the server's certificate must carry, sent as
+    /// SNI when it is a DNS name (default: the --target's host; an IP
+    /// address is matched against the certificate's IP SANs).
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    server_name: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -325,6 +345,28 @@ fn open_loop(a: &Args) -> Result<Option<OpenLoop>, String> {
     }))
 }
 
+/// `--tls` and its options: the client settings, or `None` for plain HTTP.
+fn tls_target(a: &Args) -> Result<Option<tls::TlsTarget>, String> {
+    if !a.tls {
+        return Ok(None);
+    }
+    let trust = match (&a.ca_file, a.insecure) {
+        (Some(p), _) => tls::Trust::CaFile(p),
+        (None, true) => tls::Trust::Insecure,
+        (None, false) => {
+            return Err(
+                "--tls needs --ca-file PEM (no system roots are loaded here) \
+                        or --insecure (benchmarking only)"
+                    .into(),
+            )
+        }
+    };
+    Ok(Some(tls::TlsTarget {
+        config: tls::client_config(trust)?,
+        name: tls::server_name(a.server_name.as_deref(), &a.target)?,
+    }))
+}
+
 fn run(a: Args) -> Result<(), String> {
     if let Some(Command::Chart(c)) = &a.command {
         return chart::run(c);
@@ -348,6 +390,7 @@ fn run(a: Args) -> Result<(), String> {
         (None, None) => Some(Duration::from_secs(10)),
     };
     let warmup = secs(a.warmup_s, "warmup-s")?;
+    let tls = tls_target(&a)?;
     let pool = build_pool(&a)?;
     let poll = || CompletionConfig {
         path_prefix: format!(
@@ -374,6 +417,7 @@ fn run(a: Args) -> Result<(), String> {
         sample,
         open_loop: open_loop(&a)?,
         server_pids: server_pids(a.server_pid.as_deref(), addr)?,
+        tls,
     };
     let server = cfg.server_pids.clone();
     let core = match a.core {
@@ -387,8 +431,9 @@ fn run(a: Args) -> Result<(), String> {
     };
     let avg_body = pool.iter().map(|r| r.body_len).sum::<usize>() / pool.len();
     let avg_rows = pool.iter().map(|r| r.rows).sum::<u64>() as f64 / pool.len() as f64;
+    let scheme = if a.tls { "https" } else { "http" };
     eprintln!(
-        "sluice-load: {} connections to {addr} on core {core}; {} bodies of ~{avg_body} bytes / {avg_rows:.1} rows ({:?}{}){}{}",
+        "sluice-load: {} {scheme} connections to {addr} on core {core}; {} bodies of ~{avg_body} bytes / {avg_rows:.1} rows ({:?}{}){}{}",
         a.connections,
         pool.len(),
         a.format,
@@ -403,7 +448,7 @@ fn run(a: Args) -> Result<(), String> {
     let pool_len = pool.len();
     let stats = ex.run(client::run(cfg, pool));
     let title = format!(
-        "sluice-load {} {}/{} -> {addr}, {} connections, {}",
+        "sluice-load {} {}/{} -> {scheme}://{addr}, {} connections, {}",
         fmt_q_name(a.format),
         a.pipeline,
         a.table,
@@ -421,7 +466,8 @@ fn run(a: Args) -> Result<(), String> {
             "connections": a.connections, "duration_s": a.duration_s, "requests": a.requests,
             "warmup_s": a.warmup_s, "seed": a.seed, "chunked": a.chunked, "core": core,
             "pool": pool_len, "rate": a.rate, "late_ms": a.late_ms,
-            "server_pid": a.server_pid,
+            "server_pid": a.server_pid, "tls": a.tls, "insecure": a.insecure,
+            "ca_file": a.ca_file, "server_name": a.server_name,
         });
         let j = report::json_report(&stats, config);
         let text = serde_json::to_string_pretty(&j).expect("serialisable");

@@ -104,11 +104,16 @@ pub fn summary(st: &Stats, title: &str) -> String {
     _ = writeln!(s, "  status    {statuses}");
     _ = writeln!(
         s,
-        "  errors     non-2xx {}  io {}  bad responses {}  connects {}",
+        "  errors     non-2xx {}  io {}  bad responses {}  connects {}{}",
         st.non_2xx(),
         st.io_errors,
         st.parse_errors,
-        st.connects
+        st.connects,
+        if st.resumed > 0 {
+            format!(" ({} TLS resumed)", st.resumed)
+        } else {
+            String::new()
+        }
     );
     if let Some(e) = &st.last_error {
         _ = writeln!(s, "  last error {e}");
@@ -312,6 +317,7 @@ pub fn json_report(st: &Stats, config: serde_json::Value) -> serde_json::Value {
             "bad_response": st.parse_errors,
         },
         "connects": st.connects,
+        "tls_resumed": st.resumed,
         "last_error": st.last_error,
         "completion": completion,
         "completion_latency_us": st.sampled.as_ref().map(|c| json!({

@@ -132,6 +132,7 @@ fn run_against(addr: SocketAddr, a: &Args, cfg: impl FnOnce(&mut RunConfig)) -> 
         sample: None,
         open_loop: open_loop(a).unwrap(),
         server_pids: Vec::new(),
+        tls: tls_target(a).unwrap(),
     };
     cfg(&mut c);
     // Unbound: tests run in parallel and must not fight over one core.
