@@ -2,7 +2,7 @@
 //! the loopback guard and CLI parsing.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread;
@@ -44,17 +44,20 @@ fn spawn_slow_server(delay: Duration) -> (SocketAddr, Arc<Seen>) {
         for c in l.incoming() {
             let Ok(c) = c else { return };
             let seen = s2.clone();
-            thread::spawn(move || serve(c, &seen, delay));
+            c.set_nodelay(true).unwrap();
+            thread::spawn(move || serve(c, &seen, delay, 0));
         }
     });
     (addr, seen)
 }
 
-fn serve(c: TcpStream, seen: &Seen, delay: Duration) {
-    c.set_nodelay(true).unwrap();
-    let mut w = c.try_clone().unwrap();
+/// Serves one connection (plain, or TLS through rustls's `StreamOwned`);
+/// with `close_every` > 0, every that many answers carry `Connection:
+/// close` and end the connection.
+fn serve<S: Read + Write>(c: S, seen: &Seen, delay: Duration, close_every: u64) {
     let mut r = BufReader::new(c);
     let mut line = String::new();
+    let mut answered = 0u64;
     loop {
         line.clear();
         if r.read_line(&mut line).unwrap_or(0) == 0 {
@@ -102,11 +105,19 @@ fn serve(c: TcpStream, seen: &Seen, delay: Duration) {
             r#"{"token":"x"}"#
         };
         thread::sleep(delay);
+        answered += 1;
+        let close = close_every > 0 && answered.is_multiple_of(close_every);
         let resp = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
-            reply.len()
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}\r\n{reply}",
+            reply.len(),
+            if close { "connection: close\r\n" } else { "" }
         );
-        if w.write_all(resp.as_bytes()).is_err() {
+        let w = r.get_mut();
+        if w.write_all(resp.as_bytes())
+            .and_then(|_| w.flush())
+            .is_err()
+            || close
+        {
             return;
         }
     }
@@ -420,4 +431,274 @@ fn peer_paths_and_body_dump() {
         assert_eq!(got.iter().filter(|&&b| b == b'\n').count(), 5);
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A throwaway CA and a server certificate it signed for 127.0.0.1 and
+/// localhost (P-256 keys, quick to make), by the `openssl` command, in a
+/// fresh directory: (dir, CA certificate, server certificate, server key).
+fn test_ca(tag: &str) -> (std::path::PathBuf, String, String, String) {
+    let dir = std::env::temp_dir().join(format!("sluice-load-tls-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let steps: [&[&str]; 3] = [
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &["-keyout", "ca.key", "-out", "ca.pem"],
+        ]
+        .concat(),
+        &[
+            &["req"],
+            &ec[..],
+            &["-keyout", "key.pem", "-out", "csr.pem"],
+        ]
+        .concat(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "csr.pem",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-extfile",
+            "ext.cnf",
+        ],
+    ];
+    for (i, args) in steps.iter().enumerate() {
+        // Distinct CA names, so a foreign CA is unknown, not a bad signer.
+        let subj = if i == 0 {
+            format!("/CN=sluice-load test CA {tag}")
+        } else {
+            "/CN=localhost".into()
+        };
+        let mut cmd = std::process::Command::new("openssl");
+        cmd.current_dir(&dir).args(*args).args(["-days", "2"]);
+        if i < 2 {
+            cmd.args(["-subj", &subj]);
+        }
+        let out = cmd.output().expect("the openssl command");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let (ca, cert, key) = (p("ca.pem"), p("cert.pem"), p("key.pem"));
+    (dir, ca, cert, key)
+}
+
+/// The in-test server over TLS (rustls, ring, its default session cache,
+/// so clients can resume).
+fn spawn_tls_server(cert: &str, key: &str, close_every: u64) -> (SocketAddr, Arc<Seen>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let cfg = Arc::new(cfg);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let s2 = seen.clone();
+    thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { return };
+            c.set_nodelay(true).unwrap();
+            let conn = rustls::ServerConnection::new(cfg.clone()).unwrap();
+            let seen = s2.clone();
+            thread::spawn(move || {
+                serve(
+                    rustls::StreamOwned::new(conn, c),
+                    &seen,
+                    Duration::ZERO,
+                    close_every,
+                )
+            });
+        }
+    });
+    (addr, seen)
+}
+
+fn tls_args(addr: SocketAddr, extra: &[&str]) -> Args {
+    let t = addr.to_string();
+    args(&[&["--target", t.as_str(), "--tls"], extra].concat())
+}
+
+#[test]
+fn tls_run_verified_by_ca_counts_match_and_polls_over_tls() {
+    let (dir, ca, cert, key) = test_ca("ok");
+    let (addr, seen) = spawn_tls_server(&cert, &key, 0);
+    let a = tls_args(
+        addr,
+        &[
+            "--ca-file",
+            &ca,
+            "--connections",
+            "4",
+            "--requests",
+            "300",
+            "--rows-per-request",
+            "3",
+        ],
+    );
+    let poll = || CompletionConfig {
+        path_prefix: "/v0/pipelines/demo/completion_status?token=".into(),
+        host: "test".into(),
+        api_key: None,
+        timeout: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(1),
+    };
+    let st = run_against(addr, &a, |c| {
+        // The sampled poller opens a connection of its own; the final
+        // completion polls reuse the load connections.
+        c.sample = Some((50, poll()));
+        c.completion = Some(poll());
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(st.last_error, None);
+    assert_eq!(st.requests, 300);
+    assert_counts_match(&st, &seen);
+    assert_eq!(st.rows, seen.rows.load(Relaxed));
+    assert_eq!(st.body_bytes, seen.body_bytes.load(Relaxed));
+    // The 4 load connections and those of the sampling pollers that got a
+    // token, no more: the final polls reuse the load connections.
+    let most = 4 + crate::sampled::POLLERS as u64;
+    assert!(
+        (5..=most).contains(&st.connects),
+        "{} connects",
+        st.connects
+    );
+    let s = st.sampled.as_ref().unwrap();
+    assert!(s.hist.len() >= 4, "{} samples", s.hist.len());
+    assert_eq!((s.failed, s.dropped), (0, 0));
+    let c = st.completion.as_ref().unwrap();
+    assert_eq!((c.polled, c.completed, c.failed), (4, 4, 0));
+    assert_eq!(seen.gets.load(Relaxed), s.hist.len() + 4);
+}
+
+#[test]
+fn tls_reconnects_after_close_and_resumes() {
+    let (dir, ca, cert, key) = test_ca("close");
+    let (addr, seen) = spawn_tls_server(&cert, &key, 10);
+    // By name this time: the certificate also carries DNS:localhost.
+    let a = tls_args(
+        addr,
+        &[
+            "--ca-file",
+            &ca,
+            "--server-name",
+            "localhost",
+            "--connections",
+            "2",
+            "--requests",
+            "100",
+        ],
+    );
+    let st = run_against(addr, &a, |_| {});
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(st.last_error, None);
+    assert_counts_match(&st, &seen);
+    // Each connection is closed after every 10th answer: about 10 new
+    // handshakes, and the later ones resume a session of the first.
+    assert!(st.connects >= 10, "{} connects", st.connects);
+    assert!(
+        st.resumed >= st.connects - 4,
+        "{} of {} resumed",
+        st.resumed,
+        st.connects
+    );
+}
+
+#[test]
+fn tls_refuses_an_unknown_ca_or_a_wrong_name_unless_insecure() {
+    let (dir, _, cert, key) = test_ca("bad");
+    let (other_dir, other_ca, _, _) = test_ca("other");
+    let (addr, seen) = spawn_tls_server(&cert, &key, 0);
+    let run_with = |extra: &[&str]| {
+        let a = tls_args(
+            addr,
+            &[
+                &["--connections", "1", "--requests", "3", "--timeout-s", "2"],
+                extra,
+            ]
+            .concat(),
+        );
+        run_against(addr, &a, |_| {})
+    };
+    let own_ca = dir.join("ca.pem");
+    let own_ca = own_ca.to_str().unwrap();
+    let unknown = run_with(&["--ca-file", &other_ca]);
+    let wrong_name = run_with(&["--ca-file", own_ca, "--server-name", "sluice.example"]);
+    let insecure = run_with(&["--insecure", "--server-name", "sluice.example"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&other_dir).unwrap();
+    for (st, why) in [
+        (&unknown, "UnknownIssuer"),
+        (&wrong_name, "not valid for name"),
+    ] {
+        assert_eq!(st.requests, 0);
+        assert_eq!(st.io_errors, 3);
+        let e = st.last_error.as_deref().unwrap_or("");
+        assert!(e.contains(why), "{e}");
+    }
+    assert_eq!(insecure.requests, 3);
+    assert_eq!(insecure.last_error, None);
+    assert_eq!(seen.posts.load(Relaxed), 3);
+}
+
+#[test]
+fn tls_arguments() {
+    assert!(tls_target(&args(&[])).unwrap().is_none());
+    // No system roots: one of the two must be said.
+    let e = tls_target(&args(&["--tls"])).err().unwrap();
+    assert!(e.contains("--ca-file") && e.contains("--insecure"), "{e}");
+    assert!(Args::try_parse_from(["x", "--insecure"]).is_err());
+    assert!(Args::try_parse_from(["x", "--ca-file", "a.pem"]).is_err());
+    assert!(Args::try_parse_from(["x", "--tls", "--insecure", "--ca-file", "a"]).is_err());
+    assert!(tls_target(&args(&["--tls", "--ca-file", "/nonexistent.pem"])).is_err());
+    use rustls::pki_types::ServerName;
+    let name = |n: Option<&str>, t: &str| tls::server_name(n, t).unwrap();
+    let ip = name(None, "127.0.0.1:8080");
+    assert!(matches!(ip, ServerName::IpAddress(_)), "{ip:?}");
+    assert_eq!(ip.to_str(), "127.0.0.1");
+    let v6 = name(None, "[::1]:8443");
+    assert!(matches!(v6, ServerName::IpAddress(_)), "{v6:?}");
+    assert_eq!(v6.to_str(), "::1");
+    let dns = name(None, "localhost:8080");
+    assert!(matches!(dns, ServerName::DnsName(_)), "{dns:?}");
+    assert_eq!(
+        name(Some("sluice.test"), "127.0.0.1:1").to_str(),
+        "sluice.test"
+    );
+    assert!(tls::server_name(Some("not a name!"), "x:1").is_err());
+    let t = tls_target(&args(&["--tls", "--insecure"]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.config.alpn_protocols, [b"http/1.1".to_vec()]);
 }
