@@ -4,7 +4,9 @@
 //! rustls is driven by hand on the glommio socket, as the server does in
 //! `src/server/transport.rs`: ciphertext is read into our own buffer and fed
 //! with `read_tls`/`process_new_packets`, plaintext comes out of `reader()`;
-//! requests go in through `writer()` and out with `write_tls`. The plain
+//! requests go in through `writer()` and out with `write_tls` (its read and
+//! write loops are a copy of the server's: the load generator does not link
+//! the server, whose side must be measured, not shared). The plain
 //! path is a match arm that calls the socket directly, so it costs nothing
 //! extra. The handshake happens at connect (`Stream::connect`), so a
 //! reconnect after `Connection: close` handshakes again; the client config's
