@@ -54,6 +54,7 @@ use super::{ChangeBatch, DecodeOptions, Decoder, ParseError, ParseErrors, Update
 use crate::table::Table;
 
 mod columnar;
+pub(crate) mod direct;
 mod group;
 mod keys;
 
@@ -104,6 +105,16 @@ pub struct JsonDecoder {
     /// Address of the buffer simd-json parsed (a copy of `raw`), so a
     /// string node's position in `raw` can be found (`number_text`).
     tape_base: usize,
+    /// The direct path (`direct.rs`) may be taken (tests turn it off to
+    /// compare).
+    direct_enabled: bool,
+    /// Its stage-1 index, key cache and value slots.
+    index: direct::Index,
+    dkeys: direct::KeyCache,
+    dvals: Vec<direct::Scalar>,
+    /// Rows it wrote (tests check it was taken).
+    #[cfg(test)]
+    direct_rows: u64,
     records: u64,
     batch_bytes: usize,
     full: bool,
@@ -138,6 +149,12 @@ impl JsonDecoder {
             elems: Vec::new(),
             row_slots: Vec::new(),
             tape_base: 0,
+            direct_enabled: true,
+            index: direct::Index::default(),
+            dkeys: Vec::new(),
+            dvals: Vec::new(),
+            #[cfg(test)]
+            direct_rows: 0,
             records: 0,
             batch_bytes: 0,
             full: false,
@@ -149,11 +166,24 @@ impl JsonDecoder {
     /// when the batch became full).
     fn split(&mut self, chunk: &[u8]) -> usize {
         let mut i = 0;
-        // Bytes before this go through the per-line path (a group failed).
+        // Bytes before this go through the per-line path (a group failed,
+        // or the direct path refused a line).
         let mut no_group_until = 0;
+        let direct = self.direct_ok();
         loop {
             if !self.sp.in_value {
-                if i >= no_group_until {
+                if direct && i >= no_group_until {
+                    let (used, refused) = self.direct(chunk, i);
+                    i += used;
+                    if self.full {
+                        return i;
+                    }
+                    match refused {
+                        None if used > 0 => continue,
+                        _ => no_group_until = refused.unwrap_or(0).max(i + 1),
+                    }
+                }
+                if !direct && i >= no_group_until {
                     match self.group(chunk, i) {
                         Ok(used) => {
                             i += used;

@@ -1,0 +1,499 @@
+//! The schema-directed path: newline-delimited flat objects written
+//! straight into the columns, without simd-json.
+//!
+//! Why hand-written: for the common body (one flat object of scalars per
+//! line, `update_format=raw`) about half of the decode time went into
+//! simd-json building a tape that was then read once. This path knows what
+//! it expects (a `{`, keys the previous row had, scalars), so one pass
+//! finds each value's span and a second writes each column from the
+//! source text; no tape, no DOM, no copy of the body.
+//!
+//! Stage 1 (`Index`): the group's bytes are classified 64 at a time into a
+//! bitmask of the bytes that stop a plain string (`"`, `\`, control bytes)
+//! and an OR of the high bits (any non-ASCII byte means the lines are
+//! UTF-8 checked, as simd-json did). A string's end is then one
+//! `trailing_zeros` away, whatever its length.
+//! Stage 2 (`Row`): each line of the group (at most `group::GROUP_LINES`,
+//! found by `gather`, as the simd-json group) is walked: `{`, then per key
+//! a byte compare with the key the previous row had at that position (a
+//! miss asks `Table::column_index`), `:`, a scalar whose span and kind go
+//! to its column's slot, `,` or `}`. Numbers are checked against JSON's
+//! grammar here; their value is read in stage 3.
+//! Stage 3 (`ColumnBuf::push_scalars`): each column is filled by one loop
+//! over the group's rows with the parsers of `fields.rs`.
+//!
+//! Happy path only: a row with anything else (an escape, a nested value,
+//! a duplicate key, a control byte in a string, invalid UTF-8, a value of
+//! the wrong type or that does not parse, a line not ending where its
+//! object ends) is refused: the rows before it are committed, it goes to
+//! the general path (`fast_line`, else the splitter), which reports any
+//! error as before, and this path resumes after it. A value this path
+//! takes is one the general path takes with the same result (the
+//! differential tests below pit the two against each other).
+
+use super::keys::same_key;
+use super::JsonDecoder;
+use crate::decode::UpdateFormat;
+use crate::table::Table;
+
+/// What a value slot holds; the text is `src[start..end]` of the group
+/// (a string's content, without its quotes).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ScalarKind {
+    /// The row has no key for this column.
+    Missing,
+    Null,
+    True,
+    False,
+    /// A JSON number without fraction or exponent.
+    Int,
+    /// Any other JSON number.
+    Float,
+    /// A string without escapes or control bytes, valid UTF-8.
+    Str,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scalar {
+    pub(crate) kind: ScalarKind,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+const MISSING: Scalar = Scalar {
+    kind: ScalarKind::Missing,
+    start: 0,
+    end: 0,
+};
+
+/// Bytes per stage-1 block (one bit each in a `u64`).
+const BLOCK: usize = 64;
+
+/// Stage 1: per 64-byte block of the group, the bytes that end a plain
+/// string (bit k is byte k).
+#[derive(Default)]
+pub(super) struct Index {
+    stop: Vec<u64>,
+    /// OR of every block's high-bit mask: non-ASCII somewhere.
+    high: u64,
+}
+
+impl Index {
+    fn build(&mut self, s: &[u8]) {
+        self.stop.clear();
+        self.high = 0;
+        let mut blocks = s.chunks_exact(BLOCK);
+        let avx2 = has_avx2();
+        for b in blocks.by_ref() {
+            let (stop, high) = classify(b.try_into().unwrap(), avx2);
+            self.stop.push(stop);
+            self.high |= high;
+        }
+        let rest = blocks.remainder();
+        if !rest.is_empty() {
+            let mut pad = [b' '; BLOCK];
+            pad[..rest.len()].copy_from_slice(rest);
+            let (stop, high) = classify(&pad, avx2);
+            self.stop.push(stop);
+            self.high |= high;
+        }
+    }
+
+    /// The first stop byte at or after `from` (a position in the group).
+    #[inline]
+    fn next_stop(&self, from: usize) -> Option<usize> {
+        let mut b = from / BLOCK;
+        let mut m = *self.stop.get(b)? & (!0u64 << (from % BLOCK));
+        while m == 0 {
+            b += 1;
+            m = *self.stop.get(b)?;
+        }
+        Some(b * BLOCK + m.trailing_zeros() as usize)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn has_avx2() -> bool {
+    false
+}
+
+/// Stop and high-bit masks of 64 bytes: AVX2 when the CPU has it, else
+/// SSE2 (baseline on x86_64), else bytewise.
+#[inline]
+fn classify(b: &[u8; BLOCK], avx2: bool) -> (u64, u64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx2 {
+            // SAFETY: `avx2` is true only when the CPU reported AVX2.
+            return unsafe { classify_avx2(b) };
+        }
+        classify_sse2(b)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = avx2;
+        classify_bytes(b)
+    }
+}
+
+/// Is `c` a byte that ends a plain string?
+#[inline]
+fn is_stop(c: u8) -> bool {
+    c == b'"' || c == b'\\' || c < 0x20
+}
+
+#[cfg_attr(target_arch = "x86_64", allow(dead_code, reason = "tested fallback"))]
+fn classify_bytes(b: &[u8; BLOCK]) -> (u64, u64) {
+    let (mut stop, mut high) = (0, 0);
+    for (k, &c) in b.iter().enumerate() {
+        stop |= u64::from(is_stop(c)) << k;
+        high |= u64::from(c >= 0x80) << k;
+    }
+    (stop, high)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn classify_sse2(b: &[u8; BLOCK]) -> (u64, u64) {
+    use std::arch::x86_64::*;
+    let (mut stop, mut high) = (0u64, 0u64);
+    for (q, part) in b.chunks_exact(16).enumerate() {
+        // SAFETY: `part` is 16 readable bytes and `loadu` has no alignment
+        // requirement; these SSE2 intrinsics are in the x86_64 baseline.
+        let (s, h) = unsafe {
+            let v = _mm_loadu_si128(part.as_ptr().cast());
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let bs = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            // Unsigned v <= 0x1F exactly when max(v, 0x1F) == 0x1F.
+            let lim = _mm_set1_epi8(0x1F);
+            let ctrl = _mm_cmpeq_epi8(_mm_max_epu8(v, lim), lim);
+            let any = _mm_or_si128(_mm_or_si128(quote, bs), ctrl);
+            (_mm_movemask_epi8(any) as u16, _mm_movemask_epi8(v) as u16)
+        };
+        stop |= u64::from(s) << (16 * q);
+        high |= u64::from(h) << (16 * q);
+    }
+    (stop, high)
+}
+
+/// `classify_sse2` on 32 bytes per compare.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn classify_avx2(b: &[u8; BLOCK]) -> (u64, u64) {
+    use std::arch::x86_64::*;
+    let (mut stop, mut high) = (0u64, 0u64);
+    for (q, part) in b.chunks_exact(32).enumerate() {
+        // SAFETY: `part` is 32 readable bytes, `loadu` has no alignment
+        // requirement, and the caller guarantees AVX2.
+        let (s, h) = unsafe {
+            let v = _mm256_loadu_si256(part.as_ptr().cast());
+            let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8));
+            let bs = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
+            let lim = _mm256_set1_epi8(0x1F);
+            let ctrl = _mm256_cmpeq_epi8(_mm256_max_epu8(v, lim), lim);
+            let any = _mm256_or_si256(_mm256_or_si256(quote, bs), ctrl);
+            (
+                _mm256_movemask_epi8(any) as u32,
+                _mm256_movemask_epi8(v) as u32,
+            )
+        };
+        stop |= u64::from(s) << (32 * q);
+        high |= u64::from(h) << (32 * q);
+    }
+    (stop, high)
+}
+
+/// The key -> column cache of this path, by key position (raw key bytes:
+/// keys with escapes are refused, so raw and unescaped are the same).
+pub(super) type KeyCache = Vec<(Box<[u8]>, Option<usize>)>;
+
+/// Stage 2 over one group: what a row walk needs besides the row.
+struct Row<'a> {
+    /// The group's bytes.
+    src: &'a [u8],
+    index: &'a Index,
+    keys: &'a mut KeyCache,
+    table: &'a Table,
+    /// Column-major slots: column c of row r is `vals[c * stride + r]`.
+    vals: &'a mut [Scalar],
+    stride: usize,
+}
+
+#[inline]
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+impl Row<'_> {
+    /// Walk the object at `src[start..end]` (a trimmed line) into row `r`'s
+    /// slots; false when the row must go to the general path.
+    fn walk(&mut self, r: usize, start: usize, end: usize) -> bool {
+        let ncols = self.table.columns.len();
+        for c in 0..ncols {
+            self.vals[c * self.stride + r] = MISSING;
+        }
+        let src = self.src;
+        let l = &src[..end];
+        let ws = |mut p: usize| {
+            while l.get(p).is_some_and(|&b| is_ws(b)) {
+                p += 1;
+            }
+            p
+        };
+        if l.get(start) != Some(&b'{') {
+            return false;
+        }
+        let mut p = ws(start + 1);
+        if l.get(p) == Some(&b'}') {
+            return p + 1 == end;
+        }
+        let mut k = 0;
+        loop {
+            if l.get(p) != Some(&b'"') {
+                return false;
+            }
+            let Some((col, after)) = self.key(k, p + 1, end) else {
+                return false;
+            };
+            p = ws(after);
+            if l.get(p) != Some(&b':') {
+                return false;
+            }
+            p = ws(p + 1);
+            let Some((v, after)) = self.scalar(p, end) else {
+                return false;
+            };
+            if let Some(c) = col {
+                let slot = &mut self.vals[c * self.stride + r];
+                if slot.kind != ScalarKind::Missing {
+                    // A duplicate key: the general path keeps the last.
+                    return false;
+                }
+                *slot = v;
+            }
+            p = ws(after);
+            match l.get(p) {
+                Some(b',') => p = ws(p + 1),
+                Some(b'}') => return p + 1 == end,
+                _ => return false,
+            }
+            k += 1;
+        }
+    }
+
+    /// The `k`th key, whose text starts at `p` (after its quote): its
+    /// column and the position after its closing quote.
+    #[inline]
+    fn key(&mut self, k: usize, p: usize, end: usize) -> Option<(Option<usize>, usize)> {
+        if let Some((cached, col)) = self.keys.get(k) {
+            let e = p + cached.len();
+            if e < end && self.src[e] == b'"' && same_key(&self.src[p..e], cached) {
+                return Some((*col, e + 1));
+            }
+        }
+        let q = self.index.next_stop(p).filter(|&q| q < end)?;
+        if self.src[q] != b'"' {
+            return None;
+        }
+        let key = &self.src[p..q];
+        let col = self.table.column_index(std::str::from_utf8(key).ok()?);
+        let entry = (Box::from(key), col);
+        if k < self.keys.len() {
+            self.keys[k] = entry;
+        } else if k == self.keys.len() && k < self.table.columns.len() * 2 + 8 {
+            self.keys.push(entry);
+        }
+        Some((col, q + 1))
+    }
+
+    /// The scalar at `p`, and the position after it.
+    #[inline]
+    fn scalar(&self, p: usize, end: usize) -> Option<(Scalar, usize)> {
+        let s = self.src;
+        let at = |kind, a: usize, b: usize| Scalar {
+            kind,
+            start: a as u32,
+            end: b as u32,
+        };
+        let lit = |text: &[u8], kind| {
+            let e = p + text.len();
+            (e <= end && &s[p..e] == text).then(|| (at(kind, p, e), e))
+        };
+        match *s.get(p)? {
+            b'"' => {
+                let q = self.index.next_stop(p + 1).filter(|&q| q < end)?;
+                (s[q] == b'"').then(|| (at(ScalarKind::Str, p + 1, q), q + 1))
+            }
+            b'-' | b'0'..=b'9' => {
+                let (e, int) = number(&s[..end], p)?;
+                let kind = if int {
+                    ScalarKind::Int
+                } else {
+                    ScalarKind::Float
+                };
+                Some((at(kind, p, e), e))
+            }
+            b't' => lit(b"true", ScalarKind::True),
+            b'f' => lit(b"false", ScalarKind::False),
+            b'n' => lit(b"null", ScalarKind::Null),
+            _ => None,
+        }
+    }
+}
+
+/// Longest number this path takes. With at most two exponent digits, no
+/// such number is beyond f64's range or below it, which simd-json would
+/// refuse even under a key no column has.
+const NUMBER_BYTES_MAX: usize = 24;
+
+/// The JSON number at `s[p..]`: its end and whether it is an integer (no
+/// fraction, no exponent). `None` when it breaks JSON's grammar (what
+/// follows it is the caller's to check), is longer than
+/// `NUMBER_BYTES_MAX` or has more than two exponent digits.
+#[inline]
+fn number(s: &[u8], p: usize) -> Option<(usize, bool)> {
+    let (e, int) = number_grammar(s, p)?;
+    (e - p <= NUMBER_BYTES_MAX).then_some((e, int))
+}
+
+#[inline]
+fn number_grammar(s: &[u8], mut p: usize) -> Option<(usize, bool)> {
+    let digit = |p: usize| s.get(p).is_some_and(u8::is_ascii_digit);
+    let digits = |mut p: usize| {
+        while digit(p) {
+            p += 1;
+        }
+        p
+    };
+    if s[p] == b'-' {
+        p += 1;
+    }
+    match s.get(p)? {
+        b'0' => p += 1,
+        b'1'..=b'9' => p = digits(p + 1),
+        _ => return None,
+    }
+    let mut int = true;
+    if s.get(p) == Some(&b'.') {
+        if !digit(p + 1) {
+            return None;
+        }
+        p = digits(p + 1);
+        int = false;
+    }
+    if matches!(s.get(p), Some(b'e' | b'E')) {
+        p += 1;
+        if matches!(s.get(p), Some(b'+' | b'-')) {
+            p += 1;
+        }
+        if !digit(p) {
+            return None;
+        }
+        let e = p;
+        p = digits(p);
+        if p - e > 2 {
+            return None;
+        }
+        int = false;
+    }
+    Some((p, int))
+}
+
+impl JsonDecoder {
+    /// May this decoder take the direct path at all? Plain rows only; a
+    /// row is depth 1, so a depth limit of 0 refuses every row.
+    pub(super) fn direct_ok(&self) -> bool {
+        self.direct_enabled
+            && !self.array
+            && self.update_format == UpdateFormat::Raw
+            && self.depth_max >= 1
+    }
+
+    /// Decode the lines from `chunk[i..]` directly. Returns the bytes
+    /// consumed and, when a line was refused (or none could be gathered),
+    /// the end of that line's value: the general path takes it.
+    pub(super) fn direct(&mut self, chunk: &[u8], i: usize) -> (usize, Option<usize>) {
+        self.gather(chunk, i);
+        let Some(last) = self.lines.last().copied() else {
+            return (0, Some(i + 1));
+        };
+        let first = self.lines[0].start;
+        // The group, with the last line's newline: a scan never runs off.
+        let src = &chunk[first..=last.nl];
+        self.index.build(src);
+        let ncols = self.batch.cols.len();
+        let stride = self.lines.len();
+        self.dvals.clear();
+        self.dvals.resize(ncols * stride, MISSING);
+        // Stage 2: rows up to the first refused one.
+        let mut rows = 0;
+        {
+            let mut row = Row {
+                src,
+                index: &self.index,
+                keys: &mut self.dkeys,
+                table: &self.table,
+                vals: &mut self.dvals,
+                stride,
+            };
+            for line in &self.lines {
+                let (s, e) = (line.start - first, line.start - first + line.len);
+                let utf8 = row.index.high == 0 || std::str::from_utf8(&src[s..e]).is_ok();
+                if !utf8 || !row.walk(rows, s, e) {
+                    break;
+                }
+                rows += 1;
+            }
+        }
+        // Stage 3: column by column; a value that fails cuts the group
+        // before its row (rows before it all passed in the columns done,
+        // and are retried in the rest).
+        let mut n = rows;
+        'retry: while n > 0 {
+            for c in 0..ncols {
+                let vals = self.dvals[c * stride..c * stride + n].iter().copied();
+                if let Err(r) = self.batch.cols[c].push_scalars(src, vals) {
+                    self.batch.rollback();
+                    n = r;
+                    continue 'retry;
+                }
+            }
+            break;
+        }
+        let refused = (n < self.lines.len()).then(|| {
+            let l = self.lines[n];
+            l.start + l.len
+        });
+        if n == 0 {
+            return (0, refused);
+        }
+        let mut prev_end = i;
+        for line in &self.lines[..n] {
+            self.sp.pos += (line.start - prev_end) as u64;
+            self.sp.value_offset = self.sp.pos;
+            self.sp.pos += line.len as u64;
+            self.batch_bytes += line.len;
+            prev_end = line.start + line.len;
+        }
+        #[cfg(test)]
+        {
+            self.direct_rows += n as u64;
+        }
+        self.records += n as u64;
+        self.batch.commit(n, 1);
+        self.check_full();
+        (prev_end - i, refused)
+    }
+}
+
+#[cfg(test)]
+#[path = "direct_tests.rs"]
+mod tests;
