@@ -108,9 +108,10 @@ pub struct JsonDecoder {
     /// The direct path (`direct.rs`) may be taken (tests turn it off to
     /// compare).
     direct_enabled: bool,
-    /// Its stage-1 index, key cache and value slots.
+    /// Its stage-1 index, key cache, row layout and value slots.
     index: direct::Index,
     dkeys: direct::KeyCache,
+    layout: direct::Layout,
     dvals: Vec<direct::Scalar>,
     /// Rows it wrote (tests check it was taken).
     #[cfg(test)]
@@ -152,6 +153,7 @@ impl JsonDecoder {
             direct_enabled: true,
             index: direct::Index::default(),
             dkeys: Vec::new(),
+            layout: direct::Layout::default(),
             dvals: Vec::new(),
             #[cfg(test)]
             direct_rows: 0,

@@ -215,12 +215,81 @@ unsafe fn classify_avx2(b: &[u8; BLOCK]) -> (u64, u64) {
 /// keys with escapes are refused, so raw and unescaped are the same).
 pub(super) type KeyCache = Vec<(Box<[u8]>, Option<usize>)>;
 
+/// The key order of the last row the slow walk took, as the tokens a row
+/// repeating it without whitespace has: `{"c0":` first, `,"c1":` after.
+/// `Row::fast` matches each with two masked 8-byte compares.
+#[derive(Default)]
+pub(super) struct Layout {
+    toks: Vec<Tok>,
+    /// No column appears twice (else a row is left to the slow walk,
+    /// which refuses duplicates).
+    usable: bool,
+}
+
+struct Tok {
+    /// The token's first 16 bytes as words, and masks of its bytes.
+    w: [u64; 2],
+    m: [u64; 2],
+    bytes: Box<[u8]>,
+    col: Option<usize>,
+}
+
+impl Layout {
+    fn build(&mut self, keys: &KeyCache) {
+        self.toks.clear();
+        let mut seen = Vec::new();
+        self.usable = !keys.is_empty();
+        for (k, (key, col)) in keys.iter().enumerate() {
+            let mut bytes = vec![if k == 0 { b'{' } else { b',' }, b'"'];
+            bytes.extend_from_slice(key);
+            bytes.extend_from_slice(b"\":");
+            let mut w = [0u64; 2];
+            let mut m = [0u64; 2];
+            for (j, &b) in bytes.iter().take(16).enumerate() {
+                w[j / 8] |= u64::from(b) << (8 * (j % 8));
+                m[j / 8] |= 0xFF << (8 * (j % 8));
+            }
+            if let Some(c) = col {
+                if seen.contains(c) {
+                    self.usable = false;
+                }
+                seen.push(*c);
+            }
+            self.toks.push(Tok {
+                w,
+                m,
+                bytes: bytes.into(),
+                col: *col,
+            });
+        }
+    }
+}
+
+impl Tok {
+    /// Is `src[p..]` this token?
+    #[inline]
+    fn at(&self, src: &[u8], p: usize) -> bool {
+        let n = self.bytes.len();
+        if n <= 16 {
+            if let Some(b) = src.get(p..p + 16) {
+                let a = u64::from_le_bytes(b[..8].try_into().unwrap());
+                let c = u64::from_le_bytes(b[8..].try_into().unwrap());
+                return ((a ^ self.w[0]) & self.m[0]) | ((c ^ self.w[1]) & self.m[1]) == 0;
+            }
+        }
+        src.get(p..p + n) == Some(&self.bytes)
+    }
+}
+
 /// Stage 2 over one group: what a row walk needs besides the row.
 struct Row<'a> {
     /// The group's bytes.
     src: &'a [u8],
     index: &'a Index,
     keys: &'a mut KeyCache,
+    layout: &'a mut Layout,
+    /// `keys` changed since `layout` was built from it.
+    changed: bool,
     table: &'a Table,
     /// Column-major slots: column c of row r is `vals[c * stride + r]`.
     vals: &'a mut [Scalar],
@@ -235,11 +304,55 @@ fn is_ws(b: u8) -> bool {
 impl Row<'_> {
     /// Walk the object at `src[start..end]` (a trimmed line) into row `r`'s
     /// slots; false when the row must go to the general path.
+    #[inline]
     fn walk(&mut self, r: usize, start: usize, end: usize) -> bool {
-        let ncols = self.table.columns.len();
-        for c in 0..ncols {
+        self.clear(r);
+        self.fast(r, start, end) || self.slow(r, start, end)
+    }
+
+    fn clear(&mut self, r: usize) {
+        for c in 0..self.table.columns.len() {
             self.vals[c * self.stride + r] = MISSING;
         }
+    }
+
+    /// The common row: the keys of the row before, in its order, without
+    /// whitespace (`layout`). False (slots half written) for any other.
+    #[inline]
+    fn fast(&mut self, r: usize, start: usize, end: usize) -> bool {
+        if !self.layout.usable {
+            return false;
+        }
+        let mut p = start;
+        for tok in &self.layout.toks {
+            if !tok.at(self.src, p) {
+                return false;
+            }
+            p += tok.bytes.len();
+            let Some((v, after)) = self.scalar(p, end) else {
+                return false;
+            };
+            if let Some(c) = tok.col {
+                self.vals[c * self.stride + r] = v;
+            }
+            p = after;
+        }
+        p + 1 == end && self.src[p] == b'}'
+    }
+
+    /// Any flat object: keys in any order, whitespace anywhere. A row it
+    /// takes becomes the `layout` of the next.
+    fn slow(&mut self, r: usize, start: usize, end: usize) -> bool {
+        self.clear(r);
+        let ok = self.slow_walk(r, start, end);
+        if ok && self.changed {
+            self.layout.build(self.keys);
+            self.changed = false;
+        }
+        ok
+    }
+
+    fn slow_walk(&mut self, r: usize, start: usize, end: usize) -> bool {
         let src = self.src;
         let l = &src[..end];
         let ws = |mut p: usize| {
@@ -253,6 +366,7 @@ impl Row<'_> {
         }
         let mut p = ws(start + 1);
         if l.get(p) == Some(&b'}') {
+            self.truncate_keys(0);
             return p + 1 == end;
         }
         let mut k = 0;
@@ -282,10 +396,21 @@ impl Row<'_> {
             p = ws(after);
             match l.get(p) {
                 Some(b',') => p = ws(p + 1),
-                Some(b'}') => return p + 1 == end,
+                Some(b'}') => {
+                    self.truncate_keys(k + 1);
+                    return p + 1 == end;
+                }
                 _ => return false,
             }
             k += 1;
+        }
+    }
+
+    /// The row had `n` keys: the cache describes it.
+    fn truncate_keys(&mut self, n: usize) {
+        if self.keys.len() > n {
+            self.keys.truncate(n);
+            self.changed = true;
         }
     }
 
@@ -306,6 +431,7 @@ impl Row<'_> {
         let key = &self.src[p..q];
         let col = self.table.column_index(std::str::from_utf8(key).ok()?);
         let entry = (Box::from(key), col);
+        self.changed = true;
         if k < self.keys.len() {
             self.keys[k] = entry;
         } else if k == self.keys.len() && k < self.table.columns.len() * 2 + 8 {
@@ -440,6 +566,8 @@ impl JsonDecoder {
                 src,
                 index: &self.index,
                 keys: &mut self.dkeys,
+                layout: &mut self.layout,
+                changed: false,
                 table: &self.table,
                 vals: &mut self.dvals,
                 stride,
