@@ -1220,9 +1220,9 @@ impl ColumnBuf {
     /// not take that way (the caller rolls the column back and hands that
     /// row to the general path, which decides and reports). Besides NULL
     /// and a missing key without a text DEFAULT: integer columns take
-    /// integers; REAL/DOUBLE numbers of at most 19 digits without an
-    /// exponent (correctly rounded by `parse_f64`, as by simd-json) and the
-    /// NaN/infinity strings; DECIMAL numbers and strings (exactly, as
+    /// integers; REAL/DOUBLE numbers of at most 19 bytes (correctly
+    /// rounded by `parse_f64`, as by simd-json) and the NaN/infinity
+    /// strings; DECIMAL numbers and strings (exactly, as
     /// `parse_decimal`); BOOLEAN `true`/`false`; strings their columns and
     /// the types parsed from text.
     pub(crate) fn push_scalars(
@@ -1232,6 +1232,8 @@ impl ColumnBuf {
     ) -> Result<(), usize> {
         use ScalarKind as K;
         let text = |v: &Scalar| &src[v.start as usize..v.end as usize];
+        // What a non-string column's sink is given (it keeps no text).
+        let no_text = |_: &Scalar| &[][..];
         let mut f = ScalarFiller {
             validity: &mut self.validity,
             nullable: self.nullable,
@@ -1242,15 +1244,15 @@ impl ColumnBuf {
             _ => None,
         };
         let uint = |v: &Scalar| match v.kind {
-            // The tape path refuses any `-` (even `-0`) for unsigned.
-            K::Int if src[v.start as usize] != b'-' => fields::parse_u64(text(v)).ok(),
+            // `parse_u64` refuses any `-` (even `-0`), as the tape path.
+            K::Int => fields::parse_u64(text(v)).ok(),
             _ => None,
         };
         let float = |v: &Scalar| match (v.kind, text(v)) {
-            (K::Int | K::Float, t) if t.len() <= 21 && !t.iter().any(|&b| b | 0x20 == b'e') => {
-                let digits = t.iter().filter(|b| b.is_ascii_digit()).count();
-                let x = fields::parse_f64(t).ok().filter(|x| x.is_finite())?;
-                (digits <= 19).then_some(x)
+            // At most 19 digits (and, from the direct path, two exponent
+            // digits): correctly rounded by `parse_f64` as by simd-json.
+            (K::Int | K::Float, t) if t.len() <= 19 => {
+                fields::parse_f64(t).ok().filter(|x| x.is_finite())
             }
             (K::Str, b"NaN") => Some(f64::NAN),
             (K::Str, b"Infinity") => Some(f64::INFINITY),
@@ -1259,21 +1261,21 @@ impl ColumnBuf {
         };
         let string = |v: &Scalar| (v.kind == K::Str).then(|| text(v));
         match &mut self.values {
-            Values::Bool(b) => f.fill(b, vals, text, |v| match v.kind {
+            Values::Bool(b) => f.fill(b, vals, no_text, |v| match v.kind {
                 K::True => Some(true),
                 K::False => Some(false),
                 _ => None,
             }),
-            Values::I8(o) => f.fill(o, vals, text, |v| int(v)?.try_into().ok()),
-            Values::I16(o) => f.fill(o, vals, text, |v| int(v)?.try_into().ok()),
-            Values::I32(o) => f.fill(o, vals, text, |v| int(v)?.try_into().ok()),
-            Values::I64(o) => f.fill(o, vals, text, int),
-            Values::U8(o) => f.fill(o, vals, text, |v| uint(v)?.try_into().ok()),
-            Values::U16(o) => f.fill(o, vals, text, |v| uint(v)?.try_into().ok()),
-            Values::U32(o) => f.fill(o, vals, text, |v| uint(v)?.try_into().ok()),
-            Values::U64(o) => f.fill(o, vals, text, uint),
-            Values::F64(o) => f.fill(o, vals, text, float),
-            Values::F32(o) => f.fill(o, vals, text, |v| {
+            Values::I8(o) => f.fill(o, vals, no_text, |v| int(v)?.try_into().ok()),
+            Values::I16(o) => f.fill(o, vals, no_text, |v| int(v)?.try_into().ok()),
+            Values::I32(o) => f.fill(o, vals, no_text, |v| int(v)?.try_into().ok()),
+            Values::I64(o) => f.fill(o, vals, no_text, int),
+            Values::U8(o) => f.fill(o, vals, no_text, |v| uint(v)?.try_into().ok()),
+            Values::U16(o) => f.fill(o, vals, no_text, |v| uint(v)?.try_into().ok()),
+            Values::U32(o) => f.fill(o, vals, no_text, |v| uint(v)?.try_into().ok()),
+            Values::U64(o) => f.fill(o, vals, no_text, uint),
+            Values::F64(o) => f.fill(o, vals, no_text, float),
+            Values::F32(o) => f.fill(o, vals, no_text, |v| {
                 // Rounded from the f64 value, as `json_f32`.
                 let x = float(v)?;
                 let y = x as f32;
@@ -1281,7 +1283,7 @@ impl ColumnBuf {
             }),
             Values::Dec(o, p, s) => {
                 let (p, s) = (*p, *s);
-                f.fill(o, vals, text, |v| match v.kind {
+                f.fill(o, vals, no_text, |v| match v.kind {
                     K::Int | K::Float | K::Str => fields::parse_decimal(text(v), p, s).ok(),
                     _ => None,
                 })
@@ -1298,9 +1300,11 @@ impl ColumnBuf {
                     }
                 })
             }
-            Values::Date(o) => f.fill(o, vals, text, |v| fields::parse_date(string(v)?).ok()),
-            Values::Time(o) => f.fill(o, vals, text, |v| fields::parse_time(string(v)?).ok()),
-            Values::Ts(o) => f.fill(o, vals, text, |v| fields::parse_timestamp(string(v)?).ok()),
+            Values::Date(o) => f.fill(o, vals, no_text, |v| fields::parse_date(string(v)?).ok()),
+            Values::Time(o) => f.fill(o, vals, no_text, |v| fields::parse_time(string(v)?).ok()),
+            Values::Ts(o) => f.fill(o, vals, no_text, |v| {
+                fields::parse_timestamp(string(v)?).ok()
+            }),
             // Rare types one value at a time, through the tape path's own
             // methods for what it does with a string, NULL or no key.
             Values::Bin(..) | Values::Uuid(_) | Values::Variant(_) | Values::Nested(..) => {
@@ -1334,7 +1338,8 @@ struct ScalarFiller<'x> {
 
 impl ScalarFiller<'_> {
     /// `conv` turns a value into `T`, `None` when it is not the tape
-    /// path's; `text` gives a value's source (what a string column keeps).
+    /// path's (and for NULL and missing values); `text` gives a value's
+    /// source (what a string column keeps; nothing for other columns).
     #[inline]
     fn fill<'s, T: Default, S: Sink<T>>(
         &mut self,
@@ -1347,28 +1352,25 @@ impl ScalarFiller<'_> {
         let mut valid_run = 0;
         let mut r = Ok(());
         for (row, v) in vals.enumerate() {
+            // `conv` takes no NULL and no missing value: values first.
+            if let Some(x) = conv(&v) {
+                sink.put(x, text(&v));
+                valid_run += 1;
+                continue;
+            }
             let null = match v.kind {
                 ScalarKind::Null => true,
                 ScalarKind::Missing => !self.text_default,
                 _ => false,
             };
-            if null && self.nullable {
-                sink.put(T::default(), b"");
-                self.validity.append_n(valid_run, true);
-                valid_run = 0;
-                self.validity.append(false);
-                continue;
+            if !(null && self.nullable) {
+                r = Err(row);
+                break;
             }
-            match conv(&v) {
-                Some(x) => {
-                    sink.put(x, text(&v));
-                    valid_run += 1;
-                }
-                None => {
-                    r = Err(row);
-                    break;
-                }
-            }
+            sink.put(T::default(), b"");
+            self.validity.append_n(valid_run, true);
+            valid_run = 0;
+            self.validity.append(false);
         }
         self.validity.append_n(valid_run, true);
         r

@@ -23,7 +23,7 @@
 //! over the group's rows with the parsers of `fields.rs`.
 //!
 //! Happy path only: a row with anything else (an escape, a nested value,
-//! a duplicate key, a control byte in a string, invalid UTF-8, a value of
+//! a control byte in a string, invalid UTF-8, a value of
 //! the wrong type or that does not parse, a line not ending where its
 //! object ends) is refused: the rows before it are committed, it goes to
 //! the general path (`fast_line`, else the splitter), which reports any
@@ -31,6 +31,7 @@
 //! takes is one the general path takes with the same result (the
 //! differential tests below pit the two against each other).
 
+use super::group::GROUP_LINES;
 use super::keys::same_key;
 use super::JsonDecoder;
 use crate::decode::UpdateFormat;
@@ -221,9 +222,11 @@ pub(super) type KeyCache = Vec<(Box<[u8]>, Option<usize>)>;
 #[derive(Default)]
 pub(super) struct Layout {
     toks: Vec<Tok>,
-    /// No column appears twice (else a row is left to the slow walk,
-    /// which refuses duplicates).
+    /// No column appears twice (else a row is left to the slow walk, which
+    /// lets the last duplicate win).
     usable: bool,
+    /// Every column appears: a row that matches fills every slot.
+    full: bool,
 }
 
 struct Tok {
@@ -231,14 +234,20 @@ struct Tok {
     w: [u64; 2],
     m: [u64; 2],
     bytes: Box<[u8]>,
-    col: Option<usize>,
+    /// Where its column's slots start in `Row::vals` (`NO_COLUMN`: none).
+    slot: usize,
 }
 
+/// Slot stride of `Row::vals`: the most rows of a group.
+const STRIDE: usize = GROUP_LINES;
+const NO_COLUMN: usize = usize::MAX;
+
 impl Layout {
-    fn build(&mut self, keys: &KeyCache) {
+    fn build(&mut self, keys: &KeyCache, ncols: usize) {
         self.toks.clear();
         let mut seen = Vec::new();
         self.usable = !keys.is_empty();
+        self.full = false;
         for (k, (key, col)) in keys.iter().enumerate() {
             let mut bytes = vec![if k == 0 { b'{' } else { b',' }, b'"'];
             bytes.extend_from_slice(key);
@@ -259,9 +268,10 @@ impl Layout {
                 w,
                 m,
                 bytes: bytes.into(),
-                col: *col,
+                slot: col.map_or(NO_COLUMN, |c| c * STRIDE),
             });
         }
+        self.full = self.usable && seen.len() == ncols;
     }
 }
 
@@ -291,9 +301,8 @@ struct Row<'a> {
     /// `keys` changed since `layout` was built from it.
     changed: bool,
     table: &'a Table,
-    /// Column-major slots: column c of row r is `vals[c * stride + r]`.
+    /// Column-major slots: column c of row r is `vals[c * STRIDE + r]`.
     vals: &'a mut [Scalar],
-    stride: usize,
 }
 
 #[inline]
@@ -306,19 +315,21 @@ impl Row<'_> {
     /// slots; false when the row must go to the general path.
     #[inline]
     fn walk(&mut self, r: usize, start: usize, end: usize) -> bool {
-        self.clear(r);
+        if !self.layout.full {
+            self.clear(r);
+        }
         self.fast(r, start, end) || self.slow(r, start, end)
     }
 
     fn clear(&mut self, r: usize) {
         for c in 0..self.table.columns.len() {
-            self.vals[c * self.stride + r] = MISSING;
+            self.vals[c * STRIDE + r] = MISSING;
         }
     }
 
     /// The common row: the keys of the row before, in its order, without
     /// whitespace (`layout`). False (slots half written) for any other.
-    #[inline]
+    #[inline(always)]
     fn fast(&mut self, r: usize, start: usize, end: usize) -> bool {
         if !self.layout.usable {
             return false;
@@ -332,8 +343,8 @@ impl Row<'_> {
             let Some((v, after)) = self.scalar(p, end) else {
                 return false;
             };
-            if let Some(c) = tok.col {
-                self.vals[c * self.stride + r] = v;
+            if tok.slot != NO_COLUMN {
+                self.vals[tok.slot + r] = v;
             }
             p = after;
         }
@@ -346,7 +357,7 @@ impl Row<'_> {
         self.clear(r);
         let ok = self.slow_walk(r, start, end);
         if ok && self.changed {
-            self.layout.build(self.keys);
+            self.layout.build(self.keys, self.table.columns.len());
             self.changed = false;
         }
         ok
@@ -386,12 +397,9 @@ impl Row<'_> {
                 return false;
             };
             if let Some(c) = col {
-                let slot = &mut self.vals[c * self.stride + r];
-                if slot.kind != ScalarKind::Missing {
-                    // A duplicate key: the general path keeps the last.
-                    return false;
-                }
-                *slot = v;
+                // A duplicate key: the last wins, as in the general path
+                // (only its value is parsed, in stage 3).
+                self.vals[c * STRIDE + r] = v;
             }
             p = ws(after);
             match l.get(p) {
@@ -441,7 +449,7 @@ impl Row<'_> {
     }
 
     /// The scalar at `p`, and the position after it.
-    #[inline]
+    #[inline(always)]
     fn scalar(&self, p: usize, end: usize) -> Option<(Scalar, usize)> {
         let s = self.src;
         let at = |kind, a: usize, b: usize| Scalar {
@@ -459,7 +467,8 @@ impl Row<'_> {
                 (s[q] == b'"').then(|| (at(ScalarKind::Str, p + 1, q), q + 1))
             }
             b'-' | b'0'..=b'9' => {
-                let (e, int) = number(&s[..end], p)?;
+                // The line ends with `}`, so the number ends before `end`.
+                let (e, int) = number(s, p)?;
                 let kind = if int {
                     ScalarKind::Int
                 } else {
@@ -481,56 +490,61 @@ impl Row<'_> {
 const NUMBER_BYTES_MAX: usize = 24;
 
 /// The JSON number at `s[p..]`: its end and whether it is an integer (no
-/// fraction, no exponent). `None` when it breaks JSON's grammar (what
-/// follows it is the caller's to check), is longer than
-/// `NUMBER_BYTES_MAX` or has more than two exponent digits.
-#[inline]
+/// fraction, no exponent). `None` when it breaks JSON's grammar (a leading
+/// zero included; what follows it is the caller's to check), is longer
+/// than `NUMBER_BYTES_MAX` or has more than two exponent digits.
+#[inline(always)]
 fn number(s: &[u8], p: usize) -> Option<(usize, bool)> {
-    let (e, int) = number_grammar(s, p)?;
-    (e - p <= NUMBER_BYTES_MAX).then_some((e, int))
+    let mut q = p + usize::from(s[p] == b'-');
+    let n = digit_run(s, q);
+    if n == 0 || (n > 1 && s[q] == b'0') {
+        return None;
+    }
+    q += n;
+    let mut int = true;
+    if s.get(q) == Some(&b'.') {
+        let n = digit_run(s, q + 1);
+        if n == 0 {
+            return None;
+        }
+        q += 1 + n;
+        int = false;
+    }
+    if matches!(s.get(q), Some(b'e' | b'E')) {
+        q += 1;
+        if matches!(s.get(q), Some(b'+' | b'-')) {
+            q += 1;
+        }
+        let n = digit_run(s, q);
+        if n == 0 || n > 2 {
+            return None;
+        }
+        q += n;
+        int = false;
+    }
+    (q - p <= NUMBER_BYTES_MAX).then_some((q, int))
 }
 
-#[inline]
-fn number_grammar(s: &[u8], mut p: usize) -> Option<(usize, bool)> {
-    let digit = |p: usize| s.get(p).is_some_and(u8::is_ascii_digit);
-    let digits = |mut p: usize| {
-        while digit(p) {
-            p += 1;
+/// How many ASCII digits start `s[p..]`: eight bytes at a time (SWAR).
+#[inline(always)]
+fn digit_run(s: &[u8], p: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut n = 0;
+    while let Some(b) = s.get(p + n..p + n + 8) {
+        // A byte is a digit when (byte ^ 0x30) < 10; adding 0x76 sets the
+        // high bit of any other (a carry it causes only reaches bytes
+        // above the first non-digit, which do not count).
+        let x = u64::from_le_bytes(b.try_into().unwrap()) ^ (0x30 * ONES);
+        let bad = (x.wrapping_add(0x76 * ONES) | x) & (0x80 * ONES);
+        if bad != 0 {
+            return n + (bad.trailing_zeros() / 8) as usize;
         }
-        p
-    };
-    if s[p] == b'-' {
-        p += 1;
+        n += 8;
     }
-    match s.get(p)? {
-        b'0' => p += 1,
-        b'1'..=b'9' => p = digits(p + 1),
-        _ => return None,
+    while s.get(p + n).is_some_and(u8::is_ascii_digit) {
+        n += 1;
     }
-    let mut int = true;
-    if s.get(p) == Some(&b'.') {
-        if !digit(p + 1) {
-            return None;
-        }
-        p = digits(p + 1);
-        int = false;
-    }
-    if matches!(s.get(p), Some(b'e' | b'E')) {
-        p += 1;
-        if matches!(s.get(p), Some(b'+' | b'-')) {
-            p += 1;
-        }
-        if !digit(p) {
-            return None;
-        }
-        let e = p;
-        p = digits(p);
-        if p - e > 2 {
-            return None;
-        }
-        int = false;
-    }
-    Some((p, int))
+    n
 }
 
 impl JsonDecoder {
@@ -556,9 +570,7 @@ impl JsonDecoder {
         let src = &chunk[first..=last.nl];
         self.index.build(src);
         let ncols = self.batch.cols.len();
-        let stride = self.lines.len();
-        self.dvals.clear();
-        self.dvals.resize(ncols * stride, MISSING);
+        self.dvals.resize(ncols * STRIDE, MISSING);
         // Stage 2: rows up to the first refused one.
         let mut rows = 0;
         {
@@ -570,7 +582,6 @@ impl JsonDecoder {
                 changed: false,
                 table: &self.table,
                 vals: &mut self.dvals,
-                stride,
             };
             for line in &self.lines {
                 let (s, e) = (line.start - first, line.start - first + line.len);
@@ -587,7 +598,7 @@ impl JsonDecoder {
         let mut n = rows;
         'retry: while n > 0 {
             for c in 0..ncols {
-                let vals = self.dvals[c * stride..c * stride + n].iter().copied();
+                let vals = self.dvals[c * STRIDE..c * STRIDE + n].iter().copied();
                 if let Err(r) = self.batch.cols[c].push_scalars(src, vals) {
                     self.batch.rollback();
                     n = r;

@@ -24,7 +24,7 @@ use super::{count, too_deep, JsonDecoder};
 
 /// Most lines per simd-json call: enough to amortise the set-up, few
 /// enough that a group with one bad line wastes little.
-const GROUP_LINES: usize = 128;
+pub(super) const GROUP_LINES: usize = 128;
 
 /// One line of a group: its value is `chunk[start..start + len]` (trimmed),
 /// at `at` in the scratch copy.
