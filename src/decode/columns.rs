@@ -1332,3 +1332,169 @@ impl<'x> Filler<'x> {
         self.validity.append_n(valid_run, true);
     }
 }
+
+/// JSON's schema-directed path (`json/direct.rs`): a group's values as
+/// source spans, written one column at a time. Kept in one block at the
+/// end of the file (it needs the private buffers).
+impl ColumnBuf {
+    /// Append one value per item of `vals` (spans of `src`), exactly as the
+    /// tape path would, or fail with the index of the first value it might
+    /// not take that way (the caller rolls the column back and hands that
+    /// row to the general path, which decides and reports). Besides NULL
+    /// and a missing key without a text DEFAULT: integer columns take
+    /// integers; REAL/DOUBLE numbers of at most 19 bytes (correctly
+    /// rounded by `parse_f64`, as by simd-json) and the NaN/infinity
+    /// strings; DECIMAL numbers and strings (exactly, as
+    /// `parse_decimal`); BOOLEAN `true`/`false`; strings their columns and
+    /// the types parsed from text.
+    pub(crate) fn push_scalars(
+        &mut self,
+        src: &[u8],
+        vals: impl Iterator<Item = Scalar>,
+    ) -> Result<(), usize> {
+        use ScalarKind as K;
+        let text = |v: &Scalar| &src[v.start as usize..v.end as usize];
+        // What a non-string column's sink is given (it keeps no text).
+        let no_text = |_: &Scalar| &[][..];
+        let mut f = ScalarFiller {
+            validity: &mut self.validity,
+            nullable: self.nullable,
+            text_default: matches!(self.default, Some(Some(_))),
+        };
+        let int = |v: &Scalar| match v.kind {
+            K::Int => fields::parse_i64(text(v)).ok(),
+            _ => None,
+        };
+        let uint = |v: &Scalar| match v.kind {
+            // `parse_u64` refuses any `-` (even `-0`), as the tape path.
+            K::Int => fields::parse_u64(text(v)).ok(),
+            _ => None,
+        };
+        let float = |v: &Scalar| match (v.kind, text(v)) {
+            // At most 19 digits (and, from the direct path, two exponent
+            // digits): correctly rounded by `parse_f64` as by simd-json.
+            (K::Int | K::Float, t) if t.len() <= 19 => {
+                fields::parse_f64(t).ok().filter(|x| x.is_finite())
+            }
+            (K::Str, b"NaN") => Some(f64::NAN),
+            (K::Str, b"Infinity") => Some(f64::INFINITY),
+            (K::Str, b"-Infinity") => Some(f64::NEG_INFINITY),
+            _ => None,
+        };
+        let string = |v: &Scalar| (v.kind == K::Str).then(|| text(v));
+        match &mut self.values {
+            Values::Bool(b) => f.fill(b, vals, no_text, |v| match v.kind {
+                K::True => Some(true),
+                K::False => Some(false),
+                _ => None,
+            }),
+            Values::I8(o) => f.fill(o, vals, no_text, |v| int(v)?.try_into().ok()),
+            Values::I16(o) => f.fill(o, vals, no_text, |v| int(v)?.try_into().ok()),
+            Values::I32(o) => f.fill(o, vals, no_text, |v| int(v)?.try_into().ok()),
+            Values::I64(o) => f.fill(o, vals, no_text, int),
+            Values::U8(o) => f.fill(o, vals, no_text, |v| uint(v)?.try_into().ok()),
+            Values::U16(o) => f.fill(o, vals, no_text, |v| uint(v)?.try_into().ok()),
+            Values::U32(o) => f.fill(o, vals, no_text, |v| uint(v)?.try_into().ok()),
+            Values::U64(o) => f.fill(o, vals, no_text, uint),
+            Values::F64(o) => f.fill(o, vals, no_text, float),
+            Values::F32(o) => f.fill(o, vals, no_text, |v| {
+                // Rounded from the f64 value, as `json_f32`.
+                let x = float(v)?;
+                let y = x as f32;
+                (!y.is_infinite() || !x.is_finite()).then_some(y)
+            }),
+            Values::Dec(o, p, s) => {
+                let (p, s) = (*p, *s);
+                f.fill(o, vals, no_text, |v| match v.kind {
+                    K::Int | K::Float | K::Str => fields::parse_decimal(text(v), p, s).ok(),
+                    _ => None,
+                })
+            }
+            Values::Str(sb, max) => {
+                let max = *max;
+                f.fill(sb, vals, text, |v| {
+                    let t = string(v)?;
+                    match max {
+                        Some(m) if t.len() > m as usize && fields::char_count(t) > m as usize => {
+                            None
+                        }
+                        _ => Some(()),
+                    }
+                })
+            }
+            Values::Date(o) => f.fill(o, vals, no_text, |v| fields::parse_date(string(v)?).ok()),
+            Values::Time(o) => f.fill(o, vals, no_text, |v| fields::parse_time(string(v)?).ok()),
+            Values::Ts(o) => f.fill(o, vals, no_text, |v| {
+                fields::parse_timestamp(string(v)?).ok()
+            }),
+            // Rare types one value at a time, through the tape path's own
+            // methods for what it does with a string, NULL or no key.
+            Values::Bin(..) | Values::Uuid(_) | Values::Variant(_) | Values::Nested(..) => {
+                let takes_text = matches!(self.values, Values::Bin(..) | Values::Uuid(_));
+                for (r, v) in vals.enumerate() {
+                    let ok = match v.kind {
+                        K::Missing => self.push_missing().is_ok(),
+                        K::Null => self.push_null().is_ok(),
+                        K::Str if takes_text => self.push_text(text(&v)).is_ok(),
+                        _ => false,
+                    };
+                    if !ok {
+                        return Err(r);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+use super::json::direct::{Scalar, ScalarKind};
+
+/// The loop of `push_scalars`, compiled once per value type.
+struct ScalarFiller<'x> {
+    validity: &'x mut BooleanBufferBuilder,
+    nullable: bool,
+    /// The column has a DEFAULT with text (left to the tape path).
+    text_default: bool,
+}
+
+impl ScalarFiller<'_> {
+    /// `conv` turns a value into `T`, `None` when it is not the tape
+    /// path's (and for NULL and missing values); `text` gives a value's
+    /// source (what a string column keeps; nothing for other columns).
+    #[inline]
+    fn fill<'s, T: Default, S: Sink<T>>(
+        &mut self,
+        sink: &mut S,
+        vals: impl Iterator<Item = Scalar>,
+        text: impl Fn(&Scalar) -> &'s [u8],
+        conv: impl Fn(&Scalar) -> Option<T>,
+    ) -> Result<(), usize> {
+        // Valid bits are appended in runs: most columns have no NULLs.
+        let mut valid_run = 0;
+        let mut r = Ok(());
+        for (row, v) in vals.enumerate() {
+            // `conv` takes no NULL and no missing value: values first.
+            if let Some(x) = conv(&v) {
+                sink.put(x, text(&v));
+                valid_run += 1;
+                continue;
+            }
+            let null = match v.kind {
+                ScalarKind::Null => true,
+                ScalarKind::Missing => !self.text_default,
+                _ => false,
+            };
+            if !(null && self.nullable) {
+                r = Err(row);
+                break;
+            }
+            sink.put(T::default(), b"");
+            self.validity.append_n(valid_run, true);
+            valid_run = 0;
+            self.validity.append(false);
+        }
+        self.validity.append_n(valid_run, true);
+        r
+    }
+}

@@ -1,8 +1,24 @@
-//! JSON bodies into Arrow: a splitter finds top-level values as bytes
-//! arrive, simd-json parses each into a reused tape, and the tape is walked
-//! straight into the column buffers.
+//! JSON bodies into Arrow. The common body (one flat object of scalars per
+//! line, `update_format=raw`) goes straight from the bytes into the column
+//! buffers (`direct.rs`); anything else goes through a splitter that finds
+//! top-level values as bytes arrive, simd-json parsing each into a reused
+//! tape, and the tape walked into the column buffers.
 //!
-//! ADVICE FOR HACKERS: the splitter tracks only strings, escapes and depth
+//! ADVICE FOR HACKERS: the direct path comes first (`split`). It is
+//! hand-written and schema-directed because simd-json's tape cost about
+//! half the time of that body for values read once: per group of up to 128
+//! complete lines, stage 1 classifies 64-byte blocks into bitmasks (string
+//! stops, non-ASCII), stage 2 walks each row (keys matched against the
+//! previous row's layout with masked word compares, scalars' spans and
+//! kinds into column-major slots), stage 3 fills each column in one loop
+//! with `fields.rs`'s parsers (`ColumnBuf::push_scalars`). It takes only
+//! what it is sure the tape path takes the same way; at the first row it
+//! is not (escapes, nesting, a wrong type, a bad value...) it commits the
+//! rows before and hands the lines from that one on to the paths below
+//! (a group of them, else that line), which report any error; then it
+//! resumes. `direct_tests.rs` pits it against them.
+//!
+//! The splitter tracks only strings, escapes and depth
 //! (a counter, never recursion), so it can reject over-deep values before
 //! any parser sees them. A value wholly inside one chunk is parsed from the
 //! chunk; one that spans chunks is gathered in `buf` (bounded by
@@ -15,7 +31,8 @@
 //! (and it is not too long or too deep) is the result used, since then it
 //! is exactly the value the splitter would have found. Otherwise the
 //! splitter takes over for that value.
-//! Faster still (`group`): the complete lines of a chunk that start with
+//! Faster (`group`, after the direct path refused a line or when it cannot
+//! serve the request): the complete lines of a chunk that start with
 //! `{` are parsed in one simd-json call as `[line,line,...]`, used only
 //! when each element provably is its line (`group.rs` says how), else the
 //! lines take the per-line path. Rows repeating the previous row's key
@@ -54,6 +71,7 @@ use super::{ChangeBatch, DecodeOptions, Decoder, ParseError, ParseErrors, Update
 use crate::table::Table;
 
 mod columnar;
+pub(crate) mod direct;
 mod group;
 mod keys;
 
@@ -104,6 +122,17 @@ pub struct JsonDecoder {
     /// Address of the buffer simd-json parsed (a copy of `raw`), so a
     /// string node's position in `raw` can be found (`number_text`).
     tape_base: usize,
+    /// The direct path (`direct.rs`) may be taken (tests turn it off to
+    /// compare).
+    direct_enabled: bool,
+    /// Its stage-1 index, key cache, row layout and value slots.
+    index: direct::Index,
+    dkeys: direct::KeyCache,
+    layout: direct::Layout,
+    dvals: Vec<direct::Scalar>,
+    /// Rows it wrote (tests check it was taken).
+    #[cfg(test)]
+    direct_rows: u64,
     records: u64,
     batch_bytes: usize,
     full: bool,
@@ -138,6 +167,13 @@ impl JsonDecoder {
             elems: Vec::new(),
             row_slots: Vec::new(),
             tape_base: 0,
+            direct_enabled: true,
+            index: direct::Index::default(),
+            dkeys: Vec::new(),
+            layout: direct::Layout::default(),
+            dvals: Vec::new(),
+            #[cfg(test)]
+            direct_rows: 0,
             records: 0,
             batch_bytes: 0,
             full: false,
@@ -151,8 +187,25 @@ impl JsonDecoder {
         let mut i = 0;
         // Bytes before this go through the per-line path (a group failed).
         let mut no_group_until = 0;
+        // Bytes before this are not for the direct path (it refused a line:
+        // the simd-json group takes the lines from there, so a body where
+        // most lines need it costs little more than before the direct
+        // path existed).
+        let mut no_direct_until = 0;
+        let direct = self.direct_ok();
         loop {
             if !self.sp.in_value {
+                if direct && i >= no_direct_until {
+                    let (used, refused) = self.direct(chunk, i);
+                    i += used;
+                    if self.full {
+                        return i;
+                    }
+                    match refused {
+                        None if used > 0 => continue,
+                        _ => no_direct_until = refused.unwrap_or(0).max(i + 1),
+                    }
+                }
                 if i >= no_group_until {
                     match self.group(chunk, i) {
                         Ok(used) => {

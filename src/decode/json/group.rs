@@ -24,7 +24,7 @@ use super::{count, too_deep, JsonDecoder};
 
 /// Most lines per simd-json call: enough to amortise the set-up, few
 /// enough that a group with one bad line wastes little.
-const GROUP_LINES: usize = 128;
+pub(super) const GROUP_LINES: usize = 128;
 
 /// One line of a group: its value is `chunk[start..start + len]` (trimmed),
 /// at `at` in the scratch copy.
@@ -33,7 +33,7 @@ pub(super) struct Line {
     pub(super) start: usize,
     pub(super) len: usize,
     /// The newline that ends the line.
-    nl: usize,
+    pub(super) nl: usize,
     pub(super) at: usize,
 }
 
@@ -73,7 +73,7 @@ impl JsonDecoder {
 
     /// Find the complete lines from `chunk[i..]` that may be grouped;
     /// returns the end of the last (or `i` when there is none).
-    fn gather(&mut self, chunk: &[u8], i: usize) -> usize {
+    pub(super) fn gather(&mut self, chunk: &[u8], i: usize) -> usize {
         self.lines.clear();
         let room = self.rows_max.saturating_sub(self.batch.rows()).max(1);
         let max = GROUP_LINES.min(room);
