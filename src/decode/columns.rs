@@ -1422,11 +1422,19 @@ impl ColumnBuf {
                     }
                 })
             }
-            Values::Date(o) => f.fill(o, vals, no_text, |v| fields::parse_date(string(v)?).ok()),
+            Values::Date(o) => {
+                let mut memo = fields::Month::default();
+                f.fill(o, vals, no_text, |v| {
+                    fields::parse_date_memo(string(v)?, &mut memo).ok()
+                })
+            }
             Values::Time(o) => f.fill(o, vals, no_text, |v| fields::parse_time(string(v)?).ok()),
-            Values::Ts(o) => f.fill(o, vals, no_text, |v| {
-                fields::parse_timestamp(string(v)?).ok()
-            }),
+            Values::Ts(o) => {
+                let mut memo = fields::Month::default();
+                f.fill(o, vals, no_text, |v| {
+                    fields::parse_timestamp_memo(string(v)?, &mut memo).ok()
+                })
+            }
             // Rare types one value at a time, through the tape path's own
             // methods for what it does with a string, NULL or no key.
             Values::Bin(..) | Values::Uuid(_) | Values::Variant(_) | Values::Nested(..) => {
@@ -1468,7 +1476,7 @@ impl ScalarFiller<'_> {
         sink: &mut S,
         vals: impl Iterator<Item = Scalar>,
         text: impl Fn(&Scalar) -> &'s [u8],
-        conv: impl Fn(&Scalar) -> Option<T>,
+        mut conv: impl FnMut(&Scalar) -> Option<T>,
     ) -> Result<(), usize> {
         // Valid bits are appended in runs: most columns have no NULLs.
         let mut valid_run = 0;
