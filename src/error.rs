@@ -73,6 +73,9 @@ pub enum ApiError {
     PipelinePaused {
         pipeline: String,
         waited_ms: u64,
+        /// Records of this request handed over before the pause came (a
+        /// request paused halfway through its body).
+        records_taken: u64,
     },
     /// Ingress to a stopped pipeline.
     PipelineStopped {
@@ -245,11 +248,22 @@ impl ApiError {
             ApiError::PipelinePaused {
                 pipeline,
                 waited_ms,
-            } => format!(
-                "Pipeline '{pipeline}' is paused and did not resume within {waited_ms} ms \
-                 (ingest.paused_wait_ms); retry later, or send with force=true to ingest \
-                 while paused"
-            ),
+                records_taken,
+            } => {
+                let mut m = format!(
+                    "Pipeline '{pipeline}' is paused and did not resume within {waited_ms} ms \
+                     (ingest.paused_wait_ms); retry later, or send with force=true to ingest \
+                     while paused"
+                );
+                if *records_taken > 0 {
+                    m.push_str(&format!(
+                        ". The pause came halfway through this request: its first \
+                         {records_taken} records were taken, the rest were not (an \
+                         Idempotency-Key makes a request all or nothing)"
+                    ));
+                }
+                m
+            }
             ApiError::PipelineStopped { pipeline } => format!(
                 "Pipeline '{pipeline}' is stopped: start it (POST /v0/pipelines/{pipeline}/start) \
                  to ingest"
@@ -304,9 +318,12 @@ impl ApiError {
             ApiError::PipelinePaused {
                 pipeline,
                 waited_ms,
-            } => {
-                json!({ "pipeline_name": pipeline, "paused_wait_ms": waited_ms })
-            }
+                records_taken,
+            } => json!({
+                "pipeline_name": pipeline,
+                "paused_wait_ms": waited_ms,
+                "records_taken": records_taken,
+            }),
             ApiError::PipelineStopped { pipeline } => json!({ "pipeline_name": pipeline }),
             ApiError::Overloaded { waited_ms } => json!({ "backpressure_wait_ms": waited_ms }),
             ApiError::IdempotentTooLarge { limit } => json!({ "idempotent_bytes_max": limit }),

@@ -91,41 +91,50 @@ fn pause_holds_force_ingests_stop_refuses_and_states_persist() {
 /// a request admitted while running are not taken once pause has returned.
 /// The request is held at its next batch (its body not read further) and
 /// completes after the resume; with no resume, it gets the 503 a new
-/// request gets.
+/// request gets, saying how many of its records were taken before the
+/// pause (and the stats count those).
 #[test]
 fn pause_holds_a_request_already_streaming() {
-    let config = config().replace("paused_wait_ms = 400", "paused_wait_ms = 1500");
+    // One row per batch: the first row is handed over before the pause.
+    let config = config().replace(
+        "paused_wait_ms = 400",
+        "paused_wait_ms = 1500\nbatch_rows = 1",
+    );
     let s = Server::start_with(2, &config);
     let mut c = s.client();
-    let records = |c: &mut Client| common::table_stats(c, "p", "t1")["total_records"].clone();
+    let records = |c: &mut Client| {
+        common::table_stats(c, "p", "t1")["total_records"]
+            .as_u64()
+            .unwrap()
+    };
     let head = "POST /v0/pipelines/p/ingress/t1?format=csv HTTP/1.1\r\nHost: x\r\n\
                 Transfer-Encoding: chunked\r\n\r\n";
     for resume in [true, false] {
-        let before = records(&mut c).as_u64().unwrap();
+        let before = records(&mut c);
         let mut up = Client::connect(s.addr);
-        // Admitted while running; one row, waiting in the decoder (the
-        // batch is not full, so nothing is handed over yet).
+        // Admitted while running; its first row is handed over.
         up.send(format!("{head}6\r\n1,a,,\n\r\n").as_bytes());
-        std::thread::sleep(Duration::from_millis(200));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while records(&mut c) != before + 1 {
+            assert!(Instant::now() < deadline, "first row never taken");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         act(&mut c, "pause");
-        // The body's end seals the batch: it must not go in while paused.
+        // Its second row must not go in while paused.
         up.send(b"6\r\n2,b,,\n\r\n0\r\n\r\n");
         std::thread::sleep(Duration::from_millis(400));
-        assert_eq!(
-            records(&mut c).as_u64().unwrap(),
-            before,
-            "taken while paused"
-        );
+        assert_eq!(records(&mut c), before + 1, "taken while paused");
         if resume {
             act(&mut c, "resume");
             let r = up.read_response().unwrap();
             assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
             wait_complete(&mut c, "p", r.json()["token"].as_str().unwrap());
-            assert_eq!(records(&mut c).as_u64().unwrap(), before + 2);
+            assert_eq!(records(&mut c), before + 2);
         } else {
             let r = up.read_response().unwrap();
             assert_eq!((r.status, r.error_code().as_str()), (503, "PipelinePaused"));
-            assert_eq!(records(&mut c).as_u64().unwrap(), before);
+            assert_eq!(r.json()["details"]["records_taken"], 1);
+            assert_eq!(records(&mut c), before + 1);
             act(&mut c, "resume");
         }
     }

@@ -69,26 +69,13 @@ pub async fn lifecycle(
         "stop" => State::Stopped,
         _ => return Ok(()),
     };
+    let mut saved = Ok(());
     if to != now {
         let (reg, dir) = (reg.clone(), shard.cfg.data_dir.clone());
-        glommio::executor()
+        saved = glommio::executor()
             .spawn_blocking(move || lifecycle::change(&reg, pi, to, &dir))
             .await
-            .map_err(|e| ApiError::StateNotSaved { why: e.to_string() })?;
-        if to != State::Running {
-            // The barrier (`lifecycle::Senders`): a hand-over gives up
-            // after backpressure_wait_ms, so this wait ends by then.
-            let wait = shard.cfg.ingest.backpressure_wait_ms + 1000;
-            let p = &shard.reg.pipelines[pi];
-            let within = std::time::Duration::from_millis(wait);
-            if !p.senders.drained(within).await {
-                tracing::warn!(
-                    pipeline,
-                    waited_ms = wait,
-                    "batches still being handed over after the state change"
-                );
-            }
-        }
+            .map_err(|e| ApiError::StateNotSaved { why: e.to_string() });
         tracing::info!(
             pipeline,
             from = now.name(),
@@ -96,7 +83,24 @@ pub async fn lifecycle(
             "pipeline state changed"
         );
     }
-    Ok(())
+    // The barrier (`lifecycle::Senders`), also when the state was already
+    // this one (a repeated pause must not return before the first one's
+    // senders are done) and when saving failed (the state applies anyway).
+    // A hand-over gives up after backpressure_wait_ms, so the wait ends by
+    // then.
+    if to != State::Running {
+        let wait = shard.cfg.ingest.backpressure_wait_ms + 1000;
+        let senders = &shard.reg.pipelines[pi].senders;
+        let within = std::time::Duration::from_millis(wait);
+        if !senders.drained(to == State::Stopped, within).await {
+            tracing::warn!(
+                pipeline,
+                waited_ms = wait,
+                "batches still being handed over after the state change"
+            );
+        }
+    }
+    saved
 }
 
 pub fn pipeline_rt<'s>(shard: &'s Shard, name: &str) -> Result<&'s PipelineRt, ApiError> {

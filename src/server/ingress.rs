@@ -211,6 +211,7 @@ pub async fn handle(
                         // A repeat ingests nothing: count no rows.
                         s.rows = 0;
                     }
+                    add(&p.tables[ti].lane_stats[shard.id].records, s.rows);
                 }
                 // Paused or stopped meanwhile; the body was read whole.
                 Err(Some((e, _))) => streamed = Err((e, BodyState::Done)),
@@ -254,6 +255,7 @@ async fn admit(shard: &Shard, pi: usize, force: bool) -> Result<(), ApiError> {
             return Err(ApiError::PipelinePaused {
                 pipeline: p.name.clone(),
                 waited_ms: shard.cfg.ingest.paused_wait_ms,
+                records_taken: 0,
             });
         }
         glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
@@ -298,7 +300,7 @@ fn respond(
     let errors = decoder.errors();
     add(&stats.requests, 1);
     add(&stats.bytes, streamed.bytes);
-    add(&stats.records, streamed.rows);
+    // Records were counted as they were handed over (`deliver`).
     add(&stats.parse_errors, errors.total);
     if !errors.is_empty() {
         return Err((
@@ -406,7 +408,7 @@ async fn stream_body(
 async fn sending(shard: &Shard, pi: usize, force: bool) -> Result<Sending<'_>, Failure> {
     let p = &shard.reg.pipelines[pi];
     loop {
-        let counted = p.senders.enter(shard.id);
+        let counted = p.senders.enter(shard.id, force);
         match p.state.get() {
             State::Running => return Ok(counted),
             State::Paused if force => return Ok(counted),
@@ -428,12 +430,24 @@ async fn deliver(
     hold: &mut Option<Held>,
 ) -> Result<(), Failure> {
     let Some(held) = hold else {
-        s.rows += b.num_rows() as u64;
-        let _counted = sending(shard, pi, force).await?;
+        let _counted = sending(shard, pi, force).await.map_err(|(mut e, b)| {
+            if let ApiError::PipelinePaused { records_taken, .. } = &mut e {
+                *records_taken = s.rows;
+            }
+            (e, b)
+        })?;
+        let n = b.num_rows() as u64;
         let end = shard
             .submit(pi, ti, b)
             .await
             .map_err(|_| overloaded(shard))?;
+        // Counted as handed over, so rows of a request that fails later
+        // (paused or overloaded halfway) are in the stats too.
+        s.rows += n;
+        add(
+            &shard.reg.pipelines[pi].tables[ti].lane_stats[shard.id].records,
+            n,
+        );
         s.last_end = Some(end);
         return Ok(());
     };

@@ -77,53 +77,71 @@ impl StateCell {
     }
 }
 
-/// Per pipeline, per shard: batches of requests without `force` being
-/// handed to owners right now. A sender counts itself in and then reads
-/// the state; a pause or stop sets the state and then waits for every
-/// count to be zero. All four operations are SeqCst, so of a sender and a
-/// state change running at once, at least one sees the other: either the
-/// sender sees the new state (and holds its batch), or the change waits
-/// for the sender. One counter per shard, each on its own cache line, so
+/// Per pipeline, per shard: batches being handed to owners right now, of
+/// all requests and of those without `force`. A sender counts itself in
+/// and then reads the state; a pause (stop) sets the state and then waits
+/// for the counts of requests without `force` (of all requests) to be
+/// zero. All four operations are SeqCst, so of a sender and a state change
+/// running at once, at least one sees the other: either the sender sees
+/// the new state (and holds its batch), or the change waits for the
+/// sender. The counters of a shard have a cache line of their own, so
 /// that senders on different cores do not share one.
 #[derive(Debug)]
-pub struct Senders(Box<[PaddedCount]>);
+pub struct Senders(Box<[Counts]>);
 
 #[derive(Debug, Default)]
 #[repr(align(64))]
-struct PaddedCount(AtomicU32);
+struct Counts {
+    all: AtomicU32,
+    unforced: AtomicU32,
+}
 
 /// A sender counted in; counted out when dropped.
-pub struct Sending<'a>(&'a AtomicU32);
+pub struct Sending<'a> {
+    counts: &'a Counts,
+    force: bool,
+}
 
 impl Drop for Sending<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        if !self.force {
+            self.counts.unforced.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.counts.all.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Senders {
     pub fn new(shards: usize) -> Senders {
-        Senders((0..shards).map(|_| PaddedCount::default()).collect())
+        Senders((0..shards).map(|_| Counts::default()).collect())
     }
 
     /// Count a sender on `shard` in (read the state after this).
-    pub fn enter(&self, shard: usize) -> Sending<'_> {
-        let c = &self.0[shard].0;
-        c.fetch_add(1, Ordering::SeqCst);
-        Sending(c)
+    pub fn enter(&self, shard: usize, force: bool) -> Sending<'_> {
+        let counts = &self.0[shard];
+        counts.all.fetch_add(1, Ordering::SeqCst);
+        if !force {
+            counts.unforced.fetch_add(1, Ordering::SeqCst);
+        }
+        Sending { counts, force }
     }
 
-    fn idle(&self) -> bool {
-        self.0.iter().all(|c| c.0.load(Ordering::SeqCst) == 0)
+    /// No sender of a request without `force` (of any request: `all`).
+    fn idle(&self, all: bool) -> bool {
+        self.0.iter().all(|c| {
+            let n = if all { &c.all } else { &c.unforced };
+            n.load(Ordering::SeqCst) == 0
+        })
     }
 
-    /// After a pause or stop: wait until no sender that may have read the
-    /// old state is still handing a batch over, polling (a hand-over takes
-    /// at most `ingest.backpressure_wait_ms`, then gives up). False when
-    /// `within` passed first.
-    pub async fn drained(&self, within: Duration) -> bool {
+    /// After a pause (`all` false: `force` requests go on) or a stop
+    /// (`all` true): wait until no sender that may have read the old state
+    /// is still handing a batch over, polling (a hand-over takes at most
+    /// `ingest.backpressure_wait_ms`, then gives up). False when `within`
+    /// passed first.
+    pub async fn drained(&self, all: bool, within: Duration) -> bool {
         let deadline = Instant::now() + within;
-        while !self.idle() {
+        while !self.idle(all) {
             if Instant::now() >= deadline {
                 return false;
             }
