@@ -374,6 +374,7 @@ proptest! {
         crlf in any::<bool>(),
         prefix in prop::sample::select(vec![&b""[..], b"\xEF\xBB\xBF", b"\xEF", b"\xEF\xBB", b"\xEF\xBBx"]),
         null in null_text(),
+        batch_bytes in prop::sample::select(vec![1usize << 20, 1, 6, 13, 40]),
     ) {
         let t = table(vec![
             col("a", SqlType::Int, true, None),
@@ -392,6 +393,9 @@ proptest! {
         body.extend_from_slice(&junk);
         let mut o = with_null_text(opts(), null);
         o.batch_rows = 3;
+        // Small byte limits with bad records: sealing must not depend on
+        // when records were converted.
+        o.batch_bytes = batch_bytes;
         o.record_bytes_max = 24;
         let whole = run_chunks(&t, &o, &[&body]);
         let parts = split_at(&body, &cuts);
@@ -588,4 +592,23 @@ proptest! {
         let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
         assert_same(&run_chunks(&t, &o, &parts), &reference);
     }
+}
+
+/// Batches seal by the bytes of their good records only, whatever the
+/// chunking: a bad record's bytes once counted until a conversion found
+/// the batch empty, and when that happened depended on where chunks ended.
+#[test]
+fn byte_limit_ignores_bad_records_under_any_split() {
+    let t = table(vec![col("a", SqlType::Int, true, None)]);
+    let mut o = opts();
+    (o.batch_rows, o.batch_bytes) = (2, 6);
+    let body = b"x\ny\n1\n2\n";
+    let whole = run_chunks(&t, &o, &[body]);
+    for cut in 1..body.len() {
+        let (a, b) = body.split_at(cut);
+        assert_same(&whole, &run_chunks(&t, &o, &[a, b]));
+    }
+    // Four bytes of good rows: under the limit, so one batch.
+    assert_eq!(whole.batches.len(), 1);
+    assert_eq!(whole.errors.total, 2);
 }

@@ -133,6 +133,8 @@ struct Rec {
     line: u64,
     event: u64,
     fault: Option<Fault>,
+    /// Input bytes of the record, terminator included.
+    bytes: usize,
 }
 
 pub struct CsvDecoder {
@@ -171,8 +173,12 @@ pub struct CsvDecoder {
     /// One per `recs` entry.
     spans: Vec<Span>,
     records: u64,
-    /// Input bytes spanned by the records of the current batch.
+    /// Input bytes of the good records converted into the current batch.
     batch_bytes: usize,
+    /// Input bytes of the pending records (`recs`).
+    pending_bytes: usize,
+    /// Records the last `index_records` call split.
+    index_took: usize,
     full: bool,
     skip: Vec<bool>,
     bad: Vec<(usize, FieldError)>,
@@ -210,6 +216,8 @@ impl CsvDecoder {
             spans: Vec::new(),
             records: 0,
             batch_bytes: 0,
+            pending_bytes: 0,
+            index_took: CONVERT_GROUP,
             full: false,
             skip: Vec::new(),
             bad: Vec::new(),
@@ -315,25 +323,27 @@ impl CsvDecoder {
             n: (self.fields.len() - self.rec_first_field) as u32,
             in_chunk,
         });
+        let bytes = (self.pos - self.rec_offset) as usize;
         self.recs.push(Rec {
             offset: self.rec_offset,
             line: self.rec_line,
             event: self.records,
             fault,
+            bytes,
         });
         self.rec_first_field = self.fields.len();
         self.rec_data_start = self.data.len();
-        self.batch_bytes += (self.pos - self.rec_offset) as usize;
-        // Sealing depends only on the records so far, never on chunking:
-        // `rows + pending` bounds the good rows, so converting here finds
-        // the batch full exactly when it is.
+        self.pending_bytes += bytes;
+        // Sealing depends only on the good records so far, never on when
+        // records were converted (chunk ends, full groups): `rows + pending`
+        // and `batch_bytes + pending_bytes` bound the good rows and their
+        // bytes, so converting here finds the batch full exactly when the
+        // good records fill it.
         if self.batch.rows() + self.recs.len() >= self.rows_max
-            || self.batch_bytes >= self.bytes_max
+            || self.batch_bytes + self.pending_bytes >= self.bytes_max
         {
             self.convert(chunk);
-            if self.batch.rows() == 0 {
-                self.batch_bytes = 0;
-            } else if self.batch.rows() >= self.rows_max || self.batch_bytes >= self.bytes_max {
+            if self.batch.rows() >= self.rows_max || self.batch_bytes >= self.bytes_max {
                 self.full = true;
             }
         }
@@ -498,10 +508,21 @@ impl CsvDecoder {
             return 0;
         }
         // Records the state machine split (in `data`) go first, as a group
-        // of their own: a group all from one source is `uniform`.
-        if self.spans.last().is_some_and(|s| !s.in_chunk) {
+        // of their own: a group all from one source is `uniform`. Only
+        // when the index took a run of records last time: in a body where
+        // most records need the state machine (a `""` in each, say), each
+        // would otherwise become a group of one.
+        if self.index_took >= 8 && self.spans.last().is_some_and(|s| !s.in_chunk) {
             self.convert(chunk);
         }
+        let before = self.records;
+        let used = self.index_run(chunk, i);
+        self.index_took = (self.records - before) as usize;
+        used
+    }
+
+    /// `index_records` from record start `i`.
+    fn index_run(&mut self, chunk: &[u8], i: usize) -> usize {
         let pos0 = self.pos - i as u64;
         let mut rec = i;
         let mut field = i;
@@ -641,6 +662,12 @@ impl CsvDecoder {
         self.report(chunk);
         let good = self.skip.iter().filter(|s| !**s).count();
         self.batch.commit(good, 1);
+        let good_bytes: usize = (self.recs.iter().zip(&self.skip))
+            .filter(|(_, &skip)| !skip)
+            .map(|(r, _)| r.bytes)
+            .sum();
+        self.batch_bytes += good_bytes;
+        self.pending_bytes = 0;
         self.recs.clear();
         self.spans.clear();
         self.compact();
@@ -904,6 +931,7 @@ impl Decoder for CsvDecoder {
         self.spans.clear();
         self.records = 0;
         self.batch_bytes = 0;
+        self.pending_bytes = 0;
         self.full = false;
         self.skip.clear();
         self.bad.clear();
