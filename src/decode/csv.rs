@@ -119,12 +119,15 @@ struct Span {
 }
 
 /// A pending group of records all of `width` fields, stored one record
-/// after another from `fields[first]` (`CsvDecoder::uniform`).
+/// after another from `fields[first]` (`CsvDecoder::uniform`); their bytes
+/// all in the chunk (`in_chunk`), all in `data`, or (`mixed`) some in each,
+/// as `Span::in_chunk` says per record.
 #[derive(Clone, Copy)]
 struct Uniform {
     first: usize,
     width: usize,
     in_chunk: bool,
+    mixed: bool,
 }
 
 /// A complete record waiting for conversion.
@@ -177,8 +180,6 @@ pub struct CsvDecoder {
     batch_bytes: usize,
     /// Input bytes of the pending records (`recs`).
     pending_bytes: usize,
-    /// Records the last `index_records` call split.
-    index_took: usize,
     full: bool,
     skip: Vec<bool>,
     bad: Vec<(usize, FieldError)>,
@@ -217,7 +218,6 @@ impl CsvDecoder {
             records: 0,
             batch_bytes: 0,
             pending_bytes: 0,
-            index_took: CONVERT_GROUP,
             full: false,
             skip: Vec::new(),
             bad: Vec::new(),
@@ -507,22 +507,6 @@ impl CsvDecoder {
         if chunk.len() > CHUNK_BYTES_MAX {
             return 0;
         }
-        // Records the state machine split (in `data`) go first, as a group
-        // of their own: a group all from one source is `uniform`. Only
-        // when the index took a run of records last time: in a body where
-        // most records need the state machine (a `""` in each, say), each
-        // would otherwise become a group of one.
-        if self.index_took >= 8 && self.spans.last().is_some_and(|s| !s.in_chunk) {
-            self.convert(chunk);
-        }
-        let before = self.records;
-        let used = self.index_run(chunk, i);
-        self.index_took = (self.records - before) as usize;
-        used
-    }
-
-    /// `index_records` from record start `i`.
-    fn index_run(&mut self, chunk: &[u8], i: usize) -> usize {
         let pos0 = self.pos - i as u64;
         let mut rec = i;
         let mut field = i;
@@ -681,10 +665,18 @@ impl CsvDecoder {
             let k = Self::field_of(&self.field_map, c);
             if let Some(u) = uniform.filter(|u| k < u.width) {
                 // Field k of every record, `width` fields apart.
-                let src = if u.in_chunk { chunk } else { &data[..] };
                 let recs = fields[u.first..u.first + n * u.width].chunks_exact(u.width);
-                let texts = recs.map(|rec| text_of(rec[k], src));
-                if col.append_texts(n, texts) {
+                let taken = if u.mixed {
+                    // Records the state machine split (a `""` escape, a
+                    // chunk end) lie in `data`, the others in the chunk.
+                    let src = |s: &Span| if s.in_chunk { chunk } else { &data[..] };
+                    let texts = recs.zip(spans).map(|(rec, s)| text_of(rec[k], src(s)));
+                    col.append_texts(n, texts)
+                } else {
+                    let src = if u.in_chunk { chunk } else { &data[..] };
+                    col.append_texts(n, recs.map(|rec| text_of(rec[k], src)))
+                };
+                if taken {
                     continue;
                 }
             }
@@ -697,20 +689,24 @@ impl CsvDecoder {
     }
 
     /// Is the pending group one the column fast path can take: no row to
-    /// skip, every record with the same number of fields, all from the
-    /// chunk or all from `data`? Then record r's fields start at
-    /// `first + r * width` (records' fields are stored in order).
+    /// skip, every record with the same number of fields? Then record r's
+    /// fields start at `first + r * width` (records' fields are stored in
+    /// order, whichever splitter found them).
     fn uniform(&self) -> Option<Uniform> {
         let s0 = *self.spans.first()?;
-        let u = Uniform {
+        let mut u = Uniform {
             first: s0.first as usize,
             width: s0.n as usize,
             in_chunk: s0.in_chunk,
+            mixed: false,
         };
-        let same = self.spans.iter().enumerate().all(|(r, s)| {
-            s.n == s0.n && s.in_chunk == s0.in_chunk && s.first as usize == u.first + r * u.width
-        });
-        (same && u.width > 0 && !self.skip.contains(&true)).then_some(u)
+        for (r, s) in self.spans.iter().enumerate() {
+            if s.n != s0.n || s.first as usize != u.first + r * u.width {
+                return None;
+            }
+            u.mixed |= s.in_chunk != s0.in_chunk;
+        }
+        (u.width > 0 && !self.skip.contains(&true)).then_some(u)
     }
 
     /// Report faults and field errors in record order, one per record
