@@ -14,6 +14,19 @@ use crate::table::{parse_program, Table};
 /// pipeline, `demo`, with tables covering every supported type.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("default-config.toml");
 
+/// Every key with its default and a comment (`src/config-reference.toml`).
+const REFERENCE_TOML: &str = include_str!("config-reference.toml");
+
+/// What `sluice --print-default-config` prints: every key with its default
+/// and a comment, then the embedded demo pipeline, so that the text is a
+/// complete configuration a server starts with as it is.
+pub fn reference_config() -> String {
+    let demo = DEFAULT_CONFIG_TOML
+        .find("[[pipeline]]")
+        .map_or("", |at| &DEFAULT_CONFIG_TOML[at..]);
+    format!("{REFERENCE_TOML}\n{demo}")
+}
+
 /// Compile-time ceilings that runtime knobs are validated against.
 pub const SHARDS_MAX: usize = 256;
 pub const PIPELINES_MAX: usize = 64;

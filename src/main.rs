@@ -40,6 +40,10 @@ struct Args {
     /// lost). Without it, a corrupt segment stops startup.
     #[arg(long)]
     quarantine_corrupt: bool,
+    /// Print every configuration key with its default and what it does (a
+    /// complete, commented TOML with the demo pipeline), then exit.
+    #[arg(long)]
+    print_default_config: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -70,6 +74,10 @@ fn main() -> ExitCode {
         std::process::exit(101);
     }));
     let args = Args::parse();
+    if args.print_default_config {
+        print!("{}", config::reference_config());
+        return ExitCode::SUCCESS;
+    }
     let result = match &args.command {
         Some(Command::Keygen) => {
             let (key, hash) = sluice::auth::keygen();
