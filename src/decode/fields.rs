@@ -562,10 +562,7 @@ fn date_prefix_memo(s: &[u8], memo: &mut Month) -> FieldResult<i64> {
 /// DATE `YYYY-MM-DD` as days since 1970-01-01.
 #[inline]
 pub fn parse_date(s: &[u8]) -> FieldResult<i32> {
-    if s.len() != 10 {
-        return Err(FieldError::Syntax);
-    }
-    Ok(date_prefix(s)? as i32)
+    parse_date_memo(s, &mut Month::default())
 }
 
 /// `parse_date` for a column of values (see `date_prefix_memo`).
