@@ -2,7 +2,9 @@
 //! fed in 64 KiB chunks; one decoder reused (reset) across bodies.
 //! `cargo run --release --example decode_speed [cpu-seconds] [csv|json|small|types]`
 //! (`types`: CSV of ten columns of one SQL type at a time, ns per field,
-//! to see where conversion time goes.)
+//! to see where conversion time goes; `file PATH`: one body read from PATH,
+//! CSV or JSON by its extension, e.g. a body `sluice-load --dump-bodies` wrote,
+//! to compare the decoder alone with the server on the harness's rows.)
 //! Times are CPU time of the thread.
 
 use std::sync::Arc;
@@ -215,6 +217,16 @@ fn main() {
     }
     if which.is_empty() || which == "small" {
         small(&t);
+    }
+    if which == "file" {
+        let path = std::env::args().nth(3).expect("file PATH");
+        let body = std::fs::read(&path).unwrap();
+        let format = if path.ends_with(".json") {
+            Format::Json
+        } else {
+            Format::Csv
+        };
+        speed(&path, &t, format, &body, secs);
     }
     if which == "types" {
         types(secs, std::env::args().nth(3));

@@ -6,13 +6,15 @@
 #   loadtest/decode-ab.sh csv 8 /tmp/old/target/release/examples/decode_speed target/release/examples/decode_speed
 #
 #   loadtest/decode-ab.sh csv|json ROUNDS BINARY...
+#   loadtest/decode-ab.sh "file BODY" ROUNDS BINARY...   (a body sluice-load --dump-bodies wrote)
 set -euo pipefail
 mode=$1 rounds=$2
 shift 2
 declare -A best
 for _ in $(seq "$rounds"); do
   for b in "$@"; do
-    v=$("$b" 0.7 "$mode" | grep -oE "[0-9]+ MB/s" | head -1 | cut -d' ' -f1)
+    # shellcheck disable=SC2086 # "file PATH" is two words on purpose.
+    v=$("$b" 0.7 $mode | grep -oE "[0-9]+ MB/s" | head -1 | cut -d' ' -f1)
     if [ -z "${best[$b]:-}" ] || [ "$v" -gt "${best[$b]}" ]; then best[$b]=$v; fi
   done
 done
