@@ -6,7 +6,8 @@
 //! Quotes: the prefix XOR of the quote mask marks the bytes inside quotes
 //! (a `""` escape toggles twice and leaves the parity right), so
 //! separators inside quotes drop out. That model agrees with csv-core only
-//! while every `"` opens a field or closes it right before a separator;
+//! while every `"` opens a field, closes it right before a separator, or is
+//! half of a `""` escape inside a quoted field (`Structure::escapes`);
 //! `Block::anomalies` marks every other `"` (and line breaks inside quotes),
 //! and the splitter leaves such records to its state machine.
 
@@ -124,8 +125,13 @@ pub(super) struct Structure {
     /// `,` `\n` `\r` outside quotes.
     pub(super) sep: u64,
     /// Bytes the fast path cannot take: a `"` that neither opens a field
-    /// nor closes one right before a separator, a line break inside quotes.
+    /// nor closes one right before a separator nor is half of a `""`
+    /// escape, a line break inside quotes.
     pub(super) anomalies: u64,
+    /// The first quote of each `""` escape inside a quoted field: the
+    /// model sees it close the field with the second quote reopening it
+    /// right away. (A pair split across two blocks stays two anomalies.)
+    pub(super) escapes: u64,
     /// Does the block end inside quotes?
     pub(super) in_quotes: bool,
     /// Is the block's last byte a separator?
@@ -152,10 +158,16 @@ impl Block {
         let close = self.quote & !inside;
         let starts = (sep << 1) | u64::from(field_start);
         let before_sep = (sep >> 1) | (u64::from(next_sep) << 63);
-        let anomalies = (open & !starts) | (close & !before_sep) | (breaks & inside);
+        // A quote that closes with the next byte reopening: an escape. Any
+        // other misplaced quote in the record is still an anomaly, so a
+        // pair is only taken inside a field that opened at its start.
+        let escapes = close & (open >> 1);
+        let paired = escapes | (escapes << 1);
+        let anomalies = ((open & !starts) | (close & !before_sep)) & !paired | (breaks & inside);
         Structure {
             sep,
             anomalies,
+            escapes,
             in_quotes: inside >> 63 != 0,
             ends_field: sep >> 63 != 0,
         }
@@ -247,7 +259,14 @@ mod tests {
             // The stray quote also opens a "quoted" run: the line break after it
             // is inside quotes for the model.
             (b"a\"b,c\n", &[1, 5]),
-            (b"\"a\"\"b\",c\n", &[2, 3]),
+            // An escaped quote inside a quoted field is no anomaly...
+            (b"\"a\"\"b\",c\n", &[]),
+            (b"\"\"\"\",c\n", &[]),
+            (b"\"a\"\"\"\"\",c\n", &[]),
+            // ...but a quote pair in an unquoted field is.
+            (b"a\"\"b,c\n", &[1, 2]),
+            // An escape left open: the line break is inside quotes.
+            (b"\"a\"\",c\n", &[6]),
             (b"\"ab\"c,d\n", &[3]),
             (b"\"a\nb\",c\n", &[2]),
             (b"\"a\r\nb\",c\n", &[2, 3]),
@@ -255,6 +274,23 @@ mod tests {
         for (text, want) in cases {
             let s = Block::at(text, 0, b',').structure(false, true, false);
             let got: Vec<usize> = (0..64).filter(|k| s.anomalies >> k & 1 == 1).collect();
+            assert_eq!(&got, want, "{:?}", String::from_utf8_lossy(text));
+        }
+    }
+
+    #[test]
+    fn escape_pairs() {
+        // (block text, first quotes of the `""` escapes) from a record start.
+        let cases: &[(&[u8], &[usize])] = &[
+            (b"a,\"b,c\",d\n", &[]),
+            (b"\"a\"\"b\",c\n", &[2]),
+            (b"\"\"\"\",c\n", &[1]),
+            (b"x,\"a\"\"\"\"\"\n", &[4, 6]),
+            (b"\"\",x\n", &[]),
+        ];
+        for (text, want) in cases {
+            let s = Block::at(text, 0, b',').structure(false, true, false);
+            let got: Vec<usize> = (0..64).filter(|k| s.escapes >> k & 1 == 1).collect();
             assert_eq!(&got, want, "{:?}", String::from_utf8_lossy(text));
         }
     }
