@@ -923,7 +923,7 @@ impl Decoder for CsvDecoder {
         self.batch.finish()
     }
 
-    fn finish(&mut self) -> Option<ChangeBatch> {
+    fn end_body(&mut self) {
         if let Some(k) = self.bom.take() {
             self.replay(k);
         }
@@ -938,7 +938,12 @@ impl Decoder for CsvDecoder {
             State::StartRecord | State::AfterCr => {}
         }
         self.state = State::StartRecord;
-        self.flush()
+        // Every record of the body is in the batch (or reported) now.
+        self.convert(&[]);
+    }
+
+    fn batch_rows(&self) -> usize {
+        self.batch.rows()
     }
 
     fn records(&self) -> u64 {
@@ -951,6 +956,12 @@ impl Decoder for CsvDecoder {
 
     fn reset(&mut self) {
         self.batch.reset();
+        self.batch_bytes = 0;
+        self.full = false;
+        self.next_body();
+    }
+
+    fn next_body(&mut self) {
         self.field_map = None;
         self.state = State::StartRecord;
         self.pos = 0;
@@ -968,9 +979,7 @@ impl Decoder for CsvDecoder {
         self.recs.clear();
         self.spans.clear();
         self.records = 0;
-        self.batch_bytes = 0;
         self.pending_bytes = 0;
-        self.full = false;
         self.skip.clear();
         self.bad.clear();
         self.bad_all.clear();

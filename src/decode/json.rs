@@ -627,7 +627,7 @@ impl Decoder for JsonDecoder {
         self.batch.finish()
     }
 
-    fn finish(&mut self) -> Option<ChangeBatch> {
+    fn end_body(&mut self) {
         if self.sp.in_value && !self.errors.fatal {
             self.sp.in_value = false;
             if self.sp.kind == Kind::Scalar {
@@ -638,7 +638,10 @@ impl Decoder for JsonDecoder {
                 self.error("incomplete JSON value at end of body".into(), Some(text));
             }
         }
-        self.flush()
+    }
+
+    fn batch_rows(&self) -> usize {
+        self.batch.rows()
     }
 
     fn records(&self) -> u64 {
@@ -651,13 +654,17 @@ impl Decoder for JsonDecoder {
 
     fn reset(&mut self) {
         self.batch.reset();
+        self.batch_bytes = 0;
+        self.full = false;
+        self.next_body();
+    }
+
+    fn next_body(&mut self) {
         self.sp.reset();
         self.scratch.clear();
         self.slots.fill(NO_SLOT);
         // `key_cache` stays: it maps keys to this table's columns.
         self.records = 0;
-        self.batch_bytes = 0;
-        self.full = false;
         self.errors.clear();
     }
 }

@@ -12,7 +12,8 @@
 //!   `record_bytes_max`; longer is a per-record error and the rest of that
 //!   record is skipped).
 //! - `finish()` is called once at end of body; it ends a last record that has
-//!   no trailing newline and returns the last batch.
+//!   no trailing newline and returns the last batch. (`end_body()` then
+//!   `next_body()` instead lets the next body's rows join that batch.)
 //! - A record that fails to parse is not added to the batch; it is counted
 //!   and (up to `ERRORS_LISTED_MAX`) described in `errors()`. Later records
 //!   keep decoding (a malformed JSON stream that cannot be resynchronised
@@ -169,8 +170,16 @@ pub trait Decoder {
     fn batch_full(&self) -> bool;
     /// Take the rows decoded so far as a batch (`None` if there are none).
     fn flush(&mut self) -> Option<ChangeBatch>;
+    /// End of body: end the last record (counting and reporting it); its
+    /// rows join the current batch, which may then be full.
+    fn end_body(&mut self);
     /// End of body: end the last record; return the last rows.
-    fn finish(&mut self) -> Option<ChangeBatch>;
+    fn finish(&mut self) -> Option<ChangeBatch> {
+        self.end_body();
+        self.flush()
+    }
+    /// Rows in the current batch.
+    fn batch_rows(&self) -> usize;
     /// Records seen so far (good and bad), i.e. the last `event_number`.
     fn records(&self) -> u64;
     /// Errors so far.
@@ -181,6 +190,10 @@ pub trait Decoder {
     /// buffer, so one decoder per (table, options) can serve many requests
     /// without allocating.
     fn reset(&mut self);
+    /// Start a new body after `end_body`, as `reset` does, but keep the
+    /// current batch: the rows of several small bodies then share one batch
+    /// (`server::coalesce`). Errors and record numbers are the new body's.
+    fn next_body(&mut self);
 }
 
 /// Build a decoder for `table`. Cheap (buffers grow on first use); a
