@@ -140,9 +140,19 @@ impl ShardWal {
         self.group.borrow().items.is_empty() && !self.busy.get()
     }
 
-    /// Where committed data ends, `None` before this run's first write.
+    /// Where committed data ends (`None` until `begin_at`).
     pub fn end(&self) -> Option<(u64, u64)> {
         self.end.get()
+    }
+
+    /// This run writes from segment `seq` on. Until the first write the
+    /// log ends right after that segment's header, so an egress replay
+    /// reads every older segment and nothing of this one: the writer may
+    /// have created it without its header yet (a replay used to fail on
+    /// that empty file), and what it writes there reaches listeners live.
+    pub fn begin_at(&self, seq: u64) {
+        self.end
+            .set(Some((seq, crate::wal::segment::HEADER_BYTES as u64)));
     }
 
     /// Take the current group (waking `log` callers waiting for space).
