@@ -148,6 +148,11 @@ pub struct IngestConfig {
     /// Decoders a shard keeps between requests so that their column
     /// buffers are reused (each holds up to one batch). Default 32.
     pub idle_decoders_max: usize,
+    /// A request whose whole body (`Content-Length`, no `Idempotency-Key`)
+    /// is at most this many bytes and already read shares a batch with the
+    /// other small requests of its shard and table (`shard::coalesce`);
+    /// 0 turns sharing off. Default 16384.
+    pub coalesce_bytes_max: usize,
     /// A request whose batch the table's owner does not take (its queue or
     /// log buffer full) within this long gets 503 `ServerOverloaded` and
     /// its connection closes. Default 10000.
@@ -173,6 +178,7 @@ impl Default for IngestConfig {
             channel_batches_max: 64,
             table_memory_bytes_max: 64 << 20,
             idle_decoders_max: 32,
+            coalesce_bytes_max: 16 << 10,
             paused_wait_ms: 10_000,
             backpressure_wait_ms: 10_000,
             idempotency_keys_max: 65_536,

@@ -192,7 +192,7 @@ pub trait Decoder {
     fn reset(&mut self);
     /// Start a new body after `end_body`, as `reset` does, but keep the
     /// current batch: the rows of several small bodies then share one batch
-    /// (`server::coalesce`). Errors and record numbers are the new body's.
+    /// (`shard::coalesce`). Errors and record numbers are the new body's.
     fn next_body(&mut self);
 }
 

@@ -3,7 +3,8 @@
 
 use super::conn::{BodyState, Conn, Failure};
 use crate::decode::{
-    ChangeBatch, CsvOptions, DecodeOptions, Decoder, Format, JsonFlavor, NullText, UpdateFormat,
+    ChangeBatch, CsvOptions, DecodeOptions, Decoder, Format, JsonFlavor, NullText, ParseErrors,
+    UpdateFormat,
 };
 use crate::error::ApiError;
 use crate::http::body::BodyDecoder;
@@ -177,21 +178,25 @@ pub async fn handle(
         csv: params.csv,
         array: params.array,
     };
-    let mut decoder = shard.decoders.take(
-        key,
-        &t.table,
-        DecodeOptions {
-            format: params.format,
-            update_format: params.update_format,
-            array: params.array,
-            batch_rows: ing.batch_rows,
-            batch_bytes: ing.batch_bytes,
-            record_bytes_max: ing.record_bytes_max,
-            json_depth_max: ing.json_depth_max,
-            json_flavor: params.json_flavor,
-            csv: params.csv,
-        },
-    );
+    let opts = DecodeOptions {
+        format: params.format,
+        update_format: params.update_format,
+        array: params.array,
+        batch_rows: ing.batch_rows,
+        batch_bytes: ing.batch_bytes,
+        record_bytes_max: ing.record_bytes_max,
+        json_depth_max: ing.json_depth_max,
+        json_flavor: params.json_flavor,
+        csv: params.csv,
+    };
+    if let Framing::Length(n) = head.framing {
+        let small = n <= ing.coalesce_bytes_max as u64 && c.buffered() as u64 >= n;
+        if small && idem_key.is_none() {
+            let at = (pi, ti, params.force);
+            return coalesced(c, n as usize, at, key, opts).await;
+        }
+    }
+    let mut decoder = shard.decoders.take(key, &t.table, opts);
     let mut hold = idem_key.map(|_| Held::default());
     let at = (pi, ti, params.force);
     let mut streamed = stream_body(c, head, &mut *decoder, at, &mut hold).await;
@@ -219,9 +224,45 @@ pub async fn handle(
             }
         }
     }
-    let result = respond(shard, pi, ti, streamed, &*decoder);
+    let result = respond(shard, pi, ti, streamed, decoder.errors(), decoder.records());
     shard.decoders.give(key, decoder);
     result
+}
+
+/// A small body already whole in the read buffer: its rows join the
+/// shard's shared batch for this table and options (`shard::coalesce`);
+/// answered once the owner took the batch holding its last row.
+async fn coalesced(
+    c: &mut Conn<'_>,
+    n: usize,
+    (pi, ti, force): (usize, usize, bool),
+    key: DecoderKey,
+    opts: DecodeOptions,
+) -> Result<(u16, Vec<u8>), Failure> {
+    let shard = c.shard;
+    // Counted as a sender before any row is taken, until answered: a
+    // pause waits for this request's rows to reach the owner.
+    let counted = sending(shard, pi, force)
+        .await
+        .map_err(|(e, _)| (e, BodyState::Unread))?;
+    let range = c.take_whole_body(n).expect("checked whole");
+    let table = &shard.reg.pipelines[pi].tables[ti].table;
+    let joined = shard.coalesce.join(shard, key, table, opts, &c.buf[range]);
+    let mut s = Streamed {
+        bytes: n as u64,
+        rows: 0,
+        last_end: None,
+        original: None,
+    };
+    for slot in &joined.slots {
+        match slot.wait().await {
+            Some(end) => s.last_end = Some(end),
+            // The body was read whole: the connection can go on.
+            None => return Err((overloaded(shard).0, BodyState::Done)),
+        }
+    }
+    drop(counted);
+    respond(shard, pi, ti, Ok(s), &joined.errors, joined.records)
 }
 
 /// The pipeline's state decides whether rows are taken: Paused holds the
@@ -290,14 +331,14 @@ fn respond(
     pi: usize,
     ti: usize,
     streamed: Result<Streamed, Failure>,
-    decoder: &dyn Decoder,
+    errors: &ParseErrors,
+    records: u64,
 ) -> Result<(u16, Vec<u8>), Failure> {
     let streamed = streamed?;
     let reg = &shard.reg;
     let p = &reg.pipelines[pi];
     let t = &p.tables[ti];
     let stats = &t.lane_stats[shard.id];
-    let errors = decoder.errors();
     add(&stats.requests, 1);
     add(&stats.bytes, streamed.bytes);
     // Records were counted as they were handed over (`deliver`).
@@ -306,7 +347,7 @@ fn respond(
         return Err((
             ApiError::ParseErrors {
                 errors: errors.clone(),
-                records: decoder.records(),
+                records,
             },
             BodyState::Done,
         ));

@@ -5,6 +5,7 @@
 //! arrival order and publishes the lane watermark.
 
 mod buffers;
+pub mod coalesce;
 mod concat;
 mod decoders;
 pub mod idem;
@@ -125,6 +126,8 @@ pub struct Shard {
     pub buffers: BufferPool,
     /// Idle decoders, reused across requests.
     pub decoders: DecoderPool,
+    /// Small requests' rows gathered into shared batches.
+    pub coalesce: coalesce::Coalescer,
     /// The log this shard appends the batches it applies to (`None` when
     /// `wal.enabled = false`).
     wal: Option<Rc<ShardWal>>,
@@ -156,6 +159,7 @@ impl Shard {
         Shard {
             buffers,
             decoders,
+            coalesce: coalesce::Coalescer::default(),
             id,
             reg,
             cfg,

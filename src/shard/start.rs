@@ -274,6 +274,7 @@ async fn shard_main(
             std::process::exit(1);
         }
         let hubs = shard.egress.clone();
+        w.begin_at(seq);
         let task = w.clone().sync_loop(
             registry,
             hubs,
@@ -291,6 +292,7 @@ async fn shard_main(
         let r = r.await;
         glommio::spawn_local(receive_loop(shard.clone(), r)).detach();
     }
+    glommio::spawn_local(super::coalesce::flush_loop(shard.clone())).detach();
     crate::server::accept_loop(shard.clone(), listener).await;
     // Stopping: connections and the log go on (returning would drop their
     // tasks) while the main thread waits for every shard to drain.
