@@ -842,9 +842,11 @@ impl ColumnBuf {
                 let offsets = OffsetBuffer::new(ScalarBuffer::from(sb.offsets));
                 let data = Buffer::from_vec(sb.data);
                 // SAFETY: every value was checked to be UTF-8 when appended
-                // (`check_str`, or simd-json's validation of JSON strings),
-                // and offsets start at 0 and never decrease (`StrBuf::put`,
-                // `truncate`), so the array invariants hold.
+                // (`check_str`, simd-json's validation of JSON strings, or
+                // the direct path's of each line, whose unescaped strings
+                // stay UTF-8 as `json/escape.rs` explains), and offsets
+                // start at 0 and never decrease (`StrBuf::put`, `truncate`),
+                // so the array invariants hold.
                 Arc::new(unsafe { StringArray::new_unchecked(offsets, data, nulls) })
             }
             Values::Date(v) => prim::<Date32Type>(v, nulls),
@@ -1337,8 +1339,9 @@ impl<'x> Filler<'x> {
 /// source spans, written one column at a time. Kept in one block at the
 /// end of the file (it needs the private buffers).
 impl ColumnBuf {
-    /// Append one value per item of `vals` (spans of `src`), exactly as the
-    /// tape path would, or fail with the index of the first value it might
+    /// Append one value per item of `vals` (spans of `src`: the group, or
+    /// its copy followed by unescaped strings), exactly as the tape path
+    /// would, or fail with the index of the first value it might
     /// not take that way (the caller rolls the column back and hands that
     /// row to the general path, which decides and reports). Besides NULL
     /// and a missing key without a text DEFAULT: integer columns take

@@ -13,10 +13,10 @@
 //! kinds into column-major slots), stage 3 fills each column in one loop
 //! with `fields.rs`'s parsers (`ColumnBuf::push_scalars`). It takes only
 //! what it is sure the tape path takes the same way; at the first row it
-//! is not (escapes, nesting, a wrong type, a bad value...) it commits the
-//! rows before and hands the lines from that one on to the paths below
-//! (a group of them, else that line), which report any error; then it
-//! resumes. `direct_tests.rs` pits it against them.
+//! is not (an escaped key, a bad escape, nesting, a wrong type, a bad
+//! value...) it commits the rows before and hands the lines from that one
+//! on to the paths below (a group of them, else that line), which report
+//! any error; then it resumes. `direct_tests.rs` pits it against them.
 //!
 //! The splitter tracks only strings, escapes and depth
 //! (a counter, never recursion), so it can reject over-deep values before
@@ -72,6 +72,7 @@ use crate::table::Table;
 
 mod columnar;
 pub(crate) mod direct;
+mod escape;
 mod group;
 mod keys;
 
@@ -130,6 +131,9 @@ pub struct JsonDecoder {
     dkeys: direct::KeyCache,
     layout: direct::Layout,
     dvals: Vec<direct::Scalar>,
+    /// Empty, or a copy of the group followed by its escaped strings,
+    /// unescaped (`escape.rs`).
+    dtext: Vec<u8>,
     /// Rows it wrote (tests check it was taken).
     #[cfg(test)]
     direct_rows: u64,
@@ -172,6 +176,7 @@ impl JsonDecoder {
             dkeys: Vec::new(),
             layout: direct::Layout::default(),
             dvals: Vec::new(),
+            dtext: Vec::new(),
             #[cfg(test)]
             direct_rows: 0,
             records: 0,

@@ -6,7 +6,8 @@
 //! simd-json building a tape that was then read once. This path knows what
 //! it expects (a `{`, keys the previous row had, scalars), so one pass
 //! finds each value's span and a second writes each column from the
-//! source text; no tape, no DOM, no copy of the body.
+//! source text; no tape, no DOM, no copy of the body (but of a group
+//! with an escaped string, see below).
 //!
 //! Stage 1 (`Index`): the group's bytes are classified 64 at a time into a
 //! bitmask of the bytes that stop a plain string (`"`, `\`, control bytes)
@@ -30,24 +31,32 @@
 //! Stage 3 (`ColumnBuf::push_scalars`): each column is filled by one loop
 //! over the group's rows with the parsers of `fields.rs`.
 //!
-//! Happy path only: a row with anything else (an escape, a nested value,
-//! a control byte in a string, invalid UTF-8, a value of the wrong type or
-//! that does not parse, a missing key whose column has a DEFAULT, a line
-//! not ending where its object ends) is refused: the rows before it are
-//! committed, and the lines from it go to the general path (a simd-json
-//! group, else `fast_line`, else the splitter), which reports any error as
-//! before; this path resumes after them. A value this path takes is one
-//! the general path takes with the same result (`direct_tests.rs` pits the
-//! two against each other on random bodies and chunkings).
+//! A string with escapes is unescaped in stage 2 (`escape.rs`) onto a
+//! copy of the group, made at its first escape, and stage 3 reads that
+//! copy instead of the group: so a slot is a span either way, and a group
+//! without escapes costs what it did before.
+//!
+//! Happy path only: a row with anything else (a key with an escape, an
+//! escape simd-json would not take, a nested value, a control byte in a
+//! string, invalid UTF-8, a value of the wrong type or that does not
+//! parse, a missing key whose column has a DEFAULT, a line not ending
+//! where its object ends) is refused: the rows before it are committed,
+//! and the lines from it go to the general path (a simd-json group, else
+//! `fast_line`, else the splitter), which reports any error as before;
+//! this path resumes after them. A value this path takes is one the
+//! general path takes with the same result (`direct_tests.rs` pits the two
+//! against each other on random bodies and chunkings).
 
+use super::escape::unescape;
 use super::group::GROUP_LINES;
 use super::keys::same_key;
 use super::JsonDecoder;
 use crate::decode::UpdateFormat;
 use crate::table::Table;
 
-/// What a value slot holds; the text is `src[start..end]` of the group
-/// (a string's content, without its quotes).
+/// What a value slot holds; the text is `src[start..end]` (a string's
+/// content, without its quotes), where `src` is the group, or when it has
+/// a string with escapes, its copy followed by their text (`Scan::text`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum ScalarKind {
     /// The row has no key for this column.
@@ -59,7 +68,8 @@ pub(crate) enum ScalarKind {
     Int,
     /// Any other JSON number.
     Float,
-    /// A string without escapes or control bytes, valid UTF-8.
+    /// A string without control bytes, valid UTF-8 (unescaped, if it
+    /// had escapes).
     Str,
 }
 
@@ -111,7 +121,7 @@ impl Index {
 
     /// The first stop byte at or after `from` (a position in the group).
     #[inline]
-    fn next_stop(&self, from: usize) -> Option<usize> {
+    pub(super) fn next_stop(&self, from: usize) -> Option<usize> {
         let mut b = from / BLOCK;
         let mut m = *self.stop.get(b)? & (!0u64 << (from % BLOCK));
         while m == 0 {
@@ -300,11 +310,23 @@ impl Tok {
     }
 }
 
-/// Stage 2 over one group: what a row walk needs besides the row.
-struct Row<'a> {
+/// Stage 2's reading of values: the group, its index, and where escaped
+/// strings are unescaped to.
+struct Scan<'a> {
     /// The group's bytes.
     src: &'a [u8],
     index: &'a Index,
+    /// Empty, or a copy of `src` followed by the unescaped strings (at
+    /// most twice as long as `src`, no escape being shorter than what it
+    /// stands for, so positions in it fit u32 as those of `src` do).
+    text: &'a mut Vec<u8>,
+}
+
+/// Stage 2 over one group: what a row walk needs besides the row.
+struct Row<'a> {
+    /// Apart from the other fields, so a scalar can be unescaped while
+    /// `layout` is borrowed.
+    scan: Scan<'a>,
     keys: &'a mut KeyCache,
     layout: &'a mut Layout,
     /// `keys` changed since `layout` was built from it.
@@ -345,11 +367,11 @@ impl Row<'_> {
         }
         let mut p = start;
         for tok in &self.layout.toks {
-            if !tok.at(self.src, p) {
+            if !tok.at(self.scan.src, p) {
                 return false;
             }
             p += tok.bytes.len();
-            let Some((v, after)) = self.scalar(p, end) else {
+            let Some((v, after)) = self.scan.scalar(p, end) else {
                 return false;
             };
             if tok.slot != NO_COLUMN {
@@ -357,7 +379,7 @@ impl Row<'_> {
             }
             p = after;
         }
-        p + 1 == end && self.src[p] == b'}'
+        p + 1 == end && self.scan.src[p] == b'}'
     }
 
     /// Any flat object: keys in any order, whitespace anywhere. A row it
@@ -373,8 +395,7 @@ impl Row<'_> {
     }
 
     fn slow_walk(&mut self, r: usize, start: usize, end: usize) -> bool {
-        let src = self.src;
-        let l = &src[..end];
+        let l = &self.scan.src[..end];
         let ws = |mut p: usize| {
             while l.get(p).is_some_and(|&b| is_ws(b)) {
                 p += 1;
@@ -402,7 +423,7 @@ impl Row<'_> {
                 return false;
             }
             p = ws(p + 1);
-            let Some((v, after)) = self.scalar(p, end) else {
+            let Some((v, after)) = self.scan.scalar(p, end) else {
                 return false;
             };
             if let Some(c) = col {
@@ -435,17 +456,18 @@ impl Row<'_> {
     /// column and the position after its closing quote.
     #[inline]
     fn key(&mut self, k: usize, p: usize, end: usize) -> Option<(Option<usize>, usize)> {
+        let src = self.scan.src;
         if let Some((cached, col)) = self.keys.get(k) {
             let e = p + cached.len();
-            if e < end && self.src[e] == b'"' && same_key(&self.src[p..e], cached) {
+            if e < end && src[e] == b'"' && same_key(&src[p..e], cached) {
                 return Some((*col, e + 1));
             }
         }
-        let q = self.index.next_stop(p).filter(|&q| q < end)?;
-        if self.src[q] != b'"' {
+        let q = self.scan.index.next_stop(p).filter(|&q| q < end)?;
+        if src[q] != b'"' {
             return None;
         }
-        let key = &self.src[p..q];
+        let key = &src[p..q];
         let col = self.table.column_index(std::str::from_utf8(key).ok()?);
         let entry = (Box::from(key), col);
         self.changed = true;
@@ -456,10 +478,12 @@ impl Row<'_> {
         }
         Some((col, q + 1))
     }
+}
 
+impl Scan<'_> {
     /// The scalar at `p`, and the position after it.
     #[inline(always)]
-    fn scalar(&self, p: usize, end: usize) -> Option<(Scalar, usize)> {
+    fn scalar(&mut self, p: usize, end: usize) -> Option<(Scalar, usize)> {
         let s = self.src;
         let at = |kind, a: usize, b: usize| Scalar {
             kind,
@@ -473,7 +497,17 @@ impl Row<'_> {
         match *s.get(p)? {
             b'"' => {
                 let q = self.index.next_stop(p + 1).filter(|&q| q < end)?;
-                (s[q] == b'"').then(|| (at(ScalarKind::Str, p + 1, q), q + 1))
+                match s[q] {
+                    b'"' => Some((at(ScalarKind::Str, p + 1, q), q + 1)),
+                    b'\\' => {
+                        // After the copy of the group, made if this is the
+                        // group's first escape.
+                        let start = self.text.len().max(s.len());
+                        let after = unescape(s, self.index, self.text, p + 1, q, end)?;
+                        Some((at(ScalarKind::Str, start, self.text.len()), after))
+                    }
+                    _ => None,
+                }
             }
             b'-' | b'0'..=b'9' => {
                 // The line ends with `}`, so the number ends before `end`.
@@ -578,14 +612,18 @@ impl JsonDecoder {
         // The group, with the last line's newline: a scan never runs off.
         let src = &chunk[first..=last.nl];
         self.index.build(src);
+        self.dtext.clear();
         let ncols = self.batch.cols.len();
         self.dvals.resize(ncols * STRIDE, MISSING);
         // Stage 2: rows up to the first refused one.
         let mut rows = 0;
         {
             let mut row = Row {
-                src,
-                index: &self.index,
+                scan: Scan {
+                    src,
+                    index: &self.index,
+                    text: &mut self.dtext,
+                },
                 keys: &mut self.dkeys,
                 layout: &mut self.layout,
                 changed: false,
@@ -594,7 +632,7 @@ impl JsonDecoder {
             };
             for line in &self.lines {
                 let (s, e) = (line.start - first, line.start - first + line.len);
-                let utf8 = row.index.high == 0 || std::str::from_utf8(&src[s..e]).is_ok();
+                let utf8 = row.scan.index.high == 0 || std::str::from_utf8(&src[s..e]).is_ok();
                 if !utf8 || !row.walk(rows, s, e) {
                     break;
                 }
@@ -603,12 +641,18 @@ impl JsonDecoder {
         }
         // Stage 3: column by column; a value that fails cuts the group
         // before its row (rows before it all passed in the columns done,
-        // and are retried in the rest).
+        // and are retried in the rest). Spans are of the group, or of its
+        // copy when a string had escapes.
+        let texts = if self.dtext.is_empty() {
+            src
+        } else {
+            &self.dtext[..]
+        };
         let mut n = rows;
         'retry: while n > 0 {
             for c in 0..ncols {
                 let vals = self.dvals[c * STRIDE..c * STRIDE + n].iter().copied();
-                if let Err(r) = self.batch.cols[c].push_scalars(src, vals) {
+                if let Err(r) = self.batch.cols[c].push_scalars(texts, vals) {
                     self.batch.rollback();
                     n = r;
                     continue 'retry;
