@@ -13,7 +13,9 @@
 //! Semantics are those of a request sending its own batch: a request is
 //! answered only after the owner took the batch holding its last row (its
 //! token names that batch's end, which covers its rows), or 503 when the
-//! owner did not take it in time (then nothing of that batch was taken).
+//! owner did not take it within `ingest.backpressure_wait_ms` of the first
+//! request joining it (then nothing of that batch was taken): batches
+//! queued behind a stuck owner do not each get a fresh wait.
 //! Each body keeps its own parse errors and record numbers. A request holds
 //! its `Sending` count until answered, so a pause or stop still waits for
 //! its rows to be handed over.
@@ -28,6 +30,7 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
 use super::{add, DecoderKey, Shard};
 use crate::decode::{ChangeBatch, DecodeOptions, Decoder, ParseErrors};
@@ -67,6 +70,10 @@ struct Group {
     key: DecoderKey,
     decoder: Box<dyn Decoder>,
     waiters: Vec<Rc<Slot>>,
+    /// When its first waiter joined: the owner must take the batch within
+    /// `ingest.backpressure_wait_ms` of that, however long the flusher
+    /// took to get to it.
+    since: Option<Instant>,
     /// Body bytes decoded into the current batch.
     bytes: usize,
     /// The batch limits, to tell whether another body fits whole.
@@ -80,6 +87,8 @@ struct Sealed {
     table: usize,
     batch: ChangeBatch,
     waiters: Vec<Rc<Slot>>,
+    /// Give up handing it over (503) past this.
+    deadline: Instant,
 }
 
 /// What decoding a body into a shared batch gave the request.
@@ -109,11 +118,13 @@ impl Coalescer {
         opts: DecodeOptions,
         body: &[u8],
     ) -> Joined {
+        let now = Instant::now();
+        let wait = backpressure_wait(shard);
         let mut open = self.open.borrow_mut();
         let at = match open.iter().position(|g| g.key == key) {
             Some(i) => {
                 if !open[i].fits(body.len()) {
-                    self.seal(&mut open[i]);
+                    self.seal(&mut open[i], wait);
                 }
                 i
             }
@@ -123,6 +134,7 @@ impl Coalescer {
                     key,
                     decoder,
                     waiters: Vec::new(),
+                    since: None,
                     bytes: 0,
                     rows_max: opts.batch_rows,
                     bytes_max: opts.batch_bytes,
@@ -148,8 +160,9 @@ impl Coalescer {
                 // span two batches, and it waits for both.
                 let slot = Rc::new(Slot::default());
                 g.waiters.push(slot.clone());
+                g.since.get_or_insert(now);
                 slots.push(slot);
-                self.seal(g);
+                self.seal(g, wait);
                 before = 0;
             }
             if rest.is_empty() {
@@ -159,6 +172,7 @@ impl Coalescer {
         if g.decoder.batch_rows() > before {
             let slot = Rc::new(Slot::default());
             g.waiters.push(slot.clone());
+            g.since.get_or_insert(now);
             slots.push(slot);
         }
         let joined = Joined {
@@ -174,8 +188,9 @@ impl Coalescer {
     }
 
     /// Move the group's batch, with its waiters, to the flusher's queue.
-    fn seal(&self, g: &mut Group) {
+    fn seal(&self, g: &mut Group, wait: Duration) {
         let waiters = std::mem::take(&mut g.waiters);
+        let since = g.since.take().unwrap_or_else(Instant::now);
         g.bytes = 0;
         if let Some(batch) = g.decoder.flush() {
             self.sealed.borrow_mut().push_back(Sealed {
@@ -183,6 +198,7 @@ impl Coalescer {
                 table: g.key.table as usize,
                 batch,
                 waiters,
+                deadline: since + wait,
             });
         } else {
             // No rows: nothing to wait for.
@@ -192,9 +208,10 @@ impl Coalescer {
 
     /// Seal every open group and give its decoder back to the pool.
     fn seal_all(&self, shard: &Shard) {
+        let wait = backpressure_wait(shard);
         let groups: Vec<Group> = self.open.borrow_mut().drain(..).collect();
         for mut g in groups {
-            self.seal(&mut g);
+            self.seal(&mut g, wait);
             shard.decoders.give(g.key, g.decoder);
         }
     }
@@ -202,6 +219,10 @@ impl Coalescer {
     fn idle(&self) -> bool {
         self.open.borrow().is_empty() && self.sealed.borrow().is_empty()
     }
+}
+
+fn backpressure_wait(shard: &Shard) -> Duration {
+    Duration::from_millis(shard.cfg.ingest.backpressure_wait_ms)
 }
 
 impl Group {
@@ -236,7 +257,8 @@ pub async fn flush_loop(shard: Rc<Shard>) {
                 break;
             };
             let rows = s.batch.num_rows() as u64;
-            let end = shard.submit(s.pipeline, s.table, s.batch).await.ok();
+            let sent = shard.submit_by(s.pipeline, s.table, s.batch, s.deadline);
+            let end = sent.await.ok();
             if end.is_some() {
                 let t = &shard.reg.pipelines[s.pipeline].tables[s.table];
                 add(&t.lane_stats[shard.id].records, rows);

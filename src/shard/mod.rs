@@ -213,6 +213,22 @@ impl Shard {
         Ok(self.send(pipeline, table, batch, None).await?.0)
     }
 
+    /// `submit`, giving up at `deadline` rather than
+    /// `ingest.backpressure_wait_ms` from now: for a batch whose requests
+    /// have been waiting since before this call (`coalesce`).
+    pub async fn submit_by(
+        &self,
+        pipeline: usize,
+        table: usize,
+        batch: ChangeBatch,
+        deadline: Instant,
+    ) -> Result<u64, Overloaded> {
+        Ok(self
+            .send_by(pipeline, table, batch, None, deadline)
+            .await?
+            .0)
+    }
+
     /// `submit`, for a batch that may carry a reply request id; returns
     /// the position after it and, when the owner is this shard, the
     /// verdict on a keyed batch.
@@ -223,11 +239,24 @@ impl Shard {
         batch: ChangeBatch,
         reply: Option<u64>,
     ) -> Result<(u64, Option<idem::Origin>), Overloaded> {
+        let wait = Duration::from_millis(self.cfg.ingest.backpressure_wait_ms);
+        self.send_by(pipeline, table, batch, reply, Instant::now() + wait)
+            .await
+    }
+
+    /// `send`, giving up at `deadline`.
+    async fn send_by(
+        &self,
+        pipeline: usize,
+        table: usize,
+        batch: ChangeBatch,
+        reply: Option<u64>,
+        deadline: Instant,
+    ) -> Result<(u64, Option<idem::Origin>), Overloaded> {
         let t = &self.reg.pipelines[pipeline].tables[table];
         let rows = batch.num_rows() as u64;
-        let wait = Duration::from_millis(self.cfg.ingest.backpressure_wait_ms);
         if t.owner == self.id {
-            self.wait_for_log_room(wait).await?;
+            self.wait_for_log_room(deadline).await?;
             add(&t.lane_stats[self.id].batches_sent, 1);
             let end = self.advance_lane(pipeline, table, rows);
             let msg = Applied {
@@ -243,7 +272,6 @@ impl Shard {
         let link = self.links[t.owner]
             .as_ref()
             .expect("a link to every other shard");
-        let deadline = Instant::now() + wait;
         // Both waits are cancel-safe: nothing is taken before they end.
         let _permit = within(deadline, link.gate.acquire_permit(1))
             .await?
@@ -273,11 +301,10 @@ impl Shard {
 
     /// This shard owns the table: wait (bounded) until its log has room,
     /// so that the wait, if any, happens before the batch is taken.
-    async fn wait_for_log_room(&self, wait: Duration) -> Result<(), Overloaded> {
+    async fn wait_for_log_room(&self, deadline: Instant) -> Result<(), Overloaded> {
         let Some(wal) = &self.wal else {
             return Ok(());
         };
-        let deadline = Instant::now() + wait;
         while !wal.has_room() {
             if Instant::now() >= deadline {
                 return Err(Overloaded);
