@@ -376,14 +376,14 @@ impl<'a> Conn<'a> {
         Ok(n)
     }
 
-    /// A `Content-Length` body of `n` bytes already whole in the read
-    /// buffer: consume it and return its range of `buf` (valid until the
-    /// next read); `None` when not all of it has arrived.
     /// Bytes read past the request head (its body, perhaps more).
     pub fn buffered(&self) -> usize {
         self.end - self.start
     }
 
+    /// A `Content-Length` body of `n` bytes already whole in the read
+    /// buffer: consume it and return its range of `buf` (valid until the
+    /// next read); `None` when not all of it has arrived.
     pub fn take_whole_body(&mut self, n: usize) -> Option<Range<usize>> {
         if self.end - self.start < n {
             return None;
