@@ -190,7 +190,9 @@ pub async fn handle(
         csv: params.csv,
     };
     if let Framing::Length(n) = head.framing {
-        let small = n <= ing.coalesce_bytes_max as u64 && c.buffered() as u64 >= n;
+        // (0 turns sharing off: not even empty bodies share.)
+        let on = ing.coalesce_bytes_max > 0;
+        let small = on && n <= ing.coalesce_bytes_max as u64 && c.buffered() as u64 >= n;
         if small && idem_key.is_none() {
             let at = (pi, ti, params.force);
             return coalesced(c, n as usize, at, key, opts).await;
