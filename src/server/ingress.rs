@@ -256,14 +256,21 @@ async fn coalesced(
         last_end: None,
         original: None,
     };
+    // Every batch holding its rows is settled before the answer (and
+    // before `counted` goes): one not taken does not stop a later one
+    // from being handed over, which a pause must still wait for.
+    let mut taken = true;
     for slot in &joined.slots {
         match slot.wait().await {
             Some(end) => s.last_end = Some(end),
-            // The body was read whole: the connection can go on.
-            None => return Err((overloaded(shard).0, BodyState::Done)),
+            None => taken = false,
         }
     }
     drop(counted);
+    if !taken {
+        // The body was read whole: the connection can go on.
+        return Err((overloaded(shard).0, BodyState::Done));
+    }
     respond(shard, pi, ti, Ok(s), &joined.errors, joined.records)
 }
 
