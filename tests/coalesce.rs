@@ -56,9 +56,14 @@ fn overloaded_owner_answers_every_queued_request_in_time() {
         statuses.iter().all(|s| *s == 200 || *s == 503),
         "{statuses:?}"
     );
-    // Admission (300 ms) plus one hand-over (300 ms), with slack.
     assert!(
-        slowest < Duration::from_millis(1500),
+        statuses.contains(&503),
+        "the owner was never overloaded: {statuses:?}"
+    );
+    // Admission (300 ms) plus one hand-over (300 ms), with slack for a busy
+    // machine; a fresh wait per queued batch took 24 x 300 ms = 7.2 s.
+    assert!(
+        slowest < Duration::from_millis(3000),
         "slowest answer after {slowest:?}: {statuses:?}"
     );
 }
