@@ -158,10 +158,7 @@ impl Coalescer {
             if g.decoder.batch_full() {
                 // A body larger than what `fits` allows for: its rows
                 // span two batches, and it waits for both.
-                let slot = Rc::new(Slot::default());
-                g.waiters.push(slot.clone());
-                g.since.get_or_insert(now);
-                slots.push(slot);
+                slots.push(g.wait_here(now));
                 self.seal(g, wait);
                 before = 0;
             }
@@ -170,10 +167,7 @@ impl Coalescer {
             }
         }
         if g.decoder.batch_rows() > before {
-            let slot = Rc::new(Slot::default());
-            g.waiters.push(slot.clone());
-            g.since.get_or_insert(now);
-            slots.push(slot);
+            slots.push(g.wait_here(now));
         }
         let joined = Joined {
             errors: g.decoder.errors().clone(),
@@ -226,6 +220,15 @@ fn backpressure_wait(shard: &Shard) -> Duration {
 }
 
 impl Group {
+    /// A request with rows in the current batch waits for it; the batch's
+    /// hand-over deadline counts from its first such request (`now`).
+    fn wait_here(&mut self, now: Instant) -> Rc<Slot> {
+        let slot = Rc::new(Slot::default());
+        self.waiters.push(slot.clone());
+        self.since.get_or_insert(now);
+        slot
+    }
+
     /// Can a body of `len` bytes join without filling the batch? A record
     /// takes at least two bytes (one and its line break; the last one may
     /// lack it), so it adds at most `len / 2 + 1` rows.
