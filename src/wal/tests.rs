@@ -381,3 +381,30 @@ fn retention_by_age_deletes_old_segments_but_never_the_current_one() {
         "two old segments went; the young and the current stay"
     );
 }
+
+/// An egress replay taken before this run's first write: the log ends
+/// right after the header of the segment the writer begins with
+/// (`ShardWal::begin_at`), which may still be an empty file. Reading up to
+/// there yields nothing; reading past it still checks the header.
+#[test]
+fn a_segment_read_up_to_its_header_needs_no_header_yet() {
+    let dir = tempdir("begun");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = segment::path(&dir, 7);
+    std::fs::write(&path, b"").unwrap();
+    let header = segment::HEADER_BYTES as u64;
+    glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            let mut r = super::tail::SegmentReader::open(path.clone(), 7, 0, Some(header))
+                .await
+                .unwrap();
+            assert!(r.next().await.unwrap().is_none());
+            r.close().await;
+            // The whole file: an empty segment is still no segment.
+            let whole = super::tail::SegmentReader::open(path, 7, 0, None).await;
+            assert!(whole.is_err());
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
