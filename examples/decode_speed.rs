@@ -5,7 +5,7 @@
 //! to see where conversion time goes; `file PATH`: one body read from PATH,
 //! CSV or JSON by its extension, e.g. a body `sluice-load --dump-bodies` wrote,
 //! to compare the decoder alone with the server on the harness's rows.)
-//! Times are CPU time of the thread.
+//! Times are CPU time of the thread. `DECODE_SQL` replaces the table.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -206,7 +206,10 @@ fn types(secs: f64, only: Option<String>) {
 
 fn main() {
     let secs = std::env::args().nth(1).map_or(1.0, |s| s.parse().unwrap());
-    let t = Arc::new(parse_program(SQL).unwrap().remove(0));
+    // DECODE_SQL: another table for the same bodies, e.g. one column made
+    // VARCHAR to see what parsing that column costs.
+    let sql = std::env::var("DECODE_SQL").unwrap_or_else(|_| SQL.to_string());
+    let t = Arc::new(parse_program(&sql).unwrap().remove(0));
     let which = std::env::args().nth(2).unwrap_or_default();
     let (csv, json) = bodies();
     if which.is_empty() || which == "csv" {

@@ -6,7 +6,7 @@
 # ever slows a run down). Loopback only; every run is bounded by --duration-s.
 # Prints a markdown table for tuning/README.md; JSON reports go to $OUT.
 #
-#   loadtest/knobs.sh [SECONDS] [ROUNDS]
+#   loadtest/knobs.sh [SECONDS] [ROUNDS]        (ONLY=TEXT: just the knobs whose title has TEXT)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
@@ -57,6 +57,7 @@ PY
 # knob TITLE SCENARIO-ARGS -- NAME:BEFORE:AFTER ...
 knob() {
   local title=$1 args=$2; shift 2
+  [[ -z ${ONLY:-} || $title == *"$ONLY"* ]] || return 0
   local port=18300 variants=("$@") v
   for v in "${variants[@]}"; do
     IFS=: read -r name before after <<<"$v"
@@ -117,6 +118,9 @@ knob "spin_before_park_us (one-row CSV, 2 conns: a lightly loaded shard)" "$ligh
   "spin=0:spin_before_park_us = 0\n:" \
   "spin=50 (default)::" \
   "spin=500:spin_before_park_us = 500\n:"
+knob "io_uring_coop_taskrun (one-row CSV, 64 conns)" "$small" \
+  "coop=false:io_uring_coop_taskrun = false\n:" \
+  "coop=true (default)::"
 knob "wal.fsync (one-row CSV, 64 conns, 200 tokens sampled)" "$small --completion-sample 200" \
   "fsync=always (default)::" \
   "fsync=interval, 100 ms::[wal]\nfsync = \"interval\"\nfsync_interval_ms = 100"

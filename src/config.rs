@@ -47,6 +47,12 @@ pub struct Config {
     /// the cost of that much CPU after each burst. Default 50.
     #[serde(default = "default_spin_before_park_us")]
     pub spin_before_park_us: u64,
+    /// Set up each shard's io_uring with `IORING_SETUP_COOP_TASKRUN`: a
+    /// socket completion waits for the shard's next system call instead of
+    /// interrupting it (an IPI per completion). Default true; the kernel
+    /// needs 5.19, older ones get the ring without it.
+    #[serde(default = "default_true")]
+    pub io_uring_coop_taskrun: bool,
     /// Where durable state lives. Default ./sluice-data.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
@@ -314,6 +320,10 @@ fn default_spin_before_park_us() -> u64 {
     50
 }
 
+fn default_true() -> bool {
+    true
+}
+
 /// A validated configuration, ready to serve.
 #[derive(Debug, Clone)]
 pub struct Validated {
@@ -321,6 +331,7 @@ pub struct Validated {
     pub shards: usize,
     pub cores: Vec<usize>,
     pub spin_before_park_us: u64,
+    pub io_uring_coop_taskrun: bool,
     pub data_dir: PathBuf,
     pub http: HttpConfig,
     pub ingest: IngestConfig,
@@ -515,6 +526,7 @@ impl Config {
             shards,
             cores,
             spin_before_park_us: self.spin_before_park_us,
+            io_uring_coop_taskrun: self.io_uring_coop_taskrun,
             data_dir: self.data_dir,
             http: self.http,
             ingest: self.ingest,

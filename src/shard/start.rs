@@ -89,6 +89,8 @@ pub fn run(cfg: Validated) -> Result<Started, String> {
     let (senders, receivers) = mesh(cfg.shards, cfg.ingest.channel_batches_max);
     let mut handles = Vec::with_capacity(cfg.shards);
     let mut listen = cfg.listen;
+    // Read by each executor as it sets up its rings (see the config docs).
+    glommio::set_coop_taskrun(cfg.io_uring_coop_taskrun);
     for (id, (tx, rx)) in senders.into_iter().zip(receivers).enumerate() {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<SocketAddr, String>>();
         let (cfg, registry) = (cfg.clone(), registry.clone());
