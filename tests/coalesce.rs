@@ -67,3 +67,71 @@ fn overloaded_owner_answers_every_queued_request_in_time() {
         "slowest answer after {slowest:?}: {statuses:?}"
     );
 }
+
+/// A table whose owner is stuck holds up only its own coalesced requests:
+/// another table's, on the same accepting shards, are answered at once
+/// (with one hand-over queue per shard they waited up to a whole
+/// `backpressure_wait_ms` behind the stuck table's batches).
+#[test]
+fn a_stuck_owner_does_not_hold_up_other_tables() {
+    // Owners go round-robin in declaration order: t1 on shard 0, t2 on
+    // shard 1. One 15 KB row per batch fills shard 0's 64 KiB log buffer
+    // in a few batches, and each write takes 6 s, so t1's queued batches
+    // wait out their 3 s; t2's rows are small and shard 1's buffer has
+    // room for them. A one-batch channel to each owner makes t1's batches
+    // wait on either accepting shard, however the kernel spreads the
+    // connections over the two.
+    let cfg = format!(
+        "listen = \"127.0.0.1:0\"\n[ingest]\nbackpressure_wait_ms = 3000\nbatch_rows = 1\n\
+         channel_batches_max = 1\n\
+         [wal]\nbuffer_bytes_max = 65536\n\
+         [[pipeline]]\nname = \"p\"\nsql = '''{TEST_SQL}'''\n"
+    );
+    let s = Server::start_env(
+        2,
+        &cfg,
+        tempdir(),
+        true,
+        &[("SLUICE_FAULTS", "write_delay_ms=6000")],
+        &[],
+    );
+    let post = |table: &str, body: &str| {
+        format!(
+            "POST /v0/pipelines/p/ingress/{table}?format=csv HTTP/1.1\r\nHost: x\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
+    let name = "x".repeat(15_000);
+    let mut stuck: Vec<Client> = (0..24).map(|_| s.client()).collect();
+    for (i, c) in stuck.iter_mut().enumerate() {
+        c.send(&post("t1", &format!("{i},{name},,\n")));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // Sixteen connections: SO_REUSEPORT spreads them over both shards, so
+    // some share a shard with t1's queued batches.
+    let mut others: Vec<Client> = (0..16).map(|_| s.client()).collect();
+    let started = Instant::now();
+    for (i, c) in others.iter_mut().enumerate() {
+        c.send(&post("t2", &format!("{i},1.50,2024-01-02,\n")));
+    }
+    let mut slowest = Duration::ZERO;
+    for c in &mut others {
+        let r = c.read_response().unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_millis(1500),
+        "t2 waited {slowest:?} behind t1's stuck owner"
+    );
+    let statuses: Vec<u16> = stuck
+        .iter_mut()
+        .map(|c| c.read_response().unwrap().status)
+        .collect();
+    assert!(
+        statuses.contains(&503),
+        "t1's owner was never stuck: {statuses:?}"
+    );
+}

@@ -20,9 +20,17 @@
 //! its `Sending` count until answered, so a pause or stop still waits for
 //! its rows to be handed over.
 //!
+//! Hand-over runs per table: one task per table with sealed batches takes
+//! them in the order they were sealed (a request whose rows span two
+//! batches gets the second's position as its token, so the first must be
+//! taken first), while the flusher goes on sealing. So a table whose owner
+//! is stuck holds up only its own requests, not other tables' sharing this
+//! shard (with one queue for all, they waited up to a whole
+//! `backpressure_wait_ms` behind it).
+//!
 //! Bounds: one open group per decoder key in use, each at most one batch;
-//! sealed groups waiting for the flusher each hold at least one waiting
-//! request, so they are bounded by the shard's connections.
+//! sealed groups each hold at least one waiting request, so they are
+//! bounded by the shard's connections; one hand-over task per table.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -103,9 +111,15 @@ pub struct Joined {
 pub struct Coalescer {
     open: RefCell<Vec<Group>>,
     sealed: RefCell<VecDeque<Sealed>>,
-    /// The flusher, parked while there is nothing to hand over.
+    /// The flusher, parked while there is nothing to seal or dispatch.
     flusher: Cell<Option<Waker>>,
+    /// Per (pipeline, table) with a hand-over task running: the batches
+    /// it has still to hand over, in seal order.
+    lanes: RefCell<Vec<(LaneKey, VecDeque<Sealed>)>>,
 }
+
+/// (pipeline, table): the batches of one table hand over in order.
+type LaneKey = (usize, usize);
 
 impl Coalescer {
     /// Decode `body`, a whole request body, into the shared batch of `key`
@@ -239,8 +253,7 @@ impl Group {
 
 /// The shard's flusher: whenever requests have joined, let every task that
 /// is runnable now run first (their requests join the same batches), then
-/// seal the open batches and hand each to its table's owner, in order,
-/// answering its waiters.
+/// seal the open batches and pass each to its table's hand-over task.
 pub async fn flush_loop(shard: Rc<Shard>) {
     let c = &shard.coalesce;
     loop {
@@ -259,16 +272,50 @@ pub async fn flush_loop(shard: Rc<Shard>) {
             let Some(s) = c.sealed.borrow_mut().pop_front() else {
                 break;
             };
-            let rows = s.batch.num_rows() as u64;
-            let sent = shard.submit_by(s.pipeline, s.table, s.batch, s.deadline);
-            let end = sent.await.ok();
-            if end.is_some() {
-                let t = &shard.reg.pipelines[s.pipeline].tables[s.table];
-                add(&t.lane_stats[shard.id].records, rows);
+            let key = (s.pipeline, s.table);
+            let mut lanes = c.lanes.borrow_mut();
+            match lanes.iter_mut().find(|(k, _)| *k == key) {
+                // Its task is running and takes it after the ones before.
+                Some((_, queue)) => queue.push_back(s),
+                None => {
+                    lanes.push((key, VecDeque::from([s])));
+                    // glommio runs a task spawned into the current queue
+                    // at once, and it borrows `lanes`.
+                    drop(lanes);
+                    glommio::spawn_local(hand_over(shard.clone(), key)).detach();
+                }
             }
-            for w in s.waiters {
-                w.set(end);
+        }
+    }
+}
+
+/// Hand a table's sealed batches to its owner one after another, answering
+/// their waiters, until none is left.
+async fn hand_over(shard: Rc<Shard>, key: LaneKey) {
+    let c = &shard.coalesce;
+    loop {
+        let next = {
+            let mut lanes = c.lanes.borrow_mut();
+            let at = lanes
+                .iter()
+                .position(|(k, _)| *k == key)
+                .expect("a hand-over task has its lane");
+            let next = lanes[at].1.pop_front();
+            if next.is_none() {
+                lanes.swap_remove(at);
             }
+            next
+        };
+        let Some(s) = next else { return };
+        let rows = s.batch.num_rows() as u64;
+        let sent = shard.submit_by(s.pipeline, s.table, s.batch, s.deadline);
+        let end = sent.await.ok();
+        if end.is_some() {
+            let t = &shard.reg.pipelines[s.pipeline].tables[s.table];
+            add(&t.lane_stats[shard.id].records, rows);
+        }
+        for w in s.waiters {
+            w.set(end);
         }
     }
 }
