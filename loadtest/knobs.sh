@@ -121,6 +121,9 @@ knob "spin_before_park_us (one-row CSV, 2 conns: a lightly loaded shard)" "$ligh
 knob "io_uring_coop_taskrun (one-row CSV, 64 conns)" "$small" \
   "coop=false:io_uring_coop_taskrun = false\n:" \
   "coop=true (default)::"
+knob "io_uring_coop_taskrun (one-row CSV, 2 conns: a lightly loaded shard)" "$light" \
+  "coop=false, light:io_uring_coop_taskrun = false\n:" \
+  "coop=true (default), light::"
 knob "wal.fsync (one-row CSV, 64 conns, 200 tokens sampled)" "$small --completion-sample 200" \
   "fsync=always (default)::" \
   "fsync=interval, 100 ms::[wal]\nfsync = \"interval\"\nfsync_interval_ms = 100"

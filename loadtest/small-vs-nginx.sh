@@ -55,15 +55,16 @@ for round in $(seq "$rounds"); do
   done
 done
 python3 - "$OUT" "$rounds" <<'PY'
-import json, sys
+import json, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
 print("| server | req/s (best round) | rounds' req/s | p50 ms | p99 ms | server CPU-s per 100k requests |")
 print("|---|---:|---|---:|---:|---:|")
-best = {}
+best, median = {}, {}
 for name, port in [("sluice (log)", 18230), ("sluice (no log)", 18231), ("nginx", 18232)]:
     rs = [json.load(open(f"{out}/{port}-{k}.json")) for k in range(1, rounds + 1)]
     r = max(rs, key=lambda r: r["req_per_s"])
     best[name] = r["req_per_s"]
+    median[name] = statistics.median(x["req_per_s"] for x in rs)
     cpu = ((r.get("host") or {}).get("server") or {}).get("cpu_s")
     per = f"{cpu / r['requests'] * 1e5:.2f}" if cpu else "-"
     bad = any(x["status"].get("200", 0) != x["requests"] for x in rs)
@@ -72,5 +73,7 @@ for name, port in [("sluice (log)", 18230), ("sluice (no log)", 18231), ("nginx"
           f"{r['latency_us']['p99'] / 1000:.3f} | {per} |" + (" (non-200!)" if bad else ""))
 print()
 print(f"best rounds against nginx: {best['sluice (log)'] / best['nginx']:.2f}x with the log, "
-      f"{best['sluice (no log)'] / best['nginx']:.2f}x without")
+      f"{best['sluice (no log)'] / best['nginx']:.2f}x without; median rounds: "
+      f"{median['sluice (log)'] / median['nginx']:.2f}x and "
+      f"{median['sluice (no log)'] / median['nginx']:.2f}x")
 PY

@@ -108,7 +108,26 @@ fn a_stuck_owner_does_not_hold_up_other_tables() {
     for (i, c) in stuck.iter_mut().enumerate() {
         c.send(&post("t1", &format!("{i},{name},,\n")));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // Until t1's owner's log buffer is full: its batches now wait, queued.
+    let mut m = s.client();
+    let full = "sluice_log_buffer_bytes{shard=\"0\"} ";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8(m.get("/metrics").body).unwrap();
+        let bytes: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(full))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if bytes >= 65536 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "t1's owner never filled its log buffer"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // Sixteen connections: SO_REUSEPORT spreads them over both shards, so
     // some share a shard with t1's queued batches.
     let mut others: Vec<Client> = (0..16).map(|_| s.client()).collect();

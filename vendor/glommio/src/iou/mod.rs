@@ -95,6 +95,9 @@ bitflags::bitflags! {
         /// sluice patch: do not interrupt the task (an IPI) to run completion
         /// work; it runs at the task's next kernel entry. Linux 5.19+.
         const COOP_TASKRUN = 1 << 8;
+        /// sluice patch: with `COOP_TASKRUN`, the kernel sets
+        /// `IORING_SQ_TASKRUN` in the SQ flags while such work is pending.
+        const TASKRUN_FLAG = 1 << 9;
     }
 }
 

@@ -888,34 +888,41 @@ impl UringCommon for PollRing {
 static COOP_TASKRUN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// sluice patch: set up the main ring of executors created after this call
-/// with `IORING_SETUP_COOP_TASKRUN`. By default the kernel interrupts a
-/// running executor (an inter-processor interrupt) whenever a completion
-/// of one of its socket operations needs the executor's task to finish it;
-/// with the flag that work waits for the executor's next system call,
-/// which on a busy executor comes within microseconds. The latency ring
-/// (preemption timers) keeps the default, so `yield_if_needed` still sees
-/// its timer during long computations. A kernel older than 5.19 refuses
-/// the flag, and the ring is then set up without it.
+/// with `IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG`. By default
+/// the kernel interrupts a running executor (an inter-processor interrupt)
+/// whenever a completion of one of its socket operations needs the
+/// executor's task to finish it; with the flag that work waits for the
+/// executor's next system call, which a busy executor makes within
+/// microseconds. An executor that spins before parking makes none, so while
+/// it spins it enters the kernel whenever the SQ flags say work is pending
+/// (`SleepableRing::run_pending_task_work`). A sleeping executor is still
+/// woken: the kernel only skips the interrupt for a task that is running.
+/// The latency ring keeps the default, so preemption timers still
+/// interrupt long computations. A kernel older than 5.19 refuses the
+/// flags, and the ring is then set up without them.
 pub fn set_coop_taskrun(on: bool) {
     COOP_TASKRUN.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn new_sleepable_ring(size: usize, name: &str) -> io::Result<iou::IoUring> {
+/// The ring, and whether it has the COOP_TASKRUN flags.
+fn new_sleepable_ring(size: usize, name: &str) -> io::Result<(iou::IoUring, bool)> {
     if name == "main" && COOP_TASKRUN.load(std::sync::atomic::Ordering::Relaxed) {
         match iou::IoUring::new_with_flags(
             size as _,
-            iou::SetupFlags::COOP_TASKRUN,
+            iou::SetupFlags::COOP_TASKRUN | iou::SetupFlags::TASKRUN_FLAG,
             iou::SetupFeatures::empty(),
         ) {
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-            r => return r,
+            r => return r.map(|ring| (ring, true)),
         }
     }
-    iou::IoUring::new(size as _)
+    iou::IoUring::new(size as _).map(|ring| (ring, false))
 }
 
 struct SleepableRing {
     ring: iou::IoUring,
+    /// sluice patch: set up with COOP_TASKRUN and TASKRUN_FLAG.
+    coop: bool,
     size: usize,
     submission_queue: ReactorQueue,
     name: &'static str,
@@ -934,8 +941,10 @@ impl SleepableRing {
         source_map: Rc<RefCell<SourceMap>>,
     ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
+        let (ring, coop) = new_sleepable_ring(size, name)?;
         Ok(SleepableRing {
-            ring: new_sleepable_ring(size, name)?,
+            ring,
+            coop,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
             name,
@@ -949,6 +958,36 @@ impl SleepableRing {
 
     fn ring_fd(&self) -> RawFd {
         self.ring.raw().ring_fd
+    }
+
+    /// sluice patch: with COOP_TASKRUN, completions wait as task work until
+    /// this thread enters the kernel. A spinning executor makes no system
+    /// call, so enter once when the kernel reports pending work.
+    fn run_pending_task_work(&self) {
+        if !self.coop {
+            return;
+        }
+        // SAFETY: `kflags` points into the SQ ring the kernel mapped for
+        // this ring, which lives as long as `self.ring`; the kernel updates
+        // it concurrently, hence the atomic load.
+        let flags = unsafe {
+            (*(self.ring.raw().sq.kflags as *const std::sync::atomic::AtomicU32))
+                .load(std::sync::atomic::Ordering::Acquire)
+        };
+        if flags & uring_sys::IORING_SQ_TASKRUN != 0 {
+            // SAFETY: a plain io_uring_enter on our own ring that submits
+            // nothing and waits for nothing; it runs the pending task work,
+            // which posts the completions.
+            unsafe {
+                uring_sys::syscalls::io_uring_enter(
+                    self.ring_fd(),
+                    0,
+                    0,
+                    uring_sys::IORING_ENTER_GETEVENTS,
+                    std::ptr::null(),
+                );
+            }
+        }
     }
 
     /// This function prepares a timer that fires unconditionally after a
@@ -1769,6 +1808,8 @@ impl Reactor {
 
     pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
         self.poll_ring.borrow_mut().poll(woke)?;
+        // sluice patch: this is the spin before parking (its only caller).
+        self.main_ring.borrow().run_pending_task_work();
         self.main_ring.borrow_mut().poll(woke)?;
         self.latency_ring.borrow_mut().poll(woke)?;
         *woke += self.flush_syscall_thread();
