@@ -82,10 +82,33 @@ fn same(a: &[(RecordHead, ChangeBatch)], b: &[(RecordHead, ChangeBatch)]) {
     }
 }
 
-fn tempdir(name: &str) -> std::path::PathBuf {
+/// A fresh directory under the system's temp dir, removed when dropped
+/// (each test's log files would otherwise stay behind, one set per run).
+struct TempDir(std::path::PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("sluice-wal-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    d
+    TempDir(d)
 }
 
 #[test]
@@ -206,7 +229,7 @@ fn the_writer_appends_rotates_and_recovery_reads_it_back() {
             )
         })
         .collect();
-    let (d, rs) = (dir.clone(), records.clone());
+    let (d, rs) = (dir.to_path_buf(), records.clone());
     glommio::LocalExecutorBuilder::default()
         .spawn(move || async move {
             // Small segments: several rotations.
@@ -251,7 +274,7 @@ fn the_writer_appends_rotates_and_recovery_reads_it_back() {
 fn retention_deletes_the_oldest_segments() {
     let dir = tempdir("retain");
     std::fs::create_dir_all(&dir).unwrap();
-    let d = dir.clone();
+    let d = dir.to_path_buf();
     glommio::LocalExecutorBuilder::default()
         .spawn(move || async move {
             let limits = super::writer::Limits {
@@ -353,7 +376,7 @@ fn retention_by_age_deletes_old_segments_but_never_the_current_one() {
             .unwrap();
         f.set_modified(old).unwrap();
     }
-    let d = dir.clone();
+    let d = dir.to_path_buf();
     glommio::LocalExecutorBuilder::default()
         .spawn(move || async move {
             let limits = super::writer::Limits {
