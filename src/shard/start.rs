@@ -123,6 +123,12 @@ pub fn run(cfg: Validated) -> Result<Started, String> {
         listen = bound;
         handles.push(handle);
     }
+    if cfg.io_uring_coop_taskrun && glommio::coop_taskrun_refused() {
+        tracing::warn!(
+            "io_uring_coop_taskrun: the kernel refused IORING_SETUP_COOP_TASKRUN (it needs \
+             Linux 5.19); shards run with the default rings"
+        );
+    }
     Ok(Started {
         listen,
         registry,

@@ -455,7 +455,7 @@ pub use crate::{
     },
     shares::{Shares, SharesManager},
     sys::hardware_topology::CpuLocation,
-    sys::set_coop_taskrun,
+    sys::{coop_taskrun_refused, set_coop_taskrun},
 };
 pub use enclose::enclose;
 pub use scopeguard::defer;

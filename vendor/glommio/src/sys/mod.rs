@@ -179,7 +179,7 @@ mod uring;
 
 pub use self::dma_buffer::DmaBuffer;
 pub(crate) use self::{source::*, uring::*};
-pub use self::uring::set_coop_taskrun;
+pub use self::uring::{coop_taskrun_refused, set_coop_taskrun};
 use crate::error::{ExecutorErrorKind, GlommioError};
 use smallvec::SmallVec;
 use std::{convert::TryFrom, ops::Deref, sync::atomic::AtomicBool};

@@ -904,6 +904,17 @@ pub fn set_coop_taskrun(on: bool) {
     COOP_TASKRUN.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// sluice patch: set when a kernel refused the COOP_TASKRUN flags, so the
+/// caller can say so (see `coop_taskrun_refused`).
+static COOP_TASKRUN_REFUSED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// sluice patch: did the kernel refuse the flags `set_coop_taskrun` asked
+/// for (Linux before 5.19), for any executor created so far?
+pub fn coop_taskrun_refused() -> bool {
+    COOP_TASKRUN_REFUSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The ring, and whether it has the COOP_TASKRUN flags.
 fn new_sleepable_ring(size: usize, name: &str) -> io::Result<(iou::IoUring, bool)> {
     if name == "main" && COOP_TASKRUN.load(std::sync::atomic::Ordering::Relaxed) {
@@ -912,7 +923,9 @@ fn new_sleepable_ring(size: usize, name: &str) -> io::Result<(iou::IoUring, bool
             iou::SetupFlags::COOP_TASKRUN | iou::SetupFlags::TASKRUN_FLAG,
             iou::SetupFeatures::empty(),
         ) {
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                COOP_TASKRUN_REFUSED.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             r => return r.map(|ring| (ring, true)),
         }
     }
