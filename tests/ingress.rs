@@ -257,3 +257,18 @@ fn csv_null_text_parameter() {
         );
     }
 }
+
+/// Every other test runs with `io_uring_coop_taskrun` on (the default);
+/// the kernel's default rings serve just the same, across shards.
+#[test]
+fn rings_without_coop_taskrun_serve_too() {
+    let s = Server::start(2, "io_uring_coop_taskrun = false");
+    let mut c = s.client();
+    for (path, body) in [(T1, "1,a,1.5,true\n"), (T2, "1,2.50,2026-12-07,\n")] {
+        let r = c.post(&format!("{path}?format=csv"), body.as_bytes());
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        wait_complete(&mut c, "p", r.json()["token"].as_str().unwrap());
+    }
+    assert_eq!(table_stats(&mut c, "p", "t1")["total_records"], 1);
+    assert_eq!(table_stats(&mut c, "p", "t2")["total_records"], 1);
+}
