@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{tempdir, Client, Server, TEST_SQL};
+use common::{Client, Server};
 
 /// Every coalesced request is answered within about
 /// `ingest.backpressure_wait_ms` of joining, as a request sending its own
@@ -14,19 +14,7 @@ use common::{tempdir, Client, Server, TEST_SQL};
 fn overloaded_owner_answers_every_queued_request_in_time() {
     // One row per batch, so each request is a batch of its own; 15 KB rows
     // fill the 64 KiB log buffer in a few batches and each write takes 2 s.
-    let cfg = format!(
-        "listen = \"127.0.0.1:0\"\n[ingest]\nbackpressure_wait_ms = 300\nbatch_rows = 1\n\
-         [wal]\nbuffer_bytes_max = 65536\n\
-         [[pipeline]]\nname = \"p\"\nsql = '''{TEST_SQL}'''\n"
-    );
-    let s = Server::start_env(
-        1,
-        &cfg,
-        tempdir(),
-        true,
-        &[("SLUICE_FAULTS", "write_delay_ms=2000")],
-        &[],
-    );
+    let s = Server::start_slow_disk(1, "backpressure_wait_ms = 300\nbatch_rows = 1", 2000);
     let n = 24;
     let mut clients: Vec<Client> = (0..n).map(|_| s.client()).collect();
     let name = "x".repeat(15_000);
@@ -81,19 +69,10 @@ fn a_stuck_owner_does_not_hold_up_other_tables() {
     // room for them. A one-batch channel to each owner makes t1's batches
     // wait on either accepting shard, however the kernel spreads the
     // connections over the two.
-    let cfg = format!(
-        "listen = \"127.0.0.1:0\"\n[ingest]\nbackpressure_wait_ms = 3000\nbatch_rows = 1\n\
-         channel_batches_max = 1\n\
-         [wal]\nbuffer_bytes_max = 65536\n\
-         [[pipeline]]\nname = \"p\"\nsql = '''{TEST_SQL}'''\n"
-    );
-    let s = Server::start_env(
+    let s = Server::start_slow_disk(
         2,
-        &cfg,
-        tempdir(),
-        true,
-        &[("SLUICE_FAULTS", "write_delay_ms=6000")],
-        &[],
+        "backpressure_wait_ms = 3000\nbatch_rows = 1\nchannel_batches_max = 1",
+        6000,
     );
     let post = |table: &str, body: &str| {
         format!(

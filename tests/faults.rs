@@ -177,18 +177,10 @@ fn a_full_disk_refuses_new_rows_until_space_is_back_and_loses_nothing() {
 fn a_slow_disk_pushes_back_then_answers_503_overloaded() {
     // Every write takes 2 s, the log buffers 64 KiB and each channel one
     // batch: a big body soon finds its owner not taking batches.
-    let cfg = format!(
-        "listen = \"127.0.0.1:0\"\n[ingest]\nbackpressure_wait_ms = 300\nchannel_batches_max = 1\n\
-         batch_rows = 100\n[wal]\nbuffer_bytes_max = 65536\n\
-         [[pipeline]]\nname = \"p\"\nsql = '''{TEST_SQL}'''\n"
-    );
-    let s = Server::start_env(
+    let s = Server::start_slow_disk(
         2,
-        &cfg,
-        tempdir(),
-        true,
-        &[("SLUICE_FAULTS", "write_delay_ms=2000")],
-        &[],
+        "backpressure_wait_ms = 300\nchannel_batches_max = 1\nbatch_rows = 100",
+        2000,
     );
     let mut c = s.client();
     let started = Instant::now();
@@ -229,19 +221,7 @@ fn a_slow_disk_pushes_back_then_answers_503_overloaded() {
 fn an_overloaded_owner_is_refused_before_the_body_is_sent() {
     // One slow write holds the 64 KiB log buffer full for 10 s; a request
     // that waits for 100 Continue gets the 503 instead, its body unsent.
-    let cfg = format!(
-        "listen = \"127.0.0.1:0\"\n[ingest]\nbackpressure_wait_ms = 300\n\
-         [wal]\nbuffer_bytes_max = 65536\n\
-         [[pipeline]]\nname = \"p\"\nsql = '''{TEST_SQL}'''\n"
-    );
-    let s = Server::start_env(
-        1,
-        &cfg,
-        tempdir(),
-        true,
-        &[("SLUICE_FAULTS", "write_delay_ms=10000")],
-        &[],
-    );
+    let s = Server::start_slow_disk(1, "backpressure_wait_ms = 300", 10000);
     // Fill: the first write takes 10 s, so what follows waits in the buffer.
     let mut c = s.client();
     for n in 0..40 {

@@ -46,6 +46,26 @@ impl Server {
         Self::start_env(shards, config, dir, owned, &[], &[])
     }
 
+    /// A server on a slow disk: every log write takes `write_delay_ms`
+    /// longer (an injected fault) and the log buffers 64 KiB, so an owner
+    /// soon stops taking batches. `ingest` is the body of its `[ingest]`.
+    #[allow(dead_code, reason = "not every test binary uses it")]
+    pub fn start_slow_disk(shards: usize, ingest: &str, write_delay_ms: u64) -> Server {
+        let cfg = format!(
+            "listen = \"127.0.0.1:0\"\n[ingest]\n{ingest}\n[wal]\nbuffer_bytes_max = 65536\n\
+             [[pipeline]]\nname = \"p\"\nsql = '''{TEST_SQL}'''\n"
+        );
+        let faults = format!("write_delay_ms={write_delay_ms}");
+        Self::start_env(
+            shards,
+            &cfg,
+            tempdir(),
+            true,
+            &[("SLUICE_FAULTS", &faults)],
+            &[],
+        )
+    }
+
     /// `start_in` with extra environment variables and arguments.
     pub fn start_env(
         shards: usize,
