@@ -15,7 +15,9 @@
 //! Fast path (`index_records`): records that end in the current chunk are
 //! split with a structural index (`csv_index`: bitmasks of `,` `\n` `\r`
 //! `"` per 64-byte block, quoted regions by prefix XOR), and their fields
-//! point into the chunk instead of being copied (`Span::in_chunk`);
+//! point into the chunk instead of being copied (`Field`'s offsets say
+//! which of the chunk and `data` holds a field, so a record can have some
+//! fields in each and the column loops need not care);
 //! `decode` converts every such record before it returns, so no reference
 //! outlives the chunk. Quoted fields qualify when simple (no `""` escape,
 //! no line break inside, nothing after the closing quote), as do `\r\n`
@@ -38,8 +40,8 @@
 use std::sync::Arc;
 
 use super::batch::{Batch, BATCH_BYTES_CAP, RECORD_BYTES_CAP};
-use super::columns::{Cell, NoText};
-use super::csv_index::{Block, BLOCK};
+use super::columns::{Cell, NoText, Text};
+use super::csv_index::{has_avx2, Block, BLOCK};
 use super::error::invalid_text;
 use super::fields::FieldError;
 use super::{ChangeBatch, DecodeOptions, Decoder, NullText, ParseError, ParseErrors};
@@ -66,11 +68,15 @@ enum State {
     AfterCr,
 }
 
-/// A field's bytes, `start..end` of `data` or of the chunk being decoded
-/// (`Span::in_chunk`). Eight bytes, as the column loops read one per cell:
-/// an empty quoted field (`""`, whose quoting matters) is `start == end + 1`
-/// and the null text unquoted is `start == end + 2` (relative, so both
-/// survive `compact` moving fields down).
+/// A field's bytes: `start..end` of the chunk being decoded, or, offset by
+/// `DATA_BASE`, of `data`. One address space for both lets a group of
+/// records mix fields split by the index (in the chunk) with fields copied
+/// out (unescaped, or split byte by byte) at no cost per record; the column
+/// loops pick the source per field with a select, not a branch. Eight
+/// bytes, as the column loops read one per cell: an empty quoted field
+/// (`""`, whose quoting matters) is `start == end + 1` and the null text
+/// unquoted is `start == end + 2` (relative, so both survive `compact`
+/// moving fields down).
 #[derive(Clone, Copy)]
 struct Field {
     start: u32,
@@ -95,10 +101,27 @@ impl Field {
             end: at as u32,
         }
     }
+
+    /// `Field::new` for `data[start..end]`.
+    #[inline]
+    fn in_data(start: usize, end: usize, quoted: bool) -> Field {
+        let base = DATA_BASE as usize;
+        Field::new(base + start, base + end, quoted)
+    }
 }
 
-/// Offsets in `Field` are u32 and a NULL field's start is 2 past its end.
-const CHUNK_BYTES_MAX: usize = u32::MAX as usize - 2;
+/// `Field` offsets at or past this are in `data`.
+const DATA_BASE: u32 = 1 << 31;
+
+/// Chunk offsets must stay below `DATA_BASE`, and a NULL field's start is
+/// 2 past its end.
+const CHUNK_BYTES_MAX: usize = DATA_BASE as usize - 2;
+
+// `data` holds at most the pending records (under a batch's bytes, plus
+// the record that reached them) and the record being split (`push_data`
+// copies nothing past the record cap), so its offsets plus `DATA_BASE`
+// (and 2 more for a NULL field) fit a u32.
+const _: () = assert!(BATCH_BYTES_CAP + 2 * RECORD_BYTES_CAP + 2 < DATA_BASE as usize);
 
 /// Why a record was rejected before conversion.
 #[derive(Clone, Copy)]
@@ -113,21 +136,14 @@ enum Fault {
 struct Span {
     first: u32,
     n: u32,
-    /// Split by the index: fields lie in the chunk (always converted
-    /// before `decode` returns), not in `data`.
-    in_chunk: bool,
 }
 
 /// A pending group of records all of `width` fields, stored one record
-/// after another from `fields[first]` (`CsvDecoder::uniform`); their bytes
-/// all in the chunk (`in_chunk`), all in `data`, or (`mixed`) some in each,
-/// as `Span::in_chunk` says per record.
+/// after another from `fields[first]` (`CsvDecoder::uniform`).
 #[derive(Clone, Copy)]
 struct Uniform {
     first: usize,
     width: usize,
-    in_chunk: bool,
-    mixed: bool,
 }
 
 /// A complete record waiting for conversion.
@@ -144,6 +160,8 @@ pub struct CsvDecoder {
     table: Arc<Table>,
     /// The field delimiter (`CsvOptions::delimiter`).
     delim: u8,
+    /// The CPU has AVX2 (`csv_index::has_avx2`).
+    avx2: bool,
     /// `CsvOptions::null_text`.
     null_text: NullText,
     /// `header=true`: the first record names the columns.
@@ -172,6 +190,10 @@ pub struct CsvDecoder {
     field_quoted: bool,
     data: Vec<u8>,
     fields: Vec<Field>,
+    /// Bit k: field k of some record in `fields` may lie in `data` (bit
+    /// 63: any field from 63 on). Columns whose bit is clear take the
+    /// chunk-only loop, which needs no select per field.
+    data_cols: u64,
     recs: Vec<Rec>,
     /// One per `recs` entry.
     spans: Vec<Span>,
@@ -194,6 +216,7 @@ impl CsvDecoder {
             batch: Batch::new(&table, rows_max),
             table,
             delim: opts.csv.delimiter,
+            avx2: has_avx2(),
             null_text: opts.csv.null_text,
             header: opts.csv.header,
             field_map: None,
@@ -213,6 +236,7 @@ impl CsvDecoder {
             field_quoted: false,
             data: Vec::new(),
             fields: Vec::new(),
+            data_cols: 0,
             recs: Vec::new(),
             spans: Vec::new(),
             records: 0,
@@ -253,10 +277,13 @@ impl CsvDecoder {
         let _ = self.split(&BOM[..k]);
     }
 
+    /// Callers have counted `bytes` in `pos` already, so the length check
+    /// comes first: `data` never takes bytes past the record cap (see
+    /// `DATA_BASE`).
     fn push_data(&mut self, bytes: &[u8]) {
+        self.check_len();
         if !self.rec_too_long {
             self.data.extend_from_slice(bytes);
-            self.check_len();
         }
     }
 
@@ -293,19 +320,21 @@ impl CsvDecoder {
         let text = &self.data[self.field_start..];
         if !self.field_quoted && self.null_text.matches(text) {
             self.data.truncate(self.field_start);
-            self.fields.push(Field::null(self.field_start));
+            self.mark_in_data(self.fields.len() - self.rec_first_field);
+            self.fields
+                .push(Field::null(DATA_BASE as usize + self.field_start));
         } else {
             let end = self.data.len();
-            let f = Field::new(self.field_start, end, self.field_quoted);
+            let f = Field::in_data(self.field_start, end, self.field_quoted);
+            self.mark_in_data(self.fields.len() - self.rec_first_field);
             self.fields.push(f);
         }
     }
 
     /// End the current record; returns true when the batch became full.
-    /// `in_chunk`: the index split it (see `Span`).
-    fn end_record(&mut self, fault: Option<Fault>, in_chunk: bool, chunk: &[u8]) -> bool {
+    fn end_record(&mut self, fault: Option<Fault>, chunk: &[u8]) -> bool {
         if self.header && self.field_map.is_none() {
-            self.take_header(fault, in_chunk, chunk);
+            self.take_header(fault, chunk);
             return false;
         }
         self.records += 1;
@@ -321,7 +350,6 @@ impl CsvDecoder {
         self.spans.push(Span {
             first: self.rec_first_field as u32,
             n: (self.fields.len() - self.rec_first_field) as u32,
-            in_chunk,
         });
         let bytes = (self.pos - self.rec_offset) as usize;
         self.recs.push(Rec {
@@ -353,13 +381,12 @@ impl CsvDecoder {
     /// The header record just ended: map columns to its fields by name (as
     /// JSON keys match columns), then drop it. A header that failed (too
     /// long, unterminated) maps nothing: every column takes its DEFAULT.
-    fn take_header(&mut self, fault: Option<Fault>, in_chunk: bool, chunk: &[u8]) {
+    fn take_header(&mut self, fault: Option<Fault>, chunk: &[u8]) {
         let mut map = vec![usize::MAX; self.table.columns.len()];
         if fault.is_none() && !self.rec_too_long {
-            let src = if in_chunk { chunk } else { &self.data[..] };
             for (k, &f) in self.fields[self.rec_first_field..].iter().enumerate() {
                 // A name spelled like the null text still names a column.
-                let name = match field_cell(f, src) {
+                let name = match field_cell(f, chunk, &self.data) {
                     Cell::Text(t) => t,
                     Cell::NoText(NoText::NullText) => self.null_text.as_bytes(),
                     Cell::NoText(_) | Cell::Missing => b"",
@@ -519,7 +546,7 @@ impl CsvDecoder {
             let next_sep = chunk
                 .get(base + BLOCK)
                 .is_some_and(|&c| c == self.delim || c == b'\n' || c == b'\r');
-            let block = Block::at(chunk, base, self.delim);
+            let block = Block::at(chunk, base, self.delim, self.avx2);
             let s = block.structure(in_quotes, field_start, next_sep);
             (in_quotes, field_start) = (s.in_quotes, s.ends_field);
             // Field-ending commas, the common case, take the short branch.
@@ -567,7 +594,6 @@ impl CsvDecoder {
                     self.rec_line = self.line;
                     self.rec_data_start = self.data.len();
                     self.rec_too_long = false;
-                    let in_chunk = !escaped;
                     if escaped {
                         self.unescape_record(chunk);
                     }
@@ -580,7 +606,7 @@ impl CsvDecoder {
                         self.line += 1;
                         self.state = State::StartRecord;
                     }
-                    if self.end_record(None, in_chunk, chunk) {
+                    if self.end_record(None, chunk) {
                         return k + 1 - i;
                     }
                     if self.recs.len() >= CONVERT_GROUP {
@@ -599,36 +625,43 @@ impl CsvDecoder {
         self.index_stop(rec, i)
     }
 
-    /// An indexed record with a `""` escape: its fields' contents, the
-    /// escapes undone, move to `data` (the record becomes one the state
-    /// machine could have split; `uniform` takes such mixed groups). A
-    /// copy of one record beats splitting it again byte by byte: about a
-    /// quarter of the harness's rows quote a quote. Only quoted fields hold
-    /// quotes here (any other quote is an anomaly), so collapsing every
-    /// `""` of every field is exact.
+    /// An indexed record with a `""` escape: each quoted field holding one
+    /// moves to `data` with its escapes undone; the record's other fields
+    /// stay in the chunk (`Field` addresses both). A copy beats splitting
+    /// the record again byte by byte: about a quarter of the harness's rows
+    /// quote a quote. Only quoted fields hold quotes here (any other quote
+    /// is an anomaly), and there every quote is half of a `""` pair.
     fn unescape_record(&mut self, chunk: &[u8]) {
-        for f in &mut self.fields[self.rec_first_field..] {
-            let at = self.data.len();
-            *f = match f.start.wrapping_sub(f.end) {
-                2 => Field::null(at),
-                1 => Field::new(at, at, true),
-                _ => {
-                    let (start, end) = (f.start as usize, f.end as usize);
-                    let mut text = &chunk[start..end];
-                    // Only quoted fields (the byte before is a quote) can
-                    // hold an escape.
-                    if start > 0 && chunk[start - 1] == b'"' {
-                        while let Some(q) = memchr::memchr(b'"', text) {
-                            // `q + 1` is the pair's second quote: keep one.
-                            self.data.extend_from_slice(&text[..=q]);
-                            text = &text[q + 2..];
-                        }
-                    }
-                    self.data.extend_from_slice(text);
-                    Field::new(at, self.data.len(), false)
-                }
+        for (k, f) in self.fields[self.rec_first_field..].iter_mut().enumerate() {
+            let (start, end) = (f.start as usize, f.end as usize);
+            // No text (empty, `""`, the null text), or unquoted: no quote.
+            if start >= end || start == 0 || chunk[start - 1] != b'"' {
+                continue;
+            }
+            let mut text = &chunk[start..end];
+            let Some(mut q) = memchr::memchr(b'"', text) else {
+                continue;
             };
+            let at = self.data.len();
+            loop {
+                // `q + 1` is the pair's second quote: keep one.
+                self.data.extend_from_slice(&text[..=q]);
+                text = &text[q + 2..];
+                match memchr::memchr(b'"', text) {
+                    Some(next) => q = next,
+                    None => break,
+                }
+            }
+            self.data.extend_from_slice(text);
+            *f = Field::in_data(at, self.data.len(), true);
+            self.data_cols |= 1 << k.min(63);
         }
+    }
+
+    /// Field `k` of the record being split lies in `data` (`data_cols`).
+    #[inline]
+    fn mark_in_data(&mut self, k: usize) {
+        self.data_cols |= 1 << k.min(63);
     }
 
     /// `index_records` leaves the record at `rec` to the state machine:
@@ -647,11 +680,11 @@ impl CsvDecoder {
             b'\n' => {
                 self.line += 1;
                 self.state = State::StartRecord;
-                self.end_record(None, false, chunk)
+                self.end_record(None, chunk)
             }
             b'\r' => {
                 self.state = State::AfterCr;
-                self.end_record(None, false, chunk)
+                self.end_record(None, chunk)
             }
             // The delimiter.
             _ => {
@@ -708,15 +741,10 @@ impl CsvDecoder {
             if let Some(u) = uniform.filter(|u| k < u.width) {
                 // Field k of every record, `width` fields apart.
                 let recs = fields[u.first..u.first + n * u.width].chunks_exact(u.width);
-                let taken = if u.mixed {
-                    // Records the state machine split (a `""` escape, a
-                    // chunk end) lie in `data`, the others in the chunk.
-                    let src = |s: &Span| if s.in_chunk { chunk } else { &data[..] };
-                    let texts = recs.zip(spans).map(|(rec, s)| text_of(rec[k], src(s)));
-                    col.append_texts(n, texts)
+                let taken = if self.data_cols >> k.min(63) & 1 == 0 {
+                    col.append_texts(n, recs.map(|rec| chunk_text(rec[k], chunk)))
                 } else {
-                    let src = if u.in_chunk { chunk } else { &data[..] };
-                    col.append_texts(n, recs.map(|rec| text_of(rec[k], src)))
+                    col.append_texts(n, recs.map(|rec| text_of(rec[k], chunk, data)))
                 };
                 if taken {
                     continue;
@@ -736,17 +764,14 @@ impl CsvDecoder {
     /// order, whichever splitter found them).
     fn uniform(&self) -> Option<Uniform> {
         let s0 = *self.spans.first()?;
-        let mut u = Uniform {
+        let u = Uniform {
             first: s0.first as usize,
             width: s0.n as usize,
-            in_chunk: s0.in_chunk,
-            mixed: false,
         };
         for (r, s) in self.spans.iter().enumerate() {
             if s.n != s0.n || s.first as usize != u.first + r * u.width {
                 return None;
             }
-            u.mixed |= s.in_chunk != s0.in_chunk;
         }
         (u.width > 0 && !self.skip.contains(&true)).then_some(u)
     }
@@ -805,7 +830,12 @@ impl CsvDecoder {
         };
         self.data.drain(..dcut);
         self.fields.drain(..fcut);
-        for f in &mut self.fields {
+        // Fields left are the record the state machine is splitting: in
+        // `data`, never in a chunk.
+        self.data_cols = 0;
+        for (k, f) in self.fields.iter_mut().enumerate() {
+            debug_assert!(f.end >= DATA_BASE);
+            self.data_cols |= 1 << k.min(63);
             f.start -= dcut as u32;
             f.end -= dcut as u32;
         }
@@ -846,11 +876,28 @@ fn mark_nulls(fields: &mut [Field], chunk: &[u8], null_text: &NullText) {
     }
 }
 
-/// The text of field `f` in `src`, `None` when it has none (empty, `""`,
-/// the null text).
+/// The text of field `f`, `None` when it has none (empty, `""`, the null
+/// text). The source is picked with a select on the offset, not a branch:
+/// which fields were copied out varies record by record.
 #[inline]
-fn text_of(f: Field, src: &[u8]) -> Option<&[u8]> {
-    (f.start < f.end).then(|| &src[f.start as usize..f.end as usize])
+fn text_of<'a>(f: Field, chunk: &'a [u8], data: &'a [u8]) -> Option<Text<'a>> {
+    if f.start >= f.end {
+        return None;
+    }
+    let in_data = f.end >= DATA_BASE;
+    let src = if in_data { data } else { chunk };
+    let base = f.end & DATA_BASE;
+    Some(Text::new(
+        src,
+        (f.start - base) as usize,
+        (f.end - base) as usize,
+    ))
+}
+
+/// `text_of` for a field known to lie in the chunk.
+#[inline]
+fn chunk_text(f: Field, chunk: &[u8]) -> Option<Text<'_>> {
+    (f.start < f.end).then(|| Text::new(chunk, f.start as usize, f.end as usize))
 }
 
 /// Column `c` of pending record `i`.
@@ -877,21 +924,20 @@ fn span_cell<'a>(
     if c >= span.n as usize {
         return Cell::Missing;
     }
-    let f = fields[span.first as usize + c];
-    field_cell(f, if span.in_chunk { chunk } else { data })
+    field_cell(fields[span.first as usize + c], chunk, data)
 }
 
-/// The cell of field `f`, whose bytes are in `src`.
+/// The cell of field `f`.
 #[inline]
-fn field_cell(f: Field, src: &[u8]) -> Cell<'_> {
-    if f.start >= f.end {
-        return match f.start - f.end {
+fn field_cell<'a>(f: Field, chunk: &'a [u8], data: &'a [u8]) -> Cell<'a> {
+    match text_of(f, chunk, data) {
+        Some(t) => Cell::Text(t.bytes()),
+        None => match f.start - f.end {
             0 => Cell::NoText(NoText::Empty),
             1 => Cell::NoText(NoText::EmptyQuoted),
             _ => Cell::NoText(NoText::NullText),
-        };
+        },
     }
-    Cell::Text(&src[f.start as usize..f.end as usize])
 }
 
 impl Decoder for CsvDecoder {
@@ -929,11 +975,11 @@ impl Decoder for CsvDecoder {
         }
         match self.state {
             State::Quoted => {
-                self.end_record(Some(Fault::Unterminated), false, &[]);
+                self.end_record(Some(Fault::Unterminated), &[]);
             }
             State::StartField | State::Unquoted | State::QuoteInQuoted => {
                 self.end_field();
-                self.end_record(None, false, &[]);
+                self.end_record(None, &[]);
             }
             State::StartRecord | State::AfterCr => {}
         }
@@ -976,6 +1022,7 @@ impl Decoder for CsvDecoder {
         self.field_quoted = false;
         self.data.clear();
         self.fields.clear();
+        self.data_cols = 0;
         self.recs.clear();
         self.spans.clear();
         self.records = 0;
