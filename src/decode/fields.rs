@@ -89,8 +89,7 @@ pub fn parse_bool(s: &[u8], case_insensitive: bool) -> FieldResult<bool> {
     }
 }
 
-/// A 64-bit integer: `[+-]digits`. Accumulates negatively so that
-/// `i64::MIN` parses without overflow.
+/// A 64-bit integer: `[+-]digits`.
 pub fn parse_i64(s: &[u8]) -> FieldResult<i64> {
     let (neg, digits) = match s.first() {
         Some(b'-') => (true, &s[1..]),
@@ -100,18 +99,34 @@ pub fn parse_i64(s: &[u8]) -> FieldResult<i64> {
     if digits.is_empty() {
         return Err(FieldError::Syntax);
     }
-    if digits.len() <= 18 {
-        // Cannot overflow: plain arithmetic.
-        let mut v: i64 = 0;
-        for &b in digits {
-            let d = b.wrapping_sub(b'0');
-            if d > 9 {
-                return Err(FieldError::Syntax);
-            }
-            v = v * 10 + d as i64;
-        }
-        return Ok(if neg { -v } else { v });
+    if digits.len() > 19 {
+        return long_i64(neg, digits);
     }
+    // At most 19 digits are below 10^19 < 2^64: no step can overflow u64,
+    // and one compare at the end finds values outside i64 (2^63 itself is
+    // `i64::MIN` when negative).
+    let mut v: u64 = 0;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(FieldError::Syntax);
+        }
+        v = v * 10 + d as u64;
+    }
+    if v > i64::MAX as u64 + u64::from(neg) {
+        return Err(FieldError::Overflow);
+    }
+    Ok(if neg {
+        (v as i64).wrapping_neg()
+    } else {
+        v as i64
+    })
+}
+
+/// `parse_i64` of more than 19 digits (leading zeros can make them fit):
+/// checked steps, accumulated negatively so that `i64::MIN` fits.
+#[cold]
+fn long_i64(neg: bool, digits: &[u8]) -> FieldResult<i64> {
     let mut acc: i64 = 0;
     let mut overflow = false;
     for &b in digits {
@@ -434,23 +449,38 @@ fn is_leap(y: u32) -> bool {
     }
 }
 
-/// Days before each month in a year that is not leap.
-const DAYS_BEFORE_MONTH: [u32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+/// Per month (index `m - 1`): days from March 1 to its first day, in a
+/// year counted from March (so that a leap day comes last and moves no
+/// month), whether it lies in the March-based year before its calendar
+/// year (January and February do), and its length outside leap years.
+const MONTHS: [(u32, u32, u32); 12] = [
+    (306, 1, 31),
+    (337, 1, 28),
+    (0, 0, 31),
+    (31, 0, 30),
+    (61, 0, 31),
+    (92, 0, 30),
+    (122, 0, 31),
+    (153, 0, 31),
+    (184, 0, 30),
+    (214, 0, 31),
+    (245, 0, 30),
+    (275, 0, 31),
+];
 
-/// Days from 0001-01-01 to 1970-01-01.
-const EPOCH_DAYS: i64 = 719_162;
-
-/// Days since 1970-01-01 of a valid proleptic Gregorian date with `y` in
-/// 0..=9999. Counted from year `y + 400` (never below 1, and the calendar
-/// repeats every 400 years, 146097 days).
+/// Days before the first of month `m` (1..=12) of year `y` (0..=9999),
+/// counted from March 1 of year -400. The March-based year is shifted up
+/// 400 years so that it is never negative (the calendar repeats every 400
+/// years), and its leap days are those of the years before it.
 #[inline]
-fn days_from_civil(y: u32, m: u32, d: u32) -> i64 {
-    let p = y + 400 - 1;
-    let before_year = p * 365 + p / 4 - p / 100 + p / 400;
-    let leap_day = u32::from(m > 2 && is_leap(y));
-    let day = before_year + DAYS_BEFORE_MONTH[m as usize - 1] + leap_day + d - 1;
-    day as i64 - 146_097 - EPOCH_DAYS
+const fn month_start(y: u32, m: usize) -> u32 {
+    let (from_march, year_before, _) = MONTHS[m - 1];
+    let p = y + 400 - year_before;
+    p * 365 + p / 4 - p / 100 + p / 400 + from_march
 }
+
+/// `month_start` of 1970-01-01, day 0.
+const EPOCH_START: i64 = month_start(1970, 1) as i64;
 
 /// The two ASCII digits at `s[k..k + 2]` as a number, 100 or more if
 /// either is not a digit (callers check the range).
@@ -485,6 +515,52 @@ fn digit_word(s: &[u8], sep: u8, at: (usize, usize)) -> Option<u64> {
         return None;
     }
     Some(((w & !mask) | zeros) - 0x3030_3030_3030_3030)
+}
+
+/// A word of digit values (each byte at most 9, as `digit_word` returns)
+/// with byte `k` replaced by `10 * byte k + byte k+1`: the two-digit
+/// number starting there. No byte exceeds 99, so none carries into the next.
+#[inline]
+fn digit_pairs(w: u64) -> u64 {
+    w * 10 + (w >> 8)
+}
+
+/// The eight bytes of `s` from `at` as a little-endian word, bytes past
+/// the end of `s` read as 0 (not a digit). `s` must have at least eight
+/// bytes: near the end, the last eight are read and shifted down.
+#[inline]
+fn word_at(s: &[u8], at: usize) -> u64 {
+    if let Some(w) = s.get(at..at + 8) {
+        return u64::from_le_bytes(w.try_into().unwrap());
+    }
+    let end = s.len() - 8;
+    let w = u64::from_le_bytes(s[end..].try_into().unwrap());
+    // `at` is past `end` here; at the very end (`at - end` = 8) nothing is
+    // left.
+    w.checked_shr(8 * (at - end) as u32).unwrap_or(0)
+}
+
+/// How many of the bytes of `w` (from the lowest) are ASCII digits before
+/// the first that is not; 8 when all are. A byte is a digit when it XOR
+/// `0x30` is below 10, i.e. adding `0x76` leaves its top bit clear. Only
+/// a byte that is no digit can carry into the next, so the lowest flagged
+/// byte is always exact.
+#[inline]
+fn leading_digits(w: u64) -> usize {
+    let x = w ^ 0x3030_3030_3030_3030;
+    let flags = (x | x.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080;
+    flags.trailing_zeros() as usize / 8
+}
+
+/// The eight-digit number whose digit values are the bytes of `w`, most
+/// significant first (D. Lemire's multiply-and-shift conversion).
+#[inline]
+fn eight_digits(w: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let p = digit_pairs(w);
+    ((p & MASK).wrapping_mul(MUL1) + ((p >> 16) & MASK).wrapping_mul(MUL2)) >> 32
 }
 
 /// Byte `k` of `w`.
@@ -525,16 +601,19 @@ fn month_prefix(s: &[u8]) -> FieldResult<Month> {
     let (Some(w), Some(_)) = (digit_word(s, b'-', (4, 7)), s.get(9)) else {
         return Err(FieldError::Syntax);
     };
-    let y = byte(w, 0) * 1000 + byte(w, 1) * 100 + byte(w, 2) * 10 + byte(w, 3);
-    let m = byte(w, 5) * 10 + byte(w, 6);
-    const DAYS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=12).contains(&m) {
+    let pairs = digit_pairs(w);
+    let (y, m) = (
+        byte(pairs, 0) * 100 + byte(pairs, 2),
+        byte(pairs, 5) as usize,
+    );
+    let Some(&(_, _, days)) = MONTHS.get(m.wrapping_sub(1)) else {
         return Err(FieldError::Syntax);
-    }
+    };
     Ok(Month {
         key: u64::from_le_bytes(s[..8].try_into().unwrap()),
-        start: days_from_civil(y, m, 1) - 1,
-        days: DAYS[m as usize - 1] + u32::from(m == 2 && is_leap(y)),
+        start: month_start(y, m) as i64 - EPOCH_START - 1,
+        // Counted from March, only February's length needs the leap test.
+        days: days + u32::from(m == 2 && is_leap(y)),
     })
 }
 
@@ -548,7 +627,7 @@ fn date_prefix(s: &[u8]) -> FieldResult<i64> {
 /// month (as event data mostly is) costs one compare and the day's two
 /// digits per value instead of the calendar arithmetic. The result never
 /// depends on `memo` (the key is the text itself).
-#[inline]
+#[inline(always)]
 fn date_prefix_memo(s: &[u8], memo: &mut Month) -> FieldResult<i64> {
     if let Some(w) = s.get(..10) {
         if u64::from_le_bytes(w[..8].try_into().unwrap()) == memo.key {
@@ -580,37 +659,43 @@ fn time_prefix(s: &[u8]) -> FieldResult<(i64, usize)> {
     let Some(w) = digit_word(s, b':', (2, 5)) else {
         return Err(FieldError::Syntax);
     };
-    let two = |k| byte(w, k) * 10 + byte(w, k + 1);
-    let (h, m, sec) = (two(0), two(3), two(6));
+    let pairs = digit_pairs(w);
+    let (h, m, sec) = (byte(pairs, 0), byte(pairs, 3), byte(pairs, 6));
     if h > 23 || m > 59 || sec > 59 {
         return Err(FieldError::Syntax);
     }
-    let mut micros = ((h as i64 * 60 + m as i64) * 60 + sec as i64) * 1_000_000;
-    let mut used = 8;
-    if s.get(8) == Some(&b'.') {
-        used = 9;
-        let mut frac = 0i64;
-        let mut n = 0;
-        while let Some(&b) = s.get(used) {
-            if !b.is_ascii_digit() {
-                break;
-            }
-            // Digits past microseconds are truncated (module policy).
-            if n < 6 {
-                frac = frac * 10 + (b - b'0') as i64;
-            }
-            n += 1;
-            used += 1;
-        }
-        if n == 0 {
-            return Err(FieldError::Syntax);
-        }
-        for _ in n..6 {
-            frac *= 10;
-        }
-        micros += frac;
+    let micros = ((h as i64 * 60 + m as i64) * 60 + sec as i64) * 1_000_000;
+    if s.get(8) != Some(&b'.') {
+        return Ok((micros, 8));
     }
-    Ok((micros, used))
+    let (frac, n) = fraction(s, 9)?;
+    Ok((micros + frac, 9 + n))
+}
+
+/// The fraction digits at `s[at..]` (`s` has at least eight bytes) as
+/// microseconds, and how many digits there are (at least one). Digits past
+/// microseconds are truncated (module policy). The first eight digits are
+/// tested and converted as one word.
+#[inline]
+fn fraction(s: &[u8], at: usize) -> FieldResult<(i64, usize)> {
+    let w = word_at(s, at);
+    let n = leading_digits(w);
+    if n == 0 {
+        return Err(FieldError::Syntax);
+    }
+    // Keep the `n` digit values; moved up two bytes, the word reads as
+    // `00d0d1d2d3d4d5`, the microseconds, with any 7th and 8th digits
+    // shifted out (and missing ones zero).
+    let values = w & 0x0F0F_0F0F_0F0F_0F0F & (u64::MAX >> (64 - 8 * n));
+    let micros = eight_digits(values << 16) as i64;
+    if n < 8 {
+        return Ok((micros, n));
+    }
+    let more = s[at + 8..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    Ok((micros, 8 + more))
 }
 
 /// TIME `HH:MM:SS[.frac]` as microseconds since midnight.

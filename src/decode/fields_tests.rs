@@ -50,6 +50,127 @@ fn integers() {
 }
 
 #[test]
+fn integers_around_19_digits() {
+    let cases: &[(&str, FieldResult<i64>)] = &[
+        ("999999999999999999", Ok(999_999_999_999_999_999)),
+        ("-999999999999999999", Ok(-999_999_999_999_999_999)),
+        ("1000000000000000000", Ok(1_000_000_000_000_000_000)),
+        ("-1000000000000000000", Ok(-1_000_000_000_000_000_000)),
+        ("0000000000000000000", Ok(0)),
+        ("-0000000000000000000", Ok(0)),
+        ("+9223372036854775807", Ok(i64::MAX)),
+        ("9223372036854775806", Ok(i64::MAX - 1)),
+        ("-9223372036854775807", Ok(i64::MIN + 1)),
+        ("+9223372036854775808", Err(Overflow)),
+        ("9999999999999999999", Err(Overflow)),
+        ("-9999999999999999999", Err(Overflow)),
+        ("+-922337203685477580", Err(Syntax)),
+        ("--922337203685477580", Err(Syntax)),
+        ("-+922337203685477580", Err(Syntax)),
+        ("999999999999999999x", Err(Syntax)),
+        ("9999999999999999999x", Err(Syntax)),
+        // Twenty digits and more: leading zeros can still fit.
+        ("00000000000000000001", Ok(1)),
+        ("09223372036854775807", Ok(i64::MAX)),
+        ("-09223372036854775808", Ok(i64::MIN)),
+        ("-09223372036854775809", Err(Overflow)),
+        ("10000000000000000000", Err(Overflow)),
+        ("-10000000000000000000", Err(Overflow)),
+        ("18446744073709551616", Err(Overflow)),
+        ("-000000000000000000000000000000", Ok(0)),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse_i64(text.as_bytes()), *want, "{text:?}");
+    }
+    // A non-digit at any position of 19 digits is `Syntax`, whether the
+    // digits would fit or overflow.
+    for digits in ["9223372036854775807", "9999999999999999999"] {
+        for sign in ["", "-", "+"] {
+            for k in 0..19 {
+                for bad in [b'/', b':', b' ', b'.', b'a', b'-', b'+', 0xC3] {
+                    if sign.is_empty() && k == 0 && matches!(bad, b'-' | b'+') {
+                        // A sign there is no error (the digits are 18).
+                        continue;
+                    }
+                    let mut t = format!("{sign}{digits}").into_bytes();
+                    t[sign.len() + k] = bad;
+                    assert_eq!(parse_i64(&t), Err(Syntax), "{t:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn time_fractions() {
+    let cases: &[(&str, FieldResult<i64>)] = &[
+        ("00:00:00.1", Ok(100_000)),
+        ("00:00:00.12", Ok(120_000)),
+        ("00:00:00.123", Ok(123_000)),
+        ("00:00:00.1234", Ok(123_400)),
+        ("00:00:00.12345", Ok(123_450)),
+        ("00:00:00.123456", Ok(123_456)),
+        ("00:00:00.1234567", Ok(123_456)),
+        ("00:00:00.12345678", Ok(123_456)),
+        ("00:00:00.123456789", Ok(123_456)),
+        ("00:00:00.1234567890123456789", Ok(123_456)),
+        ("00:00:00.000000", Ok(0)),
+        ("00:00:00.000001", Ok(1)),
+        ("00:00:00.999999999", Ok(999_999)),
+        ("00:00:00.", Err(Syntax)),
+        ("00:00:00.x", Err(Syntax)),
+        ("00:00:00.1x", Err(Syntax)),
+        ("00:00:00.123456x", Err(Syntax)),
+        ("00:00:00.12345678x", Err(Syntax)),
+        ("00:00:00.1.2", Err(Syntax)),
+        ("00:00:00..1", Err(Syntax)),
+        ("00:00:00.-1", Err(Syntax)),
+        ("00:00:00.1 ", Err(Syntax)),
+        ("00:00:00,1", Err(Syntax)),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse_time(text.as_bytes()), *want, "{text:?}");
+    }
+}
+
+#[test]
+fn timestamp_fractions_and_offsets() {
+    const DAY: i64 = 86_400_000_000;
+    const HOUR: i64 = 3_600_000_000;
+    let base = 19782 * DAY + 12 * HOUR;
+    let cases: &[(&str, FieldResult<i64>)] = &[
+        ("2024-02-29 12:00:00.5", Ok(base + 500_000)),
+        ("2024-02-29T12:00:00.123456", Ok(base + 123_456)),
+        ("2024-02-29t12:00:00.1234567", Ok(base + 123_456)),
+        ("2024-02-29 12:00:00.1Z", Ok(base + 100_000)),
+        ("2024-02-29 12:00:00.12345678z", Ok(base + 123_456)),
+        ("2024-02-29 12:00:00.000001+01:00", Ok(base - HOUR + 1)),
+        (
+            "2024-02-29 12:00:00.1234567-01:30",
+            Ok(base + 3 * HOUR / 2 + 123_456),
+        ),
+        ("2024-02-29 12:00:00.+01:00", Err(Syntax)),
+        ("2024-02-29 12:00:00.Z", Err(Syntax)),
+        ("2024-02-29 12:00:00.", Err(Syntax)),
+        ("2024-02-29 12:00:00.5 ", Err(Syntax)),
+        ("2024-02-29 12:00:00.5+01", Err(Syntax)),
+        ("2024-02-29 12:00:00.5ZZ", Err(Syntax)),
+        ("2024-02-29_12:00:00.5", Err(Syntax)),
+        ("2024-02-29 12:00:00.999999999", Ok(base + 999_999)),
+        ("2032-05-12 03:41:14.405192", Ok(1_967_946_074_405_192)),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse_timestamp(text.as_bytes()), *want, "{text:?}");
+        let mut memo = Month::default();
+        assert_eq!(
+            parse_timestamp_memo(text.as_bytes(), &mut memo),
+            *want,
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
 fn floats() {
     assert_eq!(parse_f64(b"1"), Ok(1.0));
     assert_eq!(parse_f64(b"-2.5e3"), Ok(-2500.0));
@@ -361,8 +482,105 @@ mod fast_paths {
         }
     }
 
+    #[test]
+    fn leading_digits_is_exact() {
+        // One odd byte at each position among digits.
+        for b in 0..=255u8 {
+            for k in 0..8 {
+                let mut w = *b"12345678";
+                w[k] = b;
+                let want = if b.is_ascii_digit() { 8 } else { k };
+                assert_eq!(leading_digits(u64::from_le_bytes(w)), want, "{b} at {k}");
+            }
+        }
+        // Any byte after the first non-digit does not matter.
+        for b in 0..=255u8 {
+            for c in 0..=255u8 {
+                let w = u64::from_le_bytes([b'9', b'0', b, c, 0xFF, 0x00, b'5', 0x80]);
+                let want = if !b.is_ascii_digit() {
+                    2
+                } else if !c.is_ascii_digit() {
+                    3
+                } else {
+                    4
+                };
+                assert_eq!(leading_digits(w), want, "{b} {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn word_at_reads_past_the_end_as_zeros() {
+        let s = b"0123456789";
+        assert_eq!(word_at(s, 0), u64::from_le_bytes(*b"01234567"));
+        assert_eq!(word_at(s, 2), u64::from_le_bytes(*b"23456789"));
+        assert_eq!(word_at(s, 3), u64::from_le_bytes(*b"3456789\0"));
+        assert_eq!(word_at(s, 9), u64::from(b'9'));
+        assert_eq!(word_at(s, 10), 0);
+        assert_eq!(word_at(b"12345678", 8), 0);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// Integers as the old parser read them: lengths around 19
+        /// digits, signs, and bytes edited in.
+        #[test]
+        fn i64_equals_old(
+            sign in prop::sample::select(vec!["", "-", "+", "--", "+-"]),
+            digits in "[0-9]{0,22}",
+            lead in prop::sample::select(vec!["", "9", "92233720368547758", "0000"]),
+            edit in prop::option::of((0usize..24, any::<u8>())),
+        ) {
+            let mut text = format!("{sign}{lead}{digits}").into_bytes();
+            if let Some((at, b)) = edit {
+                if at < text.len() { text[at] = b } else { text.push(b) }
+            }
+            prop_assert_eq!(parse_i64(&text), old_parse_i64(&text), "{:?}", text);
+            if let Ok(t) = std::str::from_utf8(&text) {
+                if let Ok(v) = t.parse::<i64>() {
+                    prop_assert_eq!(parse_i64(&text), Ok(v));
+                }
+            }
+        }
+
+        /// Every i64 (and its neighbours outside) round-trips.
+        #[test]
+        fn i64_round_trips(v in any::<i64>(), plus in any::<bool>()) {
+            let text = if plus && v >= 0 { format!("+{v}") } else { v.to_string() };
+            prop_assert_eq!(parse_i64(text.as_bytes()), Ok(v));
+            let wide = v as i128 + if v < 0 { i64::MIN as i128 } else { i64::MAX as i128 + 1 };
+            prop_assert_eq!(parse_i64(wide.to_string().as_bytes()), old_parse_i64(wide.to_string().as_bytes()));
+        }
+
+        /// Times with fractions of any length and whatever follows, as the
+        /// old digit loop read them.
+        #[test]
+        fn time_prefix_equals_old(
+            hms in (0u32..25, 0u32..61, 0u32..61),
+            frac in "[0-9]{0,12}",
+            tail in "(\\.|[0-9]|[a-zA-Z:+ .-]|\\xFF){0,4}",
+            point in any::<bool>(),
+        ) {
+            let (h, m, sec) = hms;
+            let mut text = format!("{h:02}:{m:02}:{sec:02}");
+            if point {
+                text.push('.');
+            }
+            text.push_str(&frac);
+            text.push_str(&tail);
+            prop_assert_eq!(time_prefix(text.as_bytes()), old_time_prefix(text.as_bytes()), "{}", text);
+            let ts = format!("2024-02-29T{text}");
+            let want = old_time_prefix(text.as_bytes()).and_then(|_| parse_timestamp(ts.as_bytes()));
+            prop_assert_eq!(parse_timestamp(ts.as_bytes()), want);
+        }
+
+        #[test]
+        fn eight_digits_equals_loop(v in 0u64..100_000_000) {
+            let text = format!("{v:08}");
+            let w = u64::from_le_bytes(text.as_bytes().try_into().unwrap()) & 0x0F0F_0F0F_0F0F_0F0F;
+            prop_assert_eq!(eight_digits(w), v);
+        }
 
         #[test]
         fn floats_equal_str_parse(text in number()) {
@@ -432,6 +650,75 @@ mod fast_paths {
                 prop_assert_eq!(short, long_decimal(text.as_bytes(), precision, scale), "{}", text);
             }
         }
+    }
+
+    /// `parse_i64` as it was before the unchecked 19-digit path.
+    fn old_parse_i64(s: &[u8]) -> FieldResult<i64> {
+        let (neg, digits) = match s.first() {
+            Some(b'-') => (true, &s[1..]),
+            Some(b'+') => (false, &s[1..]),
+            _ => (false, s),
+        };
+        if digits.is_empty() {
+            return Err(FieldError::Syntax);
+        }
+        let mut acc: i64 = 0;
+        let mut overflow = false;
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return Err(FieldError::Syntax);
+            }
+            match acc.checked_mul(10).and_then(|v| v.checked_sub(d as i64)) {
+                Some(v) => acc = v,
+                None => overflow = true,
+            }
+        }
+        if overflow {
+            return Err(FieldError::Overflow);
+        }
+        if neg {
+            Ok(acc)
+        } else {
+            acc.checked_neg().ok_or(FieldError::Overflow)
+        }
+    }
+
+    /// `time_prefix` as it was before the word-at-a-time fraction.
+    fn old_time_prefix(s: &[u8]) -> FieldResult<(i64, usize)> {
+        let Some(w) = digit_word(s, b':', (2, 5)) else {
+            return Err(FieldError::Syntax);
+        };
+        let two = |k| byte(w, k) * 10 + byte(w, k + 1);
+        let (h, m, sec) = (two(0), two(3), two(6));
+        if h > 23 || m > 59 || sec > 59 {
+            return Err(FieldError::Syntax);
+        }
+        let mut micros = ((h as i64 * 60 + m as i64) * 60 + sec as i64) * 1_000_000;
+        let mut used = 8;
+        if s.get(8) == Some(&b'.') {
+            used = 9;
+            let mut frac = 0i64;
+            let mut n = 0;
+            while let Some(&b) = s.get(used) {
+                if !b.is_ascii_digit() {
+                    break;
+                }
+                if n < 6 {
+                    frac = frac * 10 + (b - b'0') as i64;
+                }
+                n += 1;
+                used += 1;
+            }
+            if n == 0 {
+                return Err(FieldError::Syntax);
+            }
+            for _ in n..6 {
+                frac *= 10;
+            }
+            micros += frac;
+        }
+        Ok((micros, used))
     }
 
     /// The date parser as it was before the fast path: digit loops and
