@@ -654,7 +654,7 @@ pub fn parse_date_memo(s: &[u8], memo: &mut Month) -> FieldResult<i32> {
 }
 
 /// `HH:MM:SS[.frac]` prefix of `s`: microseconds and bytes used.
-#[inline]
+#[inline(always)]
 fn time_prefix(s: &[u8]) -> FieldResult<(i64, usize)> {
     let Some(w) = digit_word(s, b':', (2, 5)) else {
         return Err(FieldError::Syntax);
