@@ -96,7 +96,7 @@ impl Sink<bool> for BooleanBufferBuilder {
 /// 32-byte block (a fixed-size copy the compiler inlines) instead of a
 /// `memcpy` call sized at run time, which costs more than the copy itself
 /// for the few bytes most values have.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub(crate) struct Text<'a> {
     tail: &'a [u8],
     len: usize,
@@ -142,6 +142,15 @@ impl StrBuf {
 impl Sink<()> for StrBuf {
     fn put(&mut self, _v: (), text: &[u8]) {
         self.data.extend_from_slice(text);
+        self.offsets.push(self.data.len() as i32);
+    }
+}
+
+/// The JSON fast path's strings: the value carries its source's tail, so
+/// short ones are copied as one block (`push_text`).
+impl Sink<Text<'_>> for StrBuf {
+    fn put(&mut self, v: Text<'_>, _text: &[u8]) {
+        push_text(&mut self.data, v);
         self.offsets.push(self.data.len() as i32);
     }
 }
@@ -1464,13 +1473,13 @@ impl ColumnBuf {
             }
             Values::Str(sb, max) => {
                 let max = *max;
-                f.fill(sb, vals, text, |v| {
+                f.fill(sb, vals, no_text, |v| {
                     let t = string(v)?;
                     match max {
                         Some(m) if t.len() > m as usize && fields::char_count(t) > m as usize => {
                             None
                         }
-                        _ => Some(()),
+                        _ => Some(Text::new(src, v.start as usize, v.end as usize)),
                     }
                 })
             }
