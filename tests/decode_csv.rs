@@ -644,3 +644,135 @@ fn records_of_many_fields_agree_with_the_state_machine() {
     let rows: usize = whole.batches.iter().map(|b| b.data.num_rows()).sum();
     assert_eq!(rows, 15);
 }
+
+/// Records whose escaped fields are copied out while the rest stay in the
+/// chunk agree with the state machine (1-byte chunks) and with two-way
+/// splits, under a header that maps columns to other fields, null texts,
+/// other delimiters, more than 63 fields (the last bit of `data_cols`
+/// stands for all of them) and small batches (conversions mid-chunk).
+/// Cuts step by 5 bytes to keep the debug build's run short.
+#[test]
+fn mixed_field_sources_agree_under_splits() {
+    let ncols = 70;
+    let mut cols = Vec::new();
+    for c in 0..ncols {
+        let t = match c % 5 {
+            0 => SqlType::Varchar(None),
+            1 => SqlType::Int,
+            2 => SqlType::Varchar(Some(4)),
+            3 => SqlType::Timestamp,
+            _ => SqlType::Varchar(None),
+        };
+        cols.push(col(&format!("c{c}"), t, true, None));
+    }
+    let t = table(cols);
+    for &(delim, header, null, rows_max) in &[
+        (b',', false, None, 1024usize),
+        (b';', true, Some("NULL"), 3),
+        (b'\t', true, None, 2),
+        (b',', true, Some("\\N"), 1),
+    ] {
+        let mut body = Vec::new();
+        let d = delim as char;
+        if header {
+            // Reversed order: column c is field ncols-1-c.
+            let names: Vec<String> = (0..ncols)
+                .rev()
+                .map(|c| {
+                    if c % 7 == 0 {
+                        format!("\"c{c}\"")
+                    } else {
+                        format!("c{c}")
+                    }
+                })
+                .collect();
+            body.extend(names.join(&d.to_string()).as_bytes());
+            body.push(b'\n');
+        }
+        for r in 0..9usize {
+            let fields: Vec<String> = (0..ncols)
+                .map(|f| {
+                    let c = if header { ncols - 1 - f } else { f };
+                    let v = match c % 5 {
+                        0 => match (r + f) % 4 {
+                            0 => format!("\"é\"\"{r}{f}\"\"x\""),
+                            1 => "\"\"".to_string(),
+                            2 => format!("plain{r}"),
+                            _ => "\"\"\"\"".to_string(),
+                        },
+                        1 => format!("{}", (r * 31 + f) as i64 - 50),
+                        2 => {
+                            if (r + f) % 3 == 0 {
+                                "\"a\"\"b\"".into()
+                            } else {
+                                "\"ab\"".into()
+                            }
+                        }
+                        3 => format!("2024-02-29 12:00:0{}.{}", r % 10, r),
+                        _ => match (r + f) % 3 {
+                            0 => null.unwrap_or("").to_string(),
+                            1 => format!("\"{}\"", null.unwrap_or("q")),
+                            _ => format!("\"\"\"x{r}\""),
+                        },
+                    };
+                    v
+                })
+                .collect();
+            body.extend(fields.join(&d.to_string()).as_bytes());
+            body.extend(if r % 2 == 0 { &b"\n"[..] } else { &b"\r\n"[..] });
+        }
+        let mut o = DecodeOptions {
+            batch_rows: rows_max,
+            ..opts()
+        };
+        o.csv.delimiter = delim;
+        o.csv.header = header;
+        if let Some(n) = null {
+            o.csv.null_text = NullText::new(n.as_bytes(), delim).unwrap();
+        }
+        let ones: Vec<&[u8]> = body.chunks(1).collect();
+        let reference = run_chunks(&t, &o, &ones);
+        assert_eq!(reference.records, 9);
+        let whole = run_chunks(&t, &o, &[&body]);
+        assert_same(&whole, &reference);
+        for cut in (0..=body.len()).step_by(5) {
+            let out = run_chunks(&t, &o, &[&body[..cut], &body[cut..]]);
+            assert_same(&out, &reference);
+        }
+    }
+}
+
+/// Faulty records (too long, unterminated) among escaped and plain ones
+/// agree with the state machine under any split and small batches.
+#[test]
+fn faults_among_escaped_records_agree_under_splits() {
+    let t = table(vec![
+        col("a", SqlType::Varchar(None), true, None),
+        col("b", SqlType::Int, true, None),
+        col("c", SqlType::Varchar(Some(3)), true, None),
+    ]);
+    let mut body = Vec::new();
+    body.extend(b"\xEF\xBB\xBF\"x\"\"y\",1,ab\n");
+    body.extend(b"\"a\"\"b\",2,\"\"\"\"\n");
+    body.extend(b"\"long long long long long long long long\"\"\",3,z\n");
+    body.extend(b"p,\"4\",\"\"\"x\"\n");
+    body.extend(b"p,x5,abcd\n");
+    body.extend(b"\"q\"\"\",6,\"\"\r\n");
+    body.extend(b"r,7,\"unterminated \"\" , x");
+    for rows in [1usize, 2, 1024] {
+        let o = DecodeOptions {
+            batch_rows: rows,
+            record_bytes_max: 30,
+            ..opts()
+        };
+        let ones: Vec<&[u8]> = body.chunks(1).collect();
+        let reference = run_chunks(&t, &o, &ones);
+        let whole = run_chunks(&t, &o, &[&body]);
+        assert_same(&whole, &reference);
+        for cut in 0..=body.len() {
+            let out = run_chunks(&t, &o, &[&body[..cut], &body[cut..]]);
+            assert_same(&out, &reference);
+        }
+        assert_eq!(whole.records, 7);
+    }
+}

@@ -532,7 +532,7 @@ impl CsvDecoder {
     /// (state `StartRecord` or `AfterCr`, `chunk[i]` not a line break),
     /// blank lines included, until the chunk ends inside a record, a record
     /// is one the quote model cannot take (`csv_index` says which), or the
-    /// batch fills. Fields point into the chunk (`Span::in_chunk`); a
+    /// batch fills. Fields point into the chunk (see `Field`); a
     /// quoted one is its contents. Returns bytes consumed; the record (or
     /// lone `\r`) it stopped at is the state machine's.
     fn index_records(&mut self, chunk: &[u8], i: usize) -> usize {

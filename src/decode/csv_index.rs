@@ -27,13 +27,14 @@ pub(super) const BLOCK: usize = 64;
 
 impl Block {
     /// Classify `chunk[at..at + 64]`; bytes past the chunk's end read as
-    /// zero (no structural byte). `avx2`: the CPU has it (`has_avx2`).
+    /// no structural byte (padding of 0, or 1 when the delimiter is NUL,
+    /// which `delimiter=%00` allows). `avx2`: the CPU has it (`has_avx2`).
     #[inline]
     pub(super) fn at(chunk: &[u8], at: usize, delim: u8, avx2: bool) -> Block {
         match chunk.get(at..at + BLOCK) {
             Some(b) => classify(b.try_into().unwrap(), delim, avx2),
             None => {
-                let mut pad = [0u8; BLOCK];
+                let mut pad = [u8::from(delim == 0); BLOCK];
                 let rest = &chunk[at.min(chunk.len())..];
                 pad[..rest.len()].copy_from_slice(rest);
                 classify(&pad, delim, avx2)
@@ -265,14 +266,14 @@ mod tests {
                     .collect();
                 for at in (0..=len).step_by(5) {
                     let end = (at + BLOCK).min(len);
-                    for delim in [b',', b';'] {
+                    for delim in [b',', b';', 0] {
                         let want = slow(&bytes[at..end], delim);
                         // SSE2, AVX2 (when this CPU has it) and SWAR.
                         for avx2 in [false, has_avx2()] {
                             let got = Block::at(&bytes, at, delim, avx2);
                             assert_eq!(got, want, "{bytes:?} at {at}, avx2 {avx2}");
                         }
-                        let mut pad = [0u8; BLOCK];
+                        let mut pad = [u8::from(delim == 0); BLOCK];
                         pad[..end - at].copy_from_slice(&bytes[at..end]);
                         assert_eq!(classify_swar(&pad, delim), want, "{bytes:?} at {at}");
                     }
