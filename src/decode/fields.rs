@@ -77,14 +77,20 @@ impl FieldError {
 
 pub type FieldResult<T> = Result<T, FieldError>;
 
-/// `true`/`false` (any case when `case_insensitive`).
+/// `true`/`false` (any case when `case_insensitive`). Compared as words:
+/// setting bit 5 of every byte folds exactly `T`/`R`/`U`/`E`/`F`/`A`/`L`/`S`
+/// onto their lower case and maps no other byte onto one of these letters,
+/// so the folded compare is `eq_ignore_ascii_case` (a slice match was a
+/// call per value, ~3% of decoding 6-column rows).
 #[inline]
 pub fn parse_bool(s: &[u8], case_insensitive: bool) -> FieldResult<bool> {
-    match s {
-        b"true" => Ok(true),
-        b"false" => Ok(false),
-        _ if case_insensitive && s.eq_ignore_ascii_case(b"true") => Ok(true),
-        _ if case_insensitive && s.eq_ignore_ascii_case(b"false") => Ok(false),
+    let fold = if case_insensitive { 0x2020_2020 } else { 0 };
+    let word = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap()) | fold;
+    match s.len() {
+        4 if word(s) == u32::from_le_bytes(*b"true") => Ok(true),
+        5 if word(&s[..4]) == u32::from_le_bytes(*b"fals") && s[4] | fold as u8 == b'e' => {
+            Ok(false)
+        }
         _ => Err(FieldError::Syntax),
     }
 }

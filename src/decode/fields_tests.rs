@@ -20,6 +20,40 @@ fn booleans() {
     }
 }
 
+/// The word compare agrees with `eq_ignore_ascii_case` for every byte at
+/// every position of both words (a byte folding onto a letter by accident
+/// would show here).
+#[test]
+fn booleans_fold_exactly() {
+    let reference = |s: &[u8], ci: bool| -> FieldResult<bool> {
+        let eq = |w: &[u8]| {
+            if ci {
+                s.eq_ignore_ascii_case(w)
+            } else {
+                s == w
+            }
+        };
+        if eq(b"true") {
+            Ok(true)
+        } else if eq(b"false") {
+            Ok(false)
+        } else {
+            Err(Syntax)
+        }
+    };
+    for word in [&b"true"[..], b"false", b"TRUE", b"False"] {
+        for k in 0..word.len() {
+            for b in 0..=255u8 {
+                let mut s = word.to_vec();
+                s[k] = b;
+                for ci in [false, true] {
+                    assert_eq!(parse_bool(&s, ci), reference(&s, ci), "{s:?} {ci}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn integers() {
     let cases: &[(&str, FieldResult<i64>)] = &[
