@@ -692,14 +692,14 @@ impl CsvDecoder {
             }
             self.data.extend_from_slice(text);
             *f = Field::in_data(at, self.data.len(), true);
-            self.data_cols |= 1 << k.min(63);
+            self.data_cols |= data_col(k);
         }
     }
 
     /// Field `k` of the record being split lies in `data` (`data_cols`).
     #[inline]
     fn mark_in_data(&mut self, k: usize) {
-        self.data_cols |= 1 << k.min(63);
+        self.data_cols |= data_col(k);
     }
 
     /// `index_records` leaves the record at `rec` to the state machine:
@@ -779,7 +779,7 @@ impl CsvDecoder {
             if let Some(u) = uniform.filter(|u| k < u.width) {
                 // Field k of every record, `width` fields apart.
                 let recs = fields[u.first..u.first + n * u.width].chunks_exact(u.width);
-                let taken = if self.data_cols >> k.min(63) & 1 == 0 {
+                let taken = if self.data_cols & data_col(k) == 0 {
                     col.append_texts(n, recs.map(|rec| chunk_text(rec[k], chunk)))
                 } else {
                     col.append_texts(n, recs.map(|rec| text_of(rec[k], chunk, data)))
@@ -873,7 +873,7 @@ impl CsvDecoder {
         self.data_cols = 0;
         for (k, f) in self.fields.iter_mut().enumerate() {
             debug_assert!(f.end >= DATA_BASE);
-            self.data_cols |= 1 << k.min(63);
+            self.data_cols |= data_col(k);
             f.start -= dcut as u32;
             f.end -= dcut as u32;
         }
@@ -881,6 +881,12 @@ impl CsvDecoder {
         self.rec_first_field -= fcut;
         self.field_start = self.field_start.saturating_sub(dcut);
     }
+}
+
+/// The `data_cols` bit of field `k` (fields from 63 on share the last).
+#[inline]
+fn data_col(k: usize) -> u64 {
+    1 << k.min(63)
 }
 
 /// Room for a block's fields (at most one per byte) past `fields`' length,
