@@ -90,7 +90,8 @@ impl Sink<bool> for BooleanBufferBuilder {
     }
 }
 
-/// A CSV cell's text for `ColumnBuf::append_texts`: the first `len` bytes
+/// A cell's text on the fast paths (CSV `ColumnBuf::append_texts`, the
+/// strings of JSON's `push_scalars`): the first `len` bytes
 /// of `tail`, which runs on to the end of the buffer holding the cell. The
 /// rest of `tail` lets a string column copy a short value as one 16- or
 /// 32-byte block (a fixed-size copy the compiler inlines) instead of a
