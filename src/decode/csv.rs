@@ -334,21 +334,6 @@ impl CsvDecoder {
 
     /// End the current record; returns true when the batch became full.
     fn end_record(&mut self, fault: Option<Fault>, chunk: &[u8]) -> bool {
-        self.end_record_at(self.rec_offset, self.rec_line, fault, chunk)
-    }
-
-    /// `end_record` for the record that starts at body offset `offset`, on
-    /// line `line`. The index passes both in registers: stored to `self`
-    /// and read straight back, they came back as one 16-byte load that
-    /// store-to-load forwarding cannot serve from two 8-byte stores (perf:
-    /// a fifth of this function's time on 6-column rows).
-    fn end_record_at(
-        &mut self,
-        offset: u64,
-        line: u64,
-        fault: Option<Fault>,
-        chunk: &[u8],
-    ) -> bool {
         if self.header && self.field_map.is_none() {
             self.take_header(fault, chunk);
             return false;
@@ -367,10 +352,10 @@ impl CsvDecoder {
             first: self.rec_first_field as u32,
             n: (self.fields.len() - self.rec_first_field) as u32,
         });
-        let bytes = (self.pos - offset) as usize;
+        let bytes = (self.pos - self.rec_offset) as usize;
         self.recs.push(Rec {
-            offset,
-            line,
+            offset: self.rec_offset,
+            line: self.rec_line,
             event: self.records,
             fault,
             bytes,
@@ -627,7 +612,8 @@ impl CsvDecoder {
                         let fields = &mut self.fields[self.rec_first_field..];
                         mark_nulls(fields, chunk, &self.null_text);
                     }
-                    let (rec_offset, rec_line) = (pos0 + rec as u64, self.line);
+                    self.rec_offset = pos0 + rec as u64;
+                    self.rec_line = self.line;
                     self.rec_data_start = self.data.len();
                     self.rec_too_long = false;
                     if escaped {
@@ -642,7 +628,7 @@ impl CsvDecoder {
                         self.line += 1;
                         self.state = State::StartRecord;
                     }
-                    if self.end_record_at(rec_offset, rec_line, None, chunk) {
+                    if self.end_record(None, chunk) {
                         return k + 1 - i;
                     }
                     if self.recs.len() >= CONVERT_GROUP {
