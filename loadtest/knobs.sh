@@ -127,3 +127,7 @@ knob "io_uring_coop_taskrun (one-row CSV, 2 conns: a lightly loaded shard)" "$li
 knob "wal.fsync (one-row CSV, 64 conns, 200 tokens sampled)" "$small --completion-sample 200" \
   "fsync=always (default)::" \
   "fsync=interval, 100 ms::[wal]\nfsync = \"interval\"\nfsync_interval_ms = 100"
+knob "wal.buffer_bytes_max (1 MiB CSV bodies, 8 conns, every 20th token polled)" "$big --completion-sample 20" \
+  "log buffer 16 MiB::[wal]\nbuffer_bytes_max = 16777216" \
+  "log buffer 32 MiB (default)::" \
+  "log buffer 64 MiB::[wal]\nbuffer_bytes_max = 67108864"

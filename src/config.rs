@@ -212,7 +212,7 @@ pub struct WalConfig {
     /// bytes. Default 64 MiB.
     pub segment_bytes_max: u64,
     /// Log bytes a shard may hold waiting for the disk; past it, owners
-    /// stop taking batches (back-pressure up to the sockets). Default 16 MiB.
+    /// stop taking batches (back-pressure up to the sockets). Default 32 MiB.
     pub buffer_bytes_max: usize,
     /// Each shard deletes its oldest segments while its log is larger,
     /// bytes (checked at each new segment). Default 1 GiB.
@@ -293,7 +293,7 @@ impl Default for WalConfig {
             fsync: FsyncPolicy::Always,
             fsync_interval_ms: 100,
             segment_bytes_max: 64 << 20,
-            buffer_bytes_max: 16 << 20,
+            buffer_bytes_max: 32 << 20,
             retain_bytes_max: 1 << 30,
             retain_age_s: 0,
         }

@@ -287,6 +287,12 @@ fn main() {
             let group = format!("{fmt}/{}", table.ident.name);
             let (body, rows) = body(table, format, 0x5eed ^ table.columns.len() as u64);
             let bytes = body.len() as u64;
+            // SLUICE_BENCH_DUMP=DIR writes each body out, for profiling the
+            // decoder alone on it (`decode_speed 0 file DIR/csv-bench.csv`).
+            if let Ok(dir) = std::env::var("SLUICE_BENCH_DUMP") {
+                let path = format!("{dir}/{fmt}-{}.{fmt}", table.ident.name);
+                std::fs::write(&path, &body).expect("SLUICE_BENCH_DUMP: write a body");
+            }
             shapes.push(format!(
                 "{group}: {rows} rows, {bytes} bytes, {:.1} bytes/row",
                 bytes as f64 / rows as f64
