@@ -2,8 +2,10 @@
 //!
 //! `log` adds an applied batch (a cheap clone: Arrow buffers are shared)
 //! to the current group. One task per shard (`sync_loop`) takes the whole
-//! group, encodes it, appends it to the segment with one write and one
-//! fdatasync, and only then publishes the watermarks of every batch in it:
+//! group, encodes it (Arrow's `StreamEncoder`, which shares the batches'
+//! buffers), lays the records out straight into the aligned block it
+//! writes (each byte copied once), appends that to the segment with one
+//! write and one fdatasync, and only then publishes the watermarks of every batch in it:
 //! a token completes once its rows are on disk. Runs of small batches of
 //! one lane (one-row requests) are concatenated into one record first: a
 //! record per batch would cost an Arrow IPC schema per row. Batches applied during a
@@ -35,7 +37,7 @@ use crate::decode::ChangeBatch;
 use crate::egress::{Committed, Hubs};
 use crate::shard::metrics::ShardMetrics;
 use crate::wal::faults::{FaultPlan, Faults};
-use crate::wal::record::{self, RecordHead};
+use crate::wal::record::{Encoded, RecordHead};
 use crate::wal::writer::{Limits, LogWriter};
 
 /// A batch in a group, and where its watermark goes once it is synced.
@@ -189,8 +191,8 @@ impl ShardWal {
                 retain_age_s: cfg.retain_age_s,
             },
             parts: Vec::new(),
+            records: Vec::new(),
             floor: HashMap::new(),
-            encoded: false,
             faults: faults.map(|plan| Rc::new(Faults::new(plan))),
             pruned: None,
         };
@@ -314,12 +316,11 @@ struct Log {
     seq: u64,
     limits: Limits,
     parts: Vec<ChangeBatch>,
+    /// The group's records, encoded, before they are laid out to write.
+    records: Vec<Encoded>,
     /// The end of every lane this shard has logged, written to the
     /// retention floor before old segments are deleted.
     floor: HashMap<(u32, u32, u16), u64>,
-    /// The group is encoded into the writer's buffer, not yet written: a
-    /// retry after ENOSPC writes it again without encoding it twice.
-    encoded: bool,
     faults: Option<Rc<Faults>>,
     /// When segments were last pruned by age.
     pruned: Option<Instant>,
@@ -333,16 +334,24 @@ impl Log {
             self.writer = Some(w.await?.with_faults(self.faults.clone()));
         }
         let w = self.writer.as_mut().expect("created above");
-        if !self.encoded {
+        if !w.is_staged() {
             if w.will_rotate() {
                 // Segments may be deleted next: keep the ends they reached.
                 super::recovery::write_floor(&self.dir, &self.floor)?;
             }
-            encode(items, w.begin().await?, &mut self.parts).await;
-            self.encoded = true;
+            w.rotate_if_full().await?;
+            encode(items, &mut self.parts, &mut self.records).await;
+            let len = self.records.iter().map(Encoded::frame_bytes).sum();
+            let mut block = w.stage(len);
+            for r in self.records.drain(..) {
+                // Copying a big group takes a while: let the shard's
+                // connections run between records (glommio is cooperative).
+                glommio::yield_if_needed().await;
+                r.write_to(block.next(r.frame_bytes()));
+            }
+            w.staged(block);
         }
         w.commit(sync).await?;
-        self.encoded = false;
         self.prune_aged()?;
         for it in items {
             let h = it.head;
@@ -374,14 +383,14 @@ impl Log {
     }
 }
 
-/// Encode a group's items into `buf`, one record per batch, except that
+/// Encode a group's items into `records`, one per batch, except that
 /// consecutive small batches of one lane become one record (their rows in
-/// order, the last one's end). `parts` is scratch. A big group takes a
-/// while to encode: it yields between records so that the shard's
-/// connections keep being served (glommio is cooperative).
-async fn encode(items: &[Item], buf: &mut Vec<u8>, parts: &mut Vec<ChangeBatch>) {
+/// order, the last one's end). `parts` is scratch. Encoding shares the
+/// batches' buffers; the bytes are copied once, by `Encoded::write_to`.
+async fn encode(items: &[Item], parts: &mut Vec<ChangeBatch>, records: &mut Vec<Encoded>) {
     let mut i = 0;
     while i < items.len() {
+        // Merging small batches copies them: yield between records.
         glommio::yield_if_needed().await;
         let first = &items[i];
         let mut j = i + 1;
@@ -405,11 +414,11 @@ async fn encode(items: &[Item], buf: &mut Vec<u8>, parts: &mut Vec<ChangeBatch>)
         }
         let last = items[j - 1].head;
         if j - i == 1 {
-            record::encode(last, &first.batch, buf);
+            records.push(Encoded::new(last, &first.batch));
         } else {
             parts.clear();
             parts.extend(items[i..j].iter().map(|it| it.batch.clone()));
-            record::encode(last, &concat(parts), buf);
+            records.push(Encoded::new(last, &concat(parts)));
         }
         i = j;
     }

@@ -25,8 +25,9 @@
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, FixedSizeBinaryArray, Int64Array, RecordBatch};
+use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamReader;
-use arrow_ipc::writer::StreamWriter;
+use arrow_ipc::writer::StreamEncoder;
 use arrow_schema::{DataType, Field, Schema};
 
 use crate::decode::ChangeBatch;
@@ -57,25 +58,80 @@ pub struct RecordHead {
 
 /// Append the frame of one record to `out`.
 pub fn encode(head: RecordHead, batch: &ChangeBatch, out: &mut Vec<u8>) {
+    let record = Encoded::new(head, batch);
     let start = out.len();
-    out.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
-    out.push(KIND_BATCH);
-    out.extend_from_slice(&head.run.to_le_bytes());
-    out.extend_from_slice(&head.pipeline.to_le_bytes());
-    out.extend_from_slice(&head.table.to_le_bytes());
-    out.extend_from_slice(&head.lane.to_le_bytes());
-    out.extend_from_slice(&head.end.to_le_bytes());
-    write_ipc(batch, out);
-    let body = &out[start + FRAME_HEADER_BYTES..];
-    let len = u32::try_from(body.len()).expect("a record body is far below 4 GiB");
-    let crc = crc32c::crc32c(body);
-    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-    let head_crc = crc32c::crc32c(&out[start..start + 8]);
-    out[start + 8..start + 12].copy_from_slice(&head_crc.to_le_bytes());
+    out.resize(start + record.frame_bytes(), 0);
+    record.write_to(&mut out[start..]);
 }
 
-fn write_ipc(batch: &ChangeBatch, out: &mut Vec<u8>) {
+/// One record, encoded but not yet laid out: its header and the pieces of
+/// its IPC payload. The batch's buffers are pieces as they are (Arrow's
+/// `StreamEncoder` shares them), so the log copies each byte of a batch
+/// once, straight into the block it writes to disk (`write_to`).
+pub struct Encoded {
+    head: [u8; BODY_HEADER_BYTES],
+    pieces: Vec<Buffer>,
+    /// Frame bytes in all.
+    len: usize,
+}
+
+impl Encoded {
+    pub fn new(head: RecordHead, batch: &ChangeBatch) -> Encoded {
+        let mut h = [0; BODY_HEADER_BYTES];
+        h[0] = KIND_BATCH;
+        h[1..9].copy_from_slice(&head.run.to_le_bytes());
+        h[9..13].copy_from_slice(&head.pipeline.to_le_bytes());
+        h[13..17].copy_from_slice(&head.table.to_le_bytes());
+        h[17..19].copy_from_slice(&head.lane.to_le_bytes());
+        h[19..27].copy_from_slice(&head.end.to_le_bytes());
+        let pieces = ipc_pieces(batch);
+        let payload: usize = pieces.iter().map(Buffer::len).sum();
+        Encoded {
+            head: h,
+            pieces,
+            len: FRAME_HEADER_BYTES + BODY_HEADER_BYTES + payload,
+        }
+    }
+
+    /// Bytes `write_to` writes.
+    pub fn frame_bytes(&self) -> usize {
+        self.len
+    }
+
+    /// Lay the frame out in `out`, exactly `frame_bytes()` long.
+    pub fn write_to(&self, out: &mut [u8]) {
+        assert_eq!(out.len(), self.len, "a frame fills its slot exactly");
+        let (frame, body) = out.split_at_mut(FRAME_HEADER_BYTES);
+        let mut at = BODY_HEADER_BYTES;
+        body[..at].copy_from_slice(&self.head);
+        // The checksum is taken from the pieces as they are copied, while
+        // they are in cache, rather than from the copy afterwards.
+        let mut crc = crc32c::crc32c(&self.head);
+        for piece in &self.pieces {
+            body[at..at + piece.len()].copy_from_slice(piece);
+            crc = crc32c::crc32c_append(crc, piece);
+            at += piece.len();
+        }
+        let len = u32::try_from(body.len()).expect("a record body is far below 4 GiB");
+        frame[..4].copy_from_slice(&len.to_le_bytes());
+        frame[4..8].copy_from_slice(&crc.to_le_bytes());
+        let head_crc = crc32c::crc32c(&frame[..8]);
+        frame[8..12].copy_from_slice(&head_crc.to_le_bytes());
+    }
+}
+
+/// The batch as one IPC stream (schema, batch, end marker), in pieces.
+fn ipc_pieces(batch: &ChangeBatch) -> Vec<Buffer> {
+    let rb = with_extras(batch);
+    let mut enc = StreamEncoder::try_new(&rb.schema()).expect("types the log can write");
+    let mut pieces = enc.encode(&rb).expect("an uncompressed batch encodes");
+    pieces.extend(enc.finish().expect("an end marker encodes"));
+    pieces
+}
+
+/// The batch with its weight and update columns appended, as the log
+/// stores it (`sluice.extra` names them).
+fn with_extras(batch: &ChangeBatch) -> RecordBatch {
     let data = &batch.data;
     let mut fields: Vec<Arc<Field>> = data.schema().fields().iter().cloned().collect();
     let mut columns: Vec<ArrayRef> = data.columns().to_vec();
@@ -94,10 +150,7 @@ fn write_ipc(batch: &ChangeBatch, out: &mut Vec<u8>) {
     let mut meta = data.schema_ref().metadata().clone();
     meta.insert(EXTRA_KEY.to_string(), extra.join(","));
     let schema = Arc::new(Schema::new(fields).with_metadata(meta));
-    let rb = RecordBatch::try_new(schema.clone(), columns).expect("same rows, schema from columns");
-    let mut w = StreamWriter::try_new(out, &schema).expect("writing to a Vec cannot fail");
-    w.write(&rb).expect("writing to a Vec cannot fail");
-    w.finish().expect("writing to a Vec cannot fail");
+    RecordBatch::try_new(schema, columns).expect("same rows, schema from columns")
 }
 
 /// What reading a frame at some offset found.
@@ -214,4 +267,102 @@ fn split_extras(rb: RecordBatch) -> Result<ChangeBatch, String> {
         weights,
         updates,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use arrow_array::{FixedSizeBinaryArray, Int64Array, StringArray};
+    use arrow_buffer::NullBuffer;
+    use arrow_ipc::writer::StreamWriter;
+
+    use super::*;
+
+    fn batch(n: usize, weighted: bool, updates: bool, key: bool) -> ChangeBatch {
+        let mut meta = HashMap::new();
+        if key {
+            meta.insert("sluice.idempotency_key".to_string(), "k-1".to_string());
+        }
+        let schema = Arc::new(
+            Schema::new(vec![
+                Field::new("id", DataType::Int64, false),
+                Field::new("name", DataType::Utf8, true),
+            ])
+            .with_metadata(meta),
+        );
+        let ids = Int64Array::from_iter_values(0..n as i64);
+        let names = StringArray::from_iter((0..n).map(|i| (i % 3 != 0).then(|| "é".repeat(i))));
+        let data = RecordBatch::try_new(schema, vec![Arc::new(ids), Arc::new(names)]).unwrap();
+        let weights = weighted.then(|| Int64Array::from_iter_values((0..n as i64).map(|i| -i)));
+        let updates = updates.then(|| {
+            let valid = NullBuffer::from_iter((0..n).map(|i| i % 2 == 0));
+            FixedSizeBinaryArray::new(1, vec![0b10u8; n].into(), Some(valid))
+        });
+        ChangeBatch {
+            data,
+            weights,
+            updates,
+        }
+    }
+
+    /// What the log wrote before it encoded in pieces: Arrow's StreamWriter.
+    fn stream_writer_bytes(batch: &ChangeBatch) -> Vec<u8> {
+        let rb = with_extras(batch);
+        let mut out = Vec::new();
+        let mut w = StreamWriter::try_new(&mut out, &rb.schema()).unwrap();
+        w.write(&rb).unwrap();
+        w.finish().unwrap();
+        drop(w);
+        out
+    }
+
+    fn slice(b: &ChangeBatch, at: usize, n: usize) -> ChangeBatch {
+        ChangeBatch {
+            data: b.data.slice(at, n),
+            weights: b.weights.as_ref().map(|w| w.slice(at, n)),
+            updates: b.updates.as_ref().map(|u| u.slice(at, n)),
+        }
+    }
+
+    #[test]
+    fn pieces_are_the_bytes_of_arrows_stream_writer_and_read_back() {
+        let mut cases = Vec::new();
+        for n in [0, 1, 7, 300] {
+            for (w, u, k) in [
+                (false, false, false),
+                (true, false, true),
+                (true, true, false),
+            ] {
+                cases.push(batch(n, w, u, k));
+            }
+        }
+        // Sliced arrays: offsets re-based, bitmaps shifted.
+        let big = batch(300, true, true, true);
+        cases.push(slice(&big, 3, 200));
+        cases.push(slice(&big, 299, 1));
+        for (i, b) in cases.iter().enumerate() {
+            let head = RecordHead {
+                run: 5,
+                pipeline: 6,
+                table: 7,
+                lane: 8,
+                end: 9 + i as u64,
+            };
+            let mut framed = vec![0xAA; 3];
+            encode(head, b, &mut framed);
+            let frame_bytes = &framed[3..];
+            let payload = &frame_bytes[FRAME_HEADER_BYTES + BODY_HEADER_BYTES..];
+            assert_eq!(payload, &stream_writer_bytes(b)[..], "case {i}");
+            let Frame::Good { body, len } = frame(frame_bytes) else {
+                panic!("case {i}: the frame does not read back");
+            };
+            assert_eq!(len, frame_bytes.len());
+            let (h, got) = decode(body).unwrap();
+            assert_eq!(h, head);
+            assert_eq!(got.data, b.data, "case {i}");
+            assert_eq!(got.weights, b.weights);
+            assert_eq!(got.updates, b.updates);
+        }
+    }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use std::rc::Rc;
 
-use glommio::io::DmaFile;
+use glommio::io::{DmaBuffer, DmaFile};
 
 use super::faults::Faults;
 use super::segment;
@@ -25,8 +25,11 @@ pub struct LogWriter {
     file: DmaFile,
     /// Aligned file offset where `tail` starts.
     tail_at: u64,
-    /// Bytes from `tail_at` on that are written or about to be.
+    /// The bytes from `tail_at` on that are written: the partial last
+    /// block, shorter than a block.
     tail: Vec<u8>,
+    /// A block `staged` for the next write, and where its data ends.
+    pending: Option<(Rc<DmaBuffer>, usize)>,
     limits: Limits,
     /// Injected faults (tests only: `wal::faults`).
     faults: Option<Rc<Faults>>,
@@ -68,6 +71,7 @@ impl LogWriter {
             file,
             tail_at: 0,
             tail: segment::header(shard, seq).to_vec(),
+            pending: None,
             limits,
             faults: None,
         })
@@ -89,39 +93,69 @@ impl LogWriter {
 
     /// Append `data` (whole frames), write it and, when `sync`, fdatasync.
     pub async fn append(&mut self, data: &[u8], sync: bool) -> io::Result<()> {
-        self.begin().await?.extend_from_slice(data);
+        self.rotate_if_full().await?;
+        let mut staged = self.stage(data.len());
+        staged.next(data.len()).copy_from_slice(data);
+        self.staged(staged);
         self.commit(sync).await
     }
 
-    /// Will the next `begin` start a new segment (and prune old ones)?
+    /// Will the next `rotate_if_full` start a new segment (and prune old ones)?
     pub fn will_rotate(&self) -> bool {
         self.tail_at + self.tail.len() as u64 >= self.limits.segment_bytes_max
     }
 
-    /// The buffer to append whole frames to (after the partial last block),
-    /// for `commit`; encoding straight into it saves a copy per group.
-    /// Starts a new segment first when this one is full.
-    pub async fn begin(&mut self) -> io::Result<&mut Vec<u8>> {
+    /// Start a new segment when this one is full: before a group is staged,
+    /// so that a group never spans two segments.
+    pub async fn rotate_if_full(&mut self) -> io::Result<()> {
         if self.will_rotate() {
             self.rotate().await?;
         }
-        Ok(&mut self.tail)
+        Ok(())
     }
 
-    /// Write what `begin`'s buffer holds and, when `sync`, fdatasync.
+    /// An aligned block for the next write: the partial last block already
+    /// written, then room for `len` bytes of whole frames, which the caller
+    /// fills (`Staged::next`) and hands back with `staged`. Frames are laid
+    /// out straight into the block that goes to disk: no copy of a group
+    /// is made on the way.
+    pub fn stage(&self, len: usize) -> Staged {
+        let end = self.tail.len() + len;
+        let mut buf = self
+            .file
+            .alloc_dma_buffer(self.file.align_up(end as u64) as usize);
+        buf.as_bytes_mut()[..self.tail.len()].copy_from_slice(&self.tail);
+        Staged {
+            buf,
+            at: self.tail.len(),
+            end,
+        }
+    }
+
+    /// The filled block of `stage`: the next `commit` writes it.
+    pub fn staged(&mut self, mut staged: Staged) {
+        assert_eq!(staged.at, staged.end, "a staged block is filled exactly");
+        staged.buf.as_bytes_mut()[staged.end..].fill(0);
+        self.pending = Some((Rc::new(staged.buf), staged.end));
+    }
+
+    /// Is a block staged and not yet written?
+    pub fn is_staged(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Write the staged block and, when `sync`, fdatasync. After an error the
+    /// block stays staged, so the same bytes can be written again.
     pub async fn commit(&mut self, sync: bool) -> io::Result<()> {
-        let len = self.file.align_up(self.tail.len() as u64) as usize;
-        let mut buf = self.file.alloc_dma_buffer(len);
-        let bytes = buf.as_bytes_mut();
-        bytes[..self.tail.len()].copy_from_slice(&self.tail);
-        bytes[self.tail.len()..].fill(0);
+        let (buf, end) = self.pending.clone().expect("a block is staged");
+        let len = buf.len();
         self.fault_write(len)?;
         if let Some(d) = self.faults.as_ref().and_then(|f| f.write_delay()) {
             glommio::timer::sleep(d).await;
         }
         let wrote = self
             .file
-            .write_at(buf, self.tail_at)
+            .write_rc_at(buf.clone(), self.tail_at)
             .await
             .map_err(io_err)?;
         if wrote != len {
@@ -141,9 +175,11 @@ impl LogWriter {
                 .map_err(|e| sync_err(io_err(e)))?;
         }
         // Keep only the partial last block for the next append.
-        let keep_from = self.file.align_down(self.tail.len() as u64) as usize;
-        self.tail.drain(..keep_from);
+        let keep_from = self.file.align_down(end as u64) as usize;
+        self.tail.clear();
+        self.tail.extend_from_slice(&buf.as_bytes()[keep_from..end]);
         self.tail_at += keep_from as u64;
+        self.pending = None;
         Ok(())
     }
 
@@ -232,5 +268,24 @@ fn io_err(e: glommio::GlommioError<()>) -> io::Error {
             source, op, path, ..
         } => io::Error::new(source.kind(), format!("{op} {path:?}: {source}")),
         other => io::Error::other(other.to_string()),
+    }
+}
+
+/// A block being filled with frames (`LogWriter::stage`).
+pub struct Staged {
+    buf: DmaBuffer,
+    /// Filled up to here...
+    at: usize,
+    /// ...of this much.
+    end: usize,
+}
+
+impl Staged {
+    /// The next `len` bytes of the block, to write a frame into.
+    pub fn next(&mut self, len: usize) -> &mut [u8] {
+        let at = self.at;
+        assert!(at + len <= self.end, "frames beyond what was staged");
+        self.at += len;
+        &mut self.buf.as_bytes_mut()[at..at + len]
     }
 }
