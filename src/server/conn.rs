@@ -19,7 +19,8 @@ use super::{egress, endpoints, ingress, metrics};
 use crate::error::ApiError;
 use crate::http::body::BodyDecoder;
 use crate::http::head::{self, Framing, HeadLimits, RequestHead};
-use crate::http::{response, target};
+use crate::http::response;
+use crate::http::target::{self, Target};
 use crate::shard::{idem, Shard};
 
 /// A request refused before its body was read (unknown table, bad
@@ -53,6 +54,8 @@ pub struct Conn<'a> {
     end: usize,
     out: Vec<u8>,
     limits: HeadLimits,
+    /// Every request's target is parsed into this one (its Strings reused).
+    target: Target,
 }
 
 /// Most refused connections lingering at once per shard; past it a refused
@@ -135,6 +138,7 @@ impl<'a> Conn<'a> {
             start: 0,
             end: 0,
             out: Vec::with_capacity(4096),
+            target: Target::default(),
             limits: HeadLimits {
                 head_bytes_max: shard.cfg.http.head_bytes_max,
                 headers_max: shard.cfg.http.headers_max,
@@ -167,11 +171,13 @@ impl<'a> Conn<'a> {
             let _in_flight = InFlight::enter(self.shard);
             let began = Instant::now();
             let stopping = self.shard.reg.stopping.load(Ordering::Acquire);
+            let mut target = std::mem::take(&mut self.target);
             let handled = if stopping {
                 Err((ApiError::ShuttingDown, BodyState::Unread))
             } else {
-                self.handle(base, &head).await
+                self.handle(base, &head, &mut target).await
             };
+            self.target = target;
             let metrics = &self.shard.reg.shard_metrics[self.shard.id];
             let status = match &handled {
                 Ok(Reply::Body(status, _)) => *status,
@@ -228,15 +234,21 @@ impl<'a> Conn<'a> {
     }
 
     /// Route, authenticate and run one request. The body has not been read.
-    async fn handle(&mut self, base: usize, head: &RequestHead) -> Result<Reply, Failure> {
+    async fn handle(
+        &mut self,
+        base: usize,
+        head: &RequestHead,
+        target: &mut Target,
+    ) -> Result<Reply, Failure> {
         let unread = |e| (e, BodyState::Unread);
         let at = |r: &Range<usize>| base + r.start..base + r.end;
-        let target = target::parse(&self.buf[at(&head.target)]).map_err(|e| {
+        target::parse_into(&self.buf[at(&head.target)], target).map_err(|e| {
             unread(ApiError::Http {
                 status: 400,
                 what: format!("invalid request target: {e:?}"),
             })
         })?;
+        let target = &*target;
         let route = routes::route(head.method, &target.segments).map_err(unread)?;
         if route.needs_auth() {
             if let Some(auth) = &self.shard.auth {
