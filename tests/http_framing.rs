@@ -220,7 +220,9 @@ fn targets() {
         let got = target::parse_into(raw, &mut reused).map(|()| reused.clone());
         assert_eq!(got, target::parse(raw), "{raw:?}");
     }
-    let long: Vec<u8> = (0..100).flat_map(|i| format!("/s{i}").into_bytes()).collect();
+    let long: Vec<u8> = (0..100)
+        .flat_map(|i| format!("/s{i}").into_bytes())
+        .collect();
     target::parse_into(&long, &mut reused).unwrap();
     assert_eq!(reused.segments.len(), 100);
     target::parse_into(b"/v0/pipelines/p/ingress/t?format=csv", &mut reused).unwrap();

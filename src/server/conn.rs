@@ -267,12 +267,11 @@ impl<'a> Conn<'a> {
                 None => None,
             };
             let key = key.as_deref();
-            let (status, body) = ingress::handle(self, head, &target, pipeline, table, key).await?;
+            let (status, body) = ingress::handle(self, head, target, pipeline, table, key).await?;
             return Ok(Reply::Body(status, body));
         }
         if let Route::Egress { pipeline, table } = &route {
-            let mut params =
-                egress::params(self.shard, &target, pipeline, table).map_err(unread)?;
+            let mut params = egress::params(self.shard, target, pipeline, table).map_err(unread)?;
             params.chunked = head.version == 1;
             self.skip_body(head, DRAIN_BYTES_MAX).await?;
             return Ok(Reply::Listen(params));
@@ -280,7 +279,7 @@ impl<'a> Conn<'a> {
         if let Route::Lifecycle { pipeline, action } = &route {
             self.skip_body(head, self.shard.cfg.http.body_bytes_max)
                 .await?;
-            endpoints::lifecycle(self.shard, pipeline, action, &target)
+            endpoints::lifecycle(self.shard, pipeline, action, target)
                 .await
                 .map_err(|e| (e, BodyState::Done))?;
             // Accepted, as Feldera answers; the state has already changed.
@@ -296,7 +295,7 @@ impl<'a> Conn<'a> {
         self.skip_body(head, self.shard.cfg.http.body_bytes_max)
             .await?;
         let (status, body) =
-            endpoints::handle(self.shard, &route, &target).map_err(|e| (e, BodyState::Done))?;
+            endpoints::handle(self.shard, &route, target).map_err(|e| (e, BodyState::Done))?;
         Ok(Reply::Body(status, body))
     }
 

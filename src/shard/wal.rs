@@ -340,6 +340,7 @@ impl Log {
                 super::recovery::write_floor(&self.dir, &self.floor)?;
             }
             w.rotate_if_full().await?;
+            self.records.clear();
             encode(items, &mut self.parts, &mut self.records).await;
             let len = self.records.iter().map(Encoded::frame_bytes).sum();
             let mut block = w.stage(len);
@@ -352,7 +353,13 @@ impl Log {
             w.staged(block);
         }
         w.commit(sync).await?;
-        self.prune_aged()?;
+        // Retention by age is housekeeping, and the group is written: its
+        // failure (a full disk while saving the floor, say) must not fail
+        // the write, which `write_retrying` would then repeat, logging the
+        // group twice. It is tried again a minute later.
+        if let Err(e) = self.prune_aged() {
+            tracing::warn!(shard = self.shard, error = %e, "deleting aged log segments failed");
+        }
         for it in items {
             let h = it.head;
             let end = self.floor.entry((h.pipeline, h.table, h.lane)).or_insert(0);
@@ -419,6 +426,7 @@ async fn encode(items: &[Item], parts: &mut Vec<ChangeBatch>, records: &mut Vec<
             parts.clear();
             parts.extend(items[i..j].iter().map(|it| it.batch.clone()));
             records.push(Encoded::new(last, &concat(parts)));
+            parts.clear();
         }
         i = j;
     }
@@ -437,3 +445,7 @@ fn fail_stop(reg: &Registry, shard: usize, e: std::io::Error) {
         std::process::exit(70);
     });
 }
+
+#[cfg(test)]
+#[path = "wal_tests.rs"]
+mod tests;

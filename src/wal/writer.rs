@@ -108,6 +108,7 @@ impl LogWriter {
     /// Start a new segment when this one is full: before a group is staged,
     /// so that a group never spans two segments.
     pub async fn rotate_if_full(&mut self) -> io::Result<()> {
+        debug_assert!(self.pending.is_none(), "a staged block is written first");
         if self.will_rotate() {
             self.rotate().await?;
         }
@@ -120,6 +121,7 @@ impl LogWriter {
     /// out straight into the block that goes to disk: no copy of a group
     /// is made on the way.
     pub fn stage(&self, len: usize) -> Staged {
+        debug_assert!(self.pending.is_none(), "a staged block is written first");
         let end = self.tail.len() + len;
         let mut buf = self
             .file
