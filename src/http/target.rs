@@ -128,7 +128,16 @@ impl Target {
 }
 
 /// Percent-decodes `raw` into `out` (empty); in a query, `+` is a space.
-fn decode(raw: &[u8], plus_is_space: bool, out: String) -> Result<String, TargetError> {
+fn decode(raw: &[u8], plus_is_space: bool, mut out: String) -> Result<String, TargetError> {
+    // Most parts have nothing to decode: copied at once. `parse_into`
+    // checked that every byte is printable ASCII, so they are UTF-8.
+    if !raw
+        .iter()
+        .any(|&b| b == b'%' || (plus_is_space && b == b'+'))
+    {
+        out.push_str(std::str::from_utf8(raw).map_err(|_| TargetError::NotUtf8)?);
+        return Ok(out);
+    }
     let mut out = out.into_bytes();
     out.reserve(raw.len());
     let mut i = 0;
