@@ -20,24 +20,26 @@ command -v nginx >/dev/null && [ -f $echo_mod ] ||
 cargo build --release -q -p sluice -p sluice-load
 rm -rf "$OUT"
 mkdir -p "$OUT/nginx"
+# Absolute, for nginx (OUT may be given relative or absolute).
+OUT=$(cd "$OUT" && pwd)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 cat >"$OUT/nginx/nginx.conf" <<CONF
 load_module $echo_mod;
 daemon off;
 worker_processes 1;
-pid $PWD/$OUT/nginx/nginx.pid;
-error_log $PWD/$OUT/nginx/error.log warn;
+pid $OUT/nginx/nginx.pid;
+error_log $OUT/nginx/error.log warn;
 events { worker_connections 1024; }
 http {
     access_log off;
-    client_body_temp_path $PWD/$OUT/nginx/body;
+    client_body_temp_path $OUT/nginx/body;
     keepalive_requests 10000000;
     client_body_buffer_size 64k;
     server { listen 127.0.0.1:18232; location / { echo_read_request_body; echo ok; } }
 }
 CONF
-taskset -c 0 nginx -c "$PWD/$OUT/nginx/nginx.conf" -p "$PWD/$OUT/nginx" >"$OUT/nginx.log" 2>&1 &
+taskset -c 0 nginx -c "$OUT/nginx/nginx.conf" -p "$OUT/nginx" >"$OUT/nginx.log" 2>&1 &
 pids+=($!)
 { cat src/default-config.toml; printf '\n[wal]\nenabled = false\n'; } >"$OUT/nolog.toml"
 taskset -c 0 ./target/release/sluice --shards 1 --listen 127.0.0.1:18230 --data-dir "$OUT/d1" \

@@ -17,6 +17,8 @@ OUT=${OUT:-target/tls-cost}
 cargo build --release -q -p sluice -p sluice-load
 rm -rf "$OUT"
 mkdir -p "$OUT"
+# Absolute: the config names the certificate files (OUT may be relative or absolute).
+OUT=$(cd "$OUT" && pwd)
 # A CA and a server certificate for 127.0.0.1 it signed (rustls, like any verifying
 # client, does not take a self-signed CA certificate as a server's own).
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$OUT/ca.key" -out "$OUT/ca.pem" -days 1 \
@@ -27,7 +29,7 @@ printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' 
 openssl x509 -req -in "$OUT/csr.pem" -CA "$OUT/ca.pem" -CAkey "$OUT/ca.key" -CAcreateserial \
   -out "$OUT/cert.pem" -days 1 -extfile "$OUT/ext.cnf" 2>/dev/null
 { cat src/default-config.toml
-  printf '\n[tls]\ncert_file = "%s"\nkey_file = "%s"\n' "$PWD/$OUT/cert.pem" "$PWD/$OUT/key.pem"
+  printf '\n[tls]\ncert_file = "%s"\nkey_file = "%s"\n' "$OUT/cert.pem" "$OUT/key.pem"
 } >"$OUT/tls.toml"
 taskset -c 0 ./target/release/sluice --shards 1 --listen 127.0.0.1:18221 --data-dir "$OUT/d1" \
   >"$OUT/plain.log" 2>&1 &
