@@ -233,16 +233,22 @@ pub(crate) struct ColumnBuf {
     capacity: usize,
     /// Rows and string bytes of the batch moved out before the last one.
     /// Buffers are reserved again at the larger of the last two plus an
-    /// eighth (rows at most `capacity`): bodies of about the same size
-    /// then fit without growing. Reserved at the last batch's exact size,
-    /// a slightly larger next one reallocated (mimalloc copies) a whole
-    /// batch, about every other 1 MiB body (~1% of a shard's CPU). The
-    /// larger of two, so the batch after a body's short last one fits too;
-    /// one odd batch is forgotten two batches later.
+    /// eighth (rows at most `capacity`, string bytes at most
+    /// `STR_RESERVE_BYTES_MAX`, and the bytes before only when within twice
+    /// the last batch's): bodies of about the same size then fit without
+    /// growing. Reserved at the last batch's exact size, a slightly larger
+    /// next one reallocated (mimalloc copies) a whole batch, about every
+    /// other 1 MiB body (~1% of a shard's CPU). The larger of two, so the
+    /// batch after a body's short last one fits too.
     before: (u32, u32),
     /// JSON integers DATE/TIME/TIMESTAMP accept (`JsonFlavor`).
     epoch: Epoch,
 }
+
+/// Most string bytes `finish` reserves for the next batch: a batch of a few
+/// huge values must not leave every later batch's buffer (and the Arrow
+/// array moved out of it) that large. Beyond it a batch grows as it goes.
+const STR_RESERVE_BYTES_MAX: usize = 4 << 20;
 
 /// Units of integer dates and times in JSON; `0` refuses integers.
 #[derive(Clone, Copy, Default)]
@@ -861,21 +867,32 @@ impl ColumnBuf {
                 Values::Str(sb, _) => sb.data.len(),
                 _ => 0,
             };
-            // u32: rows are at most `capacity`, string bytes at most a
-            // batch's bytes (`BATCH_BYTES_CAP`).
-            let was = (len as u32, data.min(u32::MAX as usize) as u32);
-            let (rows_before, data_before) = std::mem::replace(&mut self.before, was);
+            // Both fit u32: element counts and string bytes are bounded by a
+            // batch's bytes (`BATCH_BYTES_CAP`); a saturated count would
+            // only change a reservation.
+            let sat = |n: usize| n.min(u32::MAX as usize) as u32;
+            let (rows_before, data_before) =
+                std::mem::replace(&mut self.before, (sat(len), sat(data)));
             let (rows_before, data_before) = (rows_before as usize, data_before as usize);
+            // One odd huge batch of strings is not carried on: the bytes
+            // before count only within twice this batch's.
+            let data_before = if data_before <= 2 * data {
+                data_before
+            } else {
+                data
+            };
             let headroom = |n: usize| n + n / 8;
             let reserve = headroom(len.max(rows_before)).min(self.capacity);
             let fresh = match &self.values {
-                Values::Str(..) => {
+                // A nested child (capacity 0) is rebuilt every batch: its
+                // buffers start empty.
+                Values::Str(..) if self.capacity > 0 => {
                     let mut v = Self::empty_values(&self.sql_type, reserve);
                     if let Values::Str(nb, _) = &mut v {
                         // The slack `push_text`'s block copies need past
                         // the last value, so the same body again fits.
-                        nb.data
-                            .reserve(headroom(data.max(data_before)) + TEXT_COPY_BYTES_MAX);
+                        let bytes = headroom(data.max(data_before)).min(STR_RESERVE_BYTES_MAX);
+                        nb.data.reserve(bytes + TEXT_COPY_BYTES_MAX);
                     }
                     v
                 }
@@ -1589,3 +1606,7 @@ impl ScalarFiller<'_> {
         r
     }
 }
+
+#[cfg(test)]
+#[path = "columns_tests.rs"]
+mod tests;

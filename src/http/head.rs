@@ -286,3 +286,84 @@ pub(super) fn range_in(buf: &[u8], part: &[u8]) -> Range<usize> {
         0..0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte loop `check_line_ends` was before it jumped with memchr3:
+    /// the reference it must agree with.
+    fn old_check(head: &[u8]) -> Result<(), HeadError> {
+        for (i, &b) in head.iter().enumerate() {
+            let bad = match b {
+                b'\n' => i == 0 || head[i - 1] != b'\r',
+                b'\r' => head.get(i + 1) != Some(&b'\n'),
+                0 => true,
+                _ => false,
+            };
+            if bad {
+                return Err(HeadError::Malformed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every string up to 8 bytes over {a, CR, LF, NUL}, and each embedded
+    /// in 40 bytes of filler (so memchr's vector path and its tail both run).
+    #[test]
+    fn check_line_ends_matches_byte_loop() {
+        let alphabet = [b'a', b'\r', b'\n', 0];
+        for len in 0..=8u32 {
+            for mut code in 0..4usize.pow(len) {
+                let mut s = Vec::new();
+                for _ in 0..len {
+                    s.push(alphabet[code % 4]);
+                    code /= 4;
+                }
+                assert_eq!(check_line_ends(&s), old_check(&s), "{s:?}");
+                for pad in [0usize, 17, 40] {
+                    let mut p = vec![b'x'; pad];
+                    p.extend_from_slice(&s);
+                    p.extend(std::iter::repeat_n(b'y', 40 - pad));
+                    assert_eq!(check_line_ends(&p), old_check(&p), "{p:?}");
+                }
+            }
+        }
+    }
+
+    /// `req.headers` after `parse_with_uninit_headers` is exactly the
+    /// parsed fields, for 0..=headers_max fields, and one more is 431.
+    #[test]
+    fn uninit_headers_count_and_limit() {
+        for max in [1usize, 2, 3, 100, HEADERS_COUNT_CAP] {
+            let limits = HeadLimits {
+                headers_max: max,
+                ..HeadLimits::default()
+            };
+            for n in 0..=max + 1 {
+                let mut raw = b"GET / HTTP/1.0\r\n".to_vec();
+                for i in 0..n {
+                    raw.extend_from_slice(format!("X-F{i}: v{i}\r\n").as_bytes());
+                }
+                raw.extend_from_slice(b"\r\n");
+                // What httparse hands to `Fields::collect`:
+                let mut slots =
+                    [const { MaybeUninit::<httparse::Header>::uninit() }; HEADERS_COUNT_CAP];
+                let mut req = httparse::Request::new(&mut []);
+                let r = req.parse_with_uninit_headers(&raw, &mut slots[..max]);
+                if n > max {
+                    assert_eq!(r, Err(httparse::Error::TooManyHeaders));
+                    assert_eq!(parse(&raw, &limits), Err(HeadError::TooManyHeaders));
+                } else {
+                    assert_eq!(r, Ok(httparse::Status::Complete(raw.len())));
+                    assert_eq!(req.headers.len(), n);
+                    for (i, h) in req.headers.iter().enumerate() {
+                        assert_eq!(h.name, format!("X-F{i}"));
+                        assert_eq!(h.value, format!("v{i}").as_bytes());
+                    }
+                    assert!(parse(&raw, &limits).unwrap().is_some());
+                }
+            }
+        }
+    }
+}

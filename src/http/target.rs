@@ -3,8 +3,8 @@
 //!
 //! The parts are owned Strings (simple values for the routes), bounded by
 //! `HeadLimits::uri_bytes_max`. A connection parses every request into the
-//! same `Target` (`parse_into`), which keeps the Strings of the request
-//! before for their capacity: with one-row requests, allocating them anew
+//! same `Target` (`parse_into`), which keeps the (short) Strings of the
+//! request before for their capacity: with one-row requests, allocating them anew
 //! cost a few percent of a shard's CPU (perf: `target::parse` at 4.8% of a
 //! shard taking one-row CSV requests, most of it allocation).
 
@@ -31,10 +31,15 @@ impl PartialEq for Target {
 
 impl Eq for Target {}
 
-/// Spare Strings kept: enough for any target a route takes (seven
-/// segments, a handful of parameters), so a pathological target with
-/// hundreds of parts cannot make every later request hold their memory.
+/// What a connection keeps between requests is bounded by count and size,
+/// not by the largest target it ever saw: spare Strings, enough for any
+/// target a route takes (seven segments, a handful of parameters)...
 const SPARE_MAX: usize = 32;
+/// ...each of at most this capacity (a long part's String is dropped)...
+const SPARE_BYTES_MAX: usize = 256;
+/// ...and the part vectors, dropped past this many entries. So a client
+/// sending huge targets holds at most ~10 KiB per connection after them.
+const PARTS_KEPT_MAX: usize = 16;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum TargetError {
@@ -110,12 +115,19 @@ pub fn parse_into(target: &[u8], out: &mut Target) -> Result<(), TargetError> {
 impl Target {
     /// Empty the parts, keeping their Strings as spares.
     fn clear(&mut self) {
-        let room = SPARE_MAX.saturating_sub(self.spare.len());
         let segments = self.segments.drain(..);
         let pairs = self.query.drain(..).flat_map(|(k, v)| [k, v]);
-        for mut s in segments.chain(pairs).take(room) {
-            s.clear();
-            self.spare.push(s);
+        for mut s in segments.chain(pairs) {
+            if self.spare.len() < SPARE_MAX && s.capacity() <= SPARE_BYTES_MAX {
+                s.clear();
+                self.spare.push(s);
+            }
+        }
+        if self.segments.capacity() > PARTS_KEPT_MAX {
+            self.segments = Vec::new();
+        }
+        if self.query.capacity() > PARTS_KEPT_MAX {
+            self.query = Vec::new();
         }
     }
 
@@ -163,4 +175,40 @@ fn decode(raw: &[u8], plus_is_space: bool, mut out: String) -> Result<String, Ta
 
 fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes a reused Target holds between requests.
+    fn held(t: &Target) -> usize {
+        let strings = t.spare.iter().chain(&t.segments);
+        let strings = strings.chain(t.query.iter().flat_map(|(k, v)| [k, v]));
+        strings.map(String::capacity).sum::<usize>()
+            + t.segments.capacity() * std::mem::size_of::<String>()
+            + t.query.capacity() * std::mem::size_of::<(String, String)>()
+            + t.spare.capacity() * std::mem::size_of::<String>()
+    }
+
+    #[test]
+    fn a_connection_keeps_little_after_huge_targets() {
+        let mut t = Target::default();
+        // Long parts, many times: their Strings are not kept.
+        for k in 0..2 * SPARE_MAX {
+            let mut raw: Vec<u8> = (0..k).flat_map(|_| *b"/a").collect();
+            raw.push(b'/');
+            raw.resize(8 << 10, b'b');
+            parse_into(&raw, &mut t).unwrap();
+        }
+        // Thousands of parts: the vectors are not kept.
+        let segments: Vec<u8> = (0..4096).flat_map(|_| *b"/a").collect();
+        parse_into(&segments, &mut t).unwrap();
+        let mut pairs = b"/?".to_vec();
+        pairs.extend((0..4095).flat_map(|_| *b"a&"));
+        parse_into(&pairs, &mut t).unwrap();
+        parse_into(b"/v0/pipelines", &mut t).unwrap();
+        assert!(held(&t) <= 12 << 10, "{} bytes held", held(&t));
+        assert_eq!(t.segments, ["v0", "pipelines"]);
+    }
 }
