@@ -63,7 +63,7 @@ fn check_position(log: &Log) {
 
 #[test]
 fn a_refused_group_is_written_once_and_blocks_rotations_and_positions_hold() {
-    let dir = std::env::temp_dir().join(format!("sluice-review-wal-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("sluice-wal-group-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let d = dir.clone();
@@ -165,5 +165,49 @@ fn a_refused_group_is_written_once_and_blocks_rotations_and_positions_hold() {
     let r = recover::replay(&dir, 0, None, |h, _| got.push(h)).unwrap();
     assert_eq!(r.records as usize, wrote.len());
     assert_eq!(got, wrote, "every record once, in order");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Deleting aged segments is housekeeping after a group is written: when it
+/// fails (here the floor's temporary file cannot be created), the write
+/// still succeeds, so `write_retrying` does not log the group again.
+#[test]
+fn a_failed_prune_after_a_written_group_is_not_a_failed_write() {
+    let dir = std::env::temp_dir().join(format!("sluice-wal-prune-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("floor.tmp")).unwrap();
+    let d = dir.clone();
+    let wrote = glommio::LocalExecutorBuilder::default()
+        .spawn(move || async move {
+            let mut log = Log {
+                writer: None,
+                dir: d,
+                shard: 0,
+                seq: 1,
+                limits: Limits {
+                    segment_bytes_max: 64 << 20,
+                    retain_bytes_max: 1 << 30,
+                    retain_age_s: 1,
+                },
+                parts: Vec::new(),
+                records: Vec::new(),
+                floor: HashMap::new(),
+                faults: None,
+                pruned: None,
+            };
+            let a = [item(1, 3, 0, 0)];
+            log.write(&a, true).await.expect("the group is written");
+            // The next prune is a minute away; this write is a plain one.
+            let b = [item(2, 3, 0, 0)];
+            log.write(&b, true).await.unwrap();
+            log.writer.take().unwrap().close().await.unwrap();
+            vec![a[0].head, b[0].head]
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let mut got = Vec::new();
+    recover::replay(&dir, 0, None, |h, _| got.push(h)).unwrap();
+    assert_eq!(got, wrote, "each group once");
     let _ = std::fs::remove_dir_all(&dir);
 }
