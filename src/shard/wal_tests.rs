@@ -61,6 +61,31 @@ fn check_position(log: &Log) {
     );
 }
 
+/// Shard 0's log in `dir`, from segment 1, not yet written.
+fn log_at(
+    dir: PathBuf,
+    segment_bytes_max: u64,
+    retain_age_s: u64,
+    faults: Option<FaultPlan>,
+) -> Log {
+    Log {
+        writer: None,
+        dir,
+        shard: 0,
+        seq: 1,
+        limits: Limits {
+            segment_bytes_max,
+            retain_bytes_max: 1 << 30,
+            retain_age_s,
+        },
+        parts: Vec::new(),
+        records: Vec::new(),
+        floor: HashMap::new(),
+        faults: faults.map(|plan| Rc::new(Faults::new(plan))),
+        pruned: None,
+    }
+}
+
 #[test]
 fn a_refused_group_is_written_once_and_blocks_rotations_and_positions_hold() {
     let dir = std::env::temp_dir().join(format!("sluice-wal-group-{}", std::process::id()));
@@ -70,22 +95,7 @@ fn a_refused_group_is_written_once_and_blocks_rotations_and_positions_hold() {
     let wrote = glommio::LocalExecutorBuilder::default()
         .spawn(move || async move {
             let plan = FaultPlan::parse("write_enospc_after_bytes=1,enospc_ms=300").unwrap();
-            let mut log = Log {
-                writer: None,
-                dir: d,
-                shard: 0,
-                seq: 1,
-                limits: Limits {
-                    segment_bytes_max: 48 << 10,
-                    retain_bytes_max: 1 << 30,
-                    retain_age_s: 0,
-                },
-                parts: Vec::new(),
-                records: Vec::new(),
-                floor: HashMap::new(),
-                faults: Some(Rc::new(Faults::new(plan))),
-                pruned: None,
-            };
+            let mut log = log_at(d, 48 << 10, 0, Some(plan));
             // Record heads expected in the log, in order (merged runs
             // appear as their last head).
             let mut want: Vec<RecordHead> = Vec::new();
@@ -179,22 +189,7 @@ fn a_failed_prune_after_a_written_group_is_not_a_failed_write() {
     let d = dir.clone();
     let wrote = glommio::LocalExecutorBuilder::default()
         .spawn(move || async move {
-            let mut log = Log {
-                writer: None,
-                dir: d,
-                shard: 0,
-                seq: 1,
-                limits: Limits {
-                    segment_bytes_max: 64 << 20,
-                    retain_bytes_max: 1 << 30,
-                    retain_age_s: 1,
-                },
-                parts: Vec::new(),
-                records: Vec::new(),
-                floor: HashMap::new(),
-                faults: None,
-                pruned: None,
-            };
+            let mut log = log_at(d, 64 << 20, 1, None);
             let a = [item(1, 3, 0, 0)];
             log.write(&a, true).await.expect("the group is written");
             // The next prune is a minute away; this write is a plain one.
