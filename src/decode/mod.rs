@@ -33,6 +33,7 @@ mod binary;
 mod columns;
 mod csv;
 mod csv_index;
+mod digits;
 mod error;
 pub mod fields;
 mod json;
