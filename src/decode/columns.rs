@@ -121,6 +121,11 @@ impl<'a> Text<'a> {
     /// The tail (the value's bytes, then whatever follows it in its
     /// buffer) and the value's length in bytes.
     #[inline]
+    pub(crate) fn len(self) -> usize {
+        self.len
+    }
+
+    #[inline]
     pub(crate) fn parts(self) -> (&'a [u8], usize) {
         (self.tail, self.len)
     }
@@ -535,12 +540,9 @@ impl ColumnBuf {
             Values::U16(v) => extend_parsed(v, n, texts, fields::parse_uint::<u16>),
             Values::U32(v) => extend_parsed(v, n, texts, fields::parse_uint::<u32>),
             Values::U64(v) => extend_parsed(v, n, texts, fields::parse_u64),
-            Values::F32(v) => extend_parsed(v, n, texts, fields::parse_f32),
-            Values::F64(v) => extend_parsed(v, n, texts, fields::parse_f64),
-            Values::Dec(v, p, s) => {
-                let (p, s) = (*p, *s);
-                extend_parsed(v, n, texts, |t| fields::parse_decimal(t, p, s))
-            }
+            Values::F32(v) => extend_f32(v, n, texts),
+            Values::F64(v) => extend_f64(v, n, texts),
+            Values::Dec(v, p, s) => extend_decimals(v, n, texts, *p, *s),
             Values::Str(sb, max) => extend_strs(sb, n, texts, *max),
             Values::Date(v) => {
                 let mut memo = fields::Month::default();
@@ -1248,49 +1250,94 @@ fn extend_parsed<'a, T>(
     true
 }
 
-/// `extend_parsed` for a signed integer column: sixteen digits at a time
-/// on CPUs with AVX2 (`digits`), the byte loop elsewhere.
-#[inline]
-fn extend_ints<'a, T: TryFrom<i64>>(
-    v: &mut Vec<T>,
-    n: usize,
-    texts: impl Iterator<Item = Option<Text<'a>>>,
-) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if digits::available() {
-        // SAFETY: the CPU has AVX2.
-        return unsafe { extend_ints_avx2(v, n, texts) };
-    }
-    extend_parsed(v, n, texts, fields::parse_int::<T>)
+/// `extend_parsed` with a parser of `digits` when the CPU has AVX2 (an
+/// `unsafe fn` compiled for AVX2, so the parser inlines into the loop),
+/// else with the scalar parser of `fields` it agrees with.
+macro_rules! extend_simd {
+    ($(#[$doc:meta])* $name:ident, $avx2:ident <$($g:ident: $b:path),*>, $t:ty,
+     ($($arg:ident: $at:ty),*), |$x:ident| $simd:expr, $scalar:expr) => {
+        $(#[$doc])*
+        #[inline]
+        fn $name<'a, $($g: $b),*>(
+            v: &mut Vec<$t>,
+            n: usize,
+            texts: impl Iterator<Item = Option<Text<'a>>>,
+            $($arg: $at),*
+        ) -> bool {
+            #[cfg(target_arch = "x86_64")]
+            if digits::available() {
+                // SAFETY: the CPU has AVX2.
+                return unsafe { $avx2(v, n, texts, $($arg),*) };
+            }
+            extend_parsed(v, n, texts, $scalar)
+        }
+
+        /// # Safety
+        /// The CPU must have AVX2.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        unsafe fn $avx2<'a, $($g: $b),*>(
+            v: &mut Vec<$t>,
+            n: usize,
+            texts: impl Iterator<Item = Option<Text<'a>>>,
+            $($arg: $at),*
+        ) -> bool {
+            let start = v.len();
+            v.reserve(n);
+            for t in texts {
+                let parsed = match t {
+                    // SAFETY: the caller guarantees AVX2.
+                    Some($x) => unsafe { $simd },
+                    None => Err(FieldError::Null),
+                };
+                match parsed {
+                    Ok(x) => v.push(x),
+                    Err(_) => {
+                        v.truncate(start);
+                        return false;
+                    }
+                }
+            }
+            true
+        }
+    };
 }
 
-/// `extend_parsed` with `digits::parse_int`, compiled for AVX2 so that the
-/// parser inlines into the loop.
-///
-/// # Safety
-/// The CPU must have AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn extend_ints_avx2<'a, T: TryFrom<i64>>(
-    v: &mut Vec<T>,
-    n: usize,
-    texts: impl Iterator<Item = Option<Text<'a>>>,
-) -> bool {
-    let start = v.len();
-    v.reserve(n);
-    for t in texts {
-        // SAFETY: the caller guarantees AVX2.
-        let parsed = t.map(|t| unsafe { digits::parse_int::<T>(t) });
-        match parsed {
-            Some(Ok(x)) => v.push(x),
-            _ => {
-                v.truncate(start);
-                return false;
-            }
-        }
-    }
-    true
-}
+extend_simd!(
+    /// A signed integer column.
+    extend_ints, extend_ints_avx2<T: TryFrom<i64>>, T, (),
+    |t| digits::parse_int::<T>(t), fields::parse_int::<T>
+);
+extend_simd!(
+    /// A DOUBLE column.
+    extend_f64, extend_f64_avx2<>, f64, (),
+    |t| if t.len() < digits::MANTISSA_BYTES_MIN {
+        fields::parse_f64(t.bytes())
+    } else {
+        digits::parse_f64(t)
+    },
+    fields::parse_f64
+);
+extend_simd!(
+    /// A REAL column.
+    extend_f32, extend_f32_avx2<>, f32, (),
+    |t| if t.len() < digits::MANTISSA_BYTES_MIN {
+        fields::parse_f32(t.bytes())
+    } else {
+        digits::parse_f32(t)
+    },
+    fields::parse_f32
+);
+extend_simd!(
+    /// A DECIMAL(p, s) column.
+    extend_decimals, extend_decimals_avx2<>, i128, (p: u8, s: i8),
+    |t| if t.len() < digits::MANTISSA_BYTES_MIN {
+        fields::parse_decimal(t.bytes(), p, s)
+    } else {
+        digits::parse_decimal(t, p, s)
+    },
+    |t| fields::parse_decimal(t, p, s)
+);
 
 /// `append_texts` into a BOOLEAN bitmap.
 #[inline]

@@ -212,7 +212,7 @@ pub fn parse_f32(s: &[u8]) -> FieldResult<f32> {
 }
 
 /// Powers of ten that f64 holds exactly.
-const POW10_F64: [f64; 23] = {
+pub(super) const POW10_F64: [f64; 23] = {
     let mut t = [1.0; 23];
     let mut k = 1;
     while k < 23 {
@@ -223,7 +223,7 @@ const POW10_F64: [f64; 23] = {
 };
 
 /// Powers of ten that f32 holds exactly.
-const POW10_F32: [f32; 11] = {
+pub(super) const POW10_F32: [f32; 11] = {
     let mut t = [1.0; 11];
     let mut k = 1;
     while k < 11 {
@@ -234,7 +234,9 @@ const POW10_F32: [f32; 11] = {
 };
 
 /// A float type for `fast_float`.
-trait Float: Copy + std::ops::Div<Output = Self> + std::ops::Neg<Output = Self> {
+pub(super) trait Float:
+    Copy + std::ops::Div<Output = Self> + std::ops::Neg<Output = Self>
+{
     fn from_u64(m: u64) -> Self;
 }
 
@@ -283,6 +285,21 @@ fn fast_float<F: Float>(s: &[u8], exact: u64, pow10: &[F]) -> Option<F> {
     let frac = point.map_or(0, |p| body.len() - 1 - p);
     // "." alone is no number; digits on either side make one (".5", "5.").
     let digits = body.len() - usize::from(point.is_some());
+    exact_float(neg, m, digits, frac, exact, pow10)
+}
+
+/// The end of `fast_float`: `digits` digits `m`, the last `frac` of them
+/// fractional, as a float when that division is exact before its one
+/// rounding (`m` at most `exact`, 10^frac in `pow10`); else `None`.
+#[inline]
+pub(super) fn exact_float<F: Float>(
+    neg: bool,
+    m: u64,
+    digits: usize,
+    frac: usize,
+    exact: u64,
+    pow10: &[F],
+) -> Option<F> {
     if digits == 0 || digits > 19 || frac >= pow10.len() {
         return None;
     }
@@ -312,7 +329,7 @@ const POW10_I128: [i128; 39] = {
 };
 
 /// 10^0..=10^19.
-const POW10_U64: [u64; 20] = {
+pub(super) const POW10_U64: [u64; 20] = {
     let mut t = [1u64; 20];
     let mut k = 1;
     while k < 20 {
@@ -425,7 +442,21 @@ fn short_decimal(s: &[u8], precision: u8, scale: i8) -> Option<FieldResult<i128>
     // Fractional digits, and all digits.
     let f = if has_point { s.len() - point - 1 } else { 0 };
     let digits = s.len() - usize::from(has_point);
-    if digits == 0 || digits > 18 {
+    scale_short_decimal(m, digits, f, precision, scale)
+}
+
+/// The end of `short_decimal`: the value of `digits` digits `m`, of which
+/// the last `f` are fractional, in DECIMAL(precision, scale); `None` when
+/// `digits` is 0 or over 18, or the scale is outside 0..=18.
+#[inline]
+pub(super) fn scale_short_decimal(
+    m: u64,
+    digits: usize,
+    f: usize,
+    precision: u8,
+    scale: i8,
+) -> Option<FieldResult<i128>> {
+    if digits == 0 || digits > 18 || !(0..=18).contains(&scale) {
         return None;
     }
     let scale = scale as usize;

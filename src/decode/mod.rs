@@ -33,6 +33,7 @@ mod binary;
 mod columns;
 mod csv;
 mod csv_index;
+#[cfg(target_arch = "x86_64")]
 mod digits;
 mod error;
 pub mod fields;
