@@ -35,8 +35,7 @@ pub(crate) fn available() -> bool {
 ///
 /// # Safety
 /// The CPU must have AVX2 (`available`).
-#[target_feature(enable = "avx2")]
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn parse_int<T: TryFrom<i64>>(t: Text<'_>) -> FieldResult<T> {
     match parse_i64(t) {
         Some(v) => T::try_from(v).map_err(|_| fields::FieldError::Overflow),
@@ -45,9 +44,16 @@ pub(crate) unsafe fn parse_int<T: TryFrom<i64>>(t: Text<'_>) -> FieldResult<T> {
 }
 
 /// `[+-]digits` within i64, or `None` for `parse_int` to decide.
-#[target_feature(enable = "avx2")]
-#[inline]
-fn parse_i64(t: Text<'_>) -> Option<i64> {
+///
+/// # Safety
+/// The CPU must have AVX2. (These helpers are not `#[target_feature]`
+/// functions, which cannot be `inline(always)`: forced inline into the
+/// AVX2 column loops, their intrinsics inline there too. As
+/// `#[target_feature]` + `#[inline]`, LLVM kept `parse_i64` a call that
+/// took the text through the stack: 0.6 M more instructions per harness
+/// body.)
+#[inline(always)]
+unsafe fn parse_i64(t: Text<'_>) -> Option<i64> {
     let (tail, len) = t.parts();
     let first = *tail.first()?;
     let sign = usize::from(first == b'-' || first == b'+');
@@ -86,8 +92,7 @@ fn parse_i64(t: Text<'_>) -> Option<i64> {
 ///
 /// # Safety
 /// The CPU must have AVX2 (`available`).
-#[target_feature(enable = "avx2")]
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn parse_f64(t: Text<'_>) -> FieldResult<f64> {
     let fast = mantissa(t)
         .and_then(|x| fields::exact_float(x.neg, x.m, x.digits, x.frac, 1 << 53, &POW10_F64));
@@ -98,8 +103,7 @@ pub(crate) unsafe fn parse_f64(t: Text<'_>) -> FieldResult<f64> {
 ///
 /// # Safety
 /// The CPU must have AVX2 (`available`).
-#[target_feature(enable = "avx2")]
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn parse_f32(t: Text<'_>) -> FieldResult<f32> {
     let fast = mantissa(t)
         .and_then(|x| fields::exact_float(x.neg, x.m, x.digits, x.frac, 1 << 24, &POW10_F32));
@@ -110,8 +114,7 @@ pub(crate) unsafe fn parse_f32(t: Text<'_>) -> FieldResult<f32> {
 ///
 /// # Safety
 /// The CPU must have AVX2 (`available`).
-#[target_feature(enable = "avx2")]
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn parse_decimal(t: Text<'_>, precision: u8, scale: i8) -> FieldResult<i128> {
     let fast = mantissa(t).and_then(|x| {
         let v = fields::scale_short_decimal(x.m, x.digits, x.frac, precision, scale)?;
@@ -143,9 +146,11 @@ struct Mantissa {
 /// u64), and the tail holds the loads (32 bytes from the first digit);
 /// else `None`. No digits at all (`.`, `-`) is a `Mantissa` of 0 digits,
 /// which the callers' checks refuse.
-#[target_feature(enable = "avx2")]
-#[inline]
-fn mantissa(t: Text<'_>) -> Option<Mantissa> {
+///
+/// # Safety
+/// The CPU must have AVX2 (see `parse_i64`).
+#[inline(always)]
+unsafe fn mantissa(t: Text<'_>) -> Option<Mantissa> {
     let (tail, len) = t.parts();
     if len == 0 {
         return None;
@@ -209,9 +214,11 @@ static SHUF: [[u8; 16]; 17] = {
 
 /// The value of the `n` (1..=16) ASCII digits that start `b`, or `None`
 /// when one of them is not a digit (bytes past `n` are ignored).
-#[target_feature(enable = "avx2")]
-#[inline]
-fn digits16(b: &[u8], n: usize) -> Option<u64> {
+///
+/// # Safety
+/// The CPU must have AVX2 (see `parse_i64`).
+#[inline(always)]
+unsafe fn digits16(b: &[u8], n: usize) -> Option<u64> {
     let b: &[u8; 16] = b.try_into().ok()?;
     // SAFETY: `b` is 16 readable bytes and `loadu` has no alignment
     // requirement; so is `SHUF[n]` (`n` <= 16 is checked by indexing).
