@@ -1331,12 +1331,7 @@ extend_simd!(
 extend_simd!(
     /// A DECIMAL(p, s) column.
     extend_decimals, extend_decimals_avx2<>, i128, (p: u8, s: i8),
-    |t| if t.len() < digits::MANTISSA_BYTES_MIN {
-        fields::parse_decimal(t.bytes(), p, s)
-    } else {
-        digits::parse_decimal(t, p, s)
-    },
-    |t| fields::parse_decimal(t, p, s)
+    |t| digits::parse_decimal(t, p, s), |t| fields::parse_decimal(t, p, s)
 );
 
 /// `append_texts` into a BOOLEAN bitmap.

@@ -123,13 +123,15 @@ pub(crate) unsafe fn parse_decimal(t: Text<'_>, precision: u8, scale: i8) -> Fie
     fast.unwrap_or_else(|| fields::parse_decimal(t.bytes(), precision, scale))
 }
 
-/// Texts shorter than this many bytes are better left to the scalar
-/// loop (`fields`): with the values of other fields to overlap with, its
-/// dependency chain is short, while the two digit runs here cost a fixed
-/// ~50 instructions. Measured (callgrind, `loadtest/decode-ab.sh`): on
-/// `-3541.072` and `62753.11` (the bench table) this path ran more
-/// instructions and 6% slower; on the harness's 17-byte DOUBLEs it is
-/// the faster.
+/// DOUBLE and REAL texts shorter than this many bytes are better left to
+/// the scalar loop (`fields::fast_float`): with the values of other fields
+/// to overlap with, its dependency chain is short, while the two digit
+/// runs here cost a fixed ~40 instructions. Measured with
+/// `loadtest/decode-ab.sh`, 14 rounds: DOUBLEs like `1565.211` (the narrow
+/// table) ran 3% slower through this path; the harness's 17-byte ones are
+/// faster here. DECIMAL takes this path at any length: its scalar path
+/// (i128 arithmetic, a call) is the slower one, 8-13% on the bench table's
+/// `62753.11`.
 pub(crate) const MANTISSA_BYTES_MIN: usize = 12;
 
 /// `[+-]int[.frac]` taken apart: `m` is the `digits` digits of `int` and
