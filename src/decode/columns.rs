@@ -121,11 +121,6 @@ impl<'a> Text<'a> {
     /// The tail (the value's bytes, then whatever follows it in its
     /// buffer) and the value's length in bytes.
     #[inline]
-    pub(crate) fn len(self) -> usize {
-        self.len
-    }
-
-    #[inline]
     pub(crate) fn parts(self) -> (&'a [u8], usize) {
         (self.tail, self.len)
     }
@@ -1311,21 +1306,13 @@ extend_simd!(
 extend_simd!(
     /// A DOUBLE column.
     extend_f64, extend_f64_avx2<>, f64, (),
-    |t| if t.len() < digits::MANTISSA_BYTES_MIN {
-        fields::parse_f64(t.bytes())
-    } else {
-        digits::parse_f64(t)
-    },
+    |t| digits::parse_f64(t),
     fields::parse_f64
 );
 extend_simd!(
     /// A REAL column.
     extend_f32, extend_f32_avx2<>, f32, (),
-    |t| if t.len() < digits::MANTISSA_BYTES_MIN {
-        fields::parse_f32(t.bytes())
-    } else {
-        digits::parse_f32(t)
-    },
+    |t| digits::parse_f32(t),
     fields::parse_f32
 );
 extend_simd!(
