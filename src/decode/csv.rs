@@ -532,6 +532,34 @@ impl CsvDecoder {
     /// quoted one is its contents. Returns bytes consumed; the record (or
     /// lone `\r`) it stopped at is the state machine's.
     fn index_records(&mut self, chunk: &[u8], i: usize) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only when the CPU has AVX2, BMI1/2 and
+            // PCLMULQDQ (`has_avx2`).
+            return unsafe { self.index_records_avx2(chunk, i) };
+        }
+        self.index_records_with(chunk, i, false)
+    }
+
+    /// `index_records` compiled for AVX2 CPUs: `classify_avx2` inlines into
+    /// the block loop (as a call it returned the masks through memory), and
+    /// BMI and PCLMULQDQ shorten the bit work (`csv_index::prefix_xor`).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, BMI1, BMI2 and PCLMULQDQ.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,bmi1,bmi2,pclmulqdq")]
+    unsafe fn index_records_avx2(&mut self, chunk: &[u8], i: usize) -> usize {
+        self.index_records_with(chunk, i, true)
+    }
+
+    /// `index_records`; `avx2` (a constant in each caller): the CPU has
+    /// what `index_records_avx2` enables. Only `structure` takes the
+    /// constant: given it, `Block::at` (whose `classify` is inlined here
+    /// then) made LLVM build the masks bit by bit, ~600 instructions per
+    /// block, so it asks `self.avx2`, a branch that always goes one way.
+    #[inline(always)]
+    fn index_records_with(&mut self, chunk: &[u8], i: usize, avx2: bool) -> usize {
         if chunk.len() > CHUNK_BYTES_MAX {
             return 0;
         }
@@ -565,7 +593,7 @@ impl CsvDecoder {
                 .get(base + BLOCK)
                 .is_some_and(|&c| c == self.delim || c == b'\n' || c == b'\r');
             let block = Block::at(chunk, base, self.delim, self.avx2);
-            let s = block.structure(in_quotes, field_start, next_sep);
+            let s = block.structure(in_quotes, field_start, next_sep, avx2);
             (in_quotes, field_start) = (s.in_quotes, s.ends_field);
             // Field-ending commas, the common case, take the short branch.
             let commas = block.comma & s.sep;
