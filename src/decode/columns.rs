@@ -25,10 +25,12 @@ use arrow_array::{
 use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use simd_json::{Node, StaticNode};
 
+#[cfg(target_arch = "x86_64")]
+use super::digits;
 use super::fields::{self, FieldError, FieldResult};
 use super::nested::{JsonScratch, Nested, TextOf};
 use super::JsonFlavor;
-use super::{binary, digits, variant};
+use super::{binary, variant};
 use crate::table::{Column, DefaultValue, SqlType};
 
 /// One CSV field as the column sees it.
@@ -91,12 +93,13 @@ impl Sink<bool> for BooleanBufferBuilder {
 }
 
 /// A cell's text on the fast paths (CSV `ColumnBuf::append_texts`, the
-/// strings of JSON's `push_scalars`): the first `len` bytes
+/// strings and numbers of JSON's `push_scalars`): the first `len` bytes
 /// of `tail`, which runs on to the end of the buffer holding the cell. The
 /// rest of `tail` lets a string column copy a short value as one 16- or
 /// 32-byte block (a fixed-size copy the compiler inlines) instead of a
 /// `memcpy` call sized at run time, which costs more than the copy itself
-/// for the few bytes most values have.
+/// for the few bytes most values have, and lets `digits` load a number's
+/// digits as one register.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Text<'a> {
     tail: &'a [u8],
@@ -119,7 +122,8 @@ impl<'a> Text<'a> {
     }
 
     /// The tail (the value's bytes, then whatever follows it in its
-    /// buffer) and the value's length in bytes.
+    /// buffer) and the value's length in bytes (for `digits`' loads).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     #[inline]
     pub(crate) fn parts(self) -> (&'a [u8], usize) {
         (self.tail, self.len)
@@ -1537,7 +1541,8 @@ impl ColumnBuf {
             // SAFETY: the CPU has AVX2.
             return unsafe { self.push_scalars_avx2(src, vals) };
         }
-        self.push_scalars_with::<false>(src, vals)
+        // SAFETY: `false` asks for no CPU feature.
+        unsafe { self.push_scalars_with::<false>(src, vals) }
     }
 
     /// `push_scalars` with numbers parsed by `digits` (as the CSV columns
@@ -1554,12 +1559,16 @@ impl ColumnBuf {
         src: &[u8],
         vals: impl Iterator<Item = Scalar>,
     ) -> Result<(), usize> {
-        self.push_scalars_with::<true>(src, vals)
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { self.push_scalars_with::<true>(src, vals) }
     }
 
-    /// `push_scalars`; `AVX2`: the CPU has it (`push_scalars_avx2`).
+    /// `push_scalars`; `AVX2`: parse numbers with `digits`.
+    ///
+    /// # Safety
+    /// With `AVX2`, the CPU must have AVX2.
     #[inline(always)]
-    fn push_scalars_with<const AVX2: bool>(
+    unsafe fn push_scalars_with<const AVX2: bool>(
         &mut self,
         src: &[u8],
         vals: impl Iterator<Item = Scalar>,
@@ -1573,13 +1582,15 @@ impl ColumnBuf {
             nullable: self.nullable,
             text_default: matches!(self.default, Some(Some(_))),
         };
-        let int = |v: &Scalar| scalar_i64::<AVX2>(src, v);
+        // SAFETY (these three): `AVX2` only when the CPU has it, which is
+        // this function's contract.
+        let int = |v: &Scalar| unsafe { scalar_i64::<AVX2>(src, v) };
         let uint = |v: &Scalar| match v.kind {
             // `parse_u64` refuses any `-` (even `-0`), as the tape path.
             K::Int => fields::parse_u64(text(v)).ok(),
             _ => None,
         };
-        let float = |v: &Scalar| scalar_f64::<AVX2>(src, v);
+        let float = |v: &Scalar| unsafe { scalar_f64::<AVX2>(src, v) };
         let string = |v: &Scalar| (v.kind == K::Str).then(|| text(v));
         match &mut self.values {
             Values::Bool(b) => f.fill(b, vals, no_text, |v| match v.kind {
@@ -1605,7 +1616,9 @@ impl ColumnBuf {
             Values::Dec(o, p, s) => {
                 let (p, s) = (*p, *s);
                 f.fill(o, vals, no_text, |v| match v.kind {
-                    K::Int | K::Float | K::Str => span_decimal::<AVX2>(span(src, v), p, s).ok(),
+                    K::Int | K::Float | K::Str => unsafe {
+                        span_decimal::<AVX2>(span(src, v), p, s).ok()
+                    },
                     _ => None,
                 })
             }
@@ -1664,26 +1677,33 @@ fn span<'s>(src: &'s [u8], v: &Scalar) -> Text<'s> {
 }
 
 /// An integer column's value of `v` as i64 (narrowed by the caller).
-/// Functions, not closures, so that they can be forced inline: with the
-/// SIMD parsers in them, closures were left as calls.
+/// These are forced-inline functions that `push_scalars_with`'s closures
+/// call: with the SIMD parsers written in the closures, LLVM left the
+/// closures as calls.
+///
+/// # Safety (the `scalar_` and `span_` functions)
+/// With `AVX2`, the CPU must have AVX2.
 #[inline(always)]
-fn scalar_i64<const AVX2: bool>(src: &[u8], v: &Scalar) -> Option<i64> {
+unsafe fn scalar_i64<const AVX2: bool>(src: &[u8], v: &Scalar) -> Option<i64> {
     match v.kind {
-        ScalarKind::Int => span_i64::<AVX2>(span(src, v)).ok(),
+        // SAFETY: the caller's guarantee.
+        ScalarKind::Int => unsafe { span_i64::<AVX2>(span(src, v)) }.ok(),
         _ => None,
     }
 }
 
 /// A REAL or DOUBLE column's value of `v`.
 #[inline(always)]
-fn scalar_f64<const AVX2: bool>(src: &[u8], v: &Scalar) -> Option<f64> {
+unsafe fn scalar_f64<const AVX2: bool>(src: &[u8], v: &Scalar) -> Option<f64> {
     use ScalarKind as K;
     match (v.kind, &src[v.start as usize..v.end as usize]) {
         // At most 19 digits (and, from the direct path, two exponent
         // digits): correctly rounded by `parse_f64` as by simd-json.
-        (K::Int | K::Float, t) if t.len() <= 19 => span_f64::<AVX2>(span(src, v))
-            .ok()
-            .filter(|x| x.is_finite()),
+        (K::Int | K::Float, t) if t.len() <= 19 => {
+            // SAFETY: the caller's guarantee.
+            let x = unsafe { span_f64::<AVX2>(span(src, v)) };
+            x.ok().filter(|x| x.is_finite())
+        }
         (K::Str, b"NaN") => Some(f64::NAN),
         (K::Str, b"Infinity") => Some(f64::INFINITY),
         (K::Str, b"-Infinity") => Some(f64::NEG_INFINITY),
@@ -1695,10 +1715,10 @@ fn scalar_f64<const AVX2: bool>(src: &[u8], v: &Scalar) -> Option<f64> {
 /// caller is compiled for it, `push_scalars_avx2`), else `fields`; the two
 /// give the same results (`digits` is tested against `fields`).
 #[inline(always)]
-fn span_i64<const AVX2: bool>(t: Text<'_>) -> FieldResult<i64> {
+unsafe fn span_i64<const AVX2: bool>(t: Text<'_>) -> FieldResult<i64> {
     #[cfg(target_arch = "x86_64")]
     if AVX2 {
-        // SAFETY: `AVX2` is true only when the CPU has it.
+        // SAFETY: the caller guarantees AVX2 when `AVX2`.
         return unsafe { digits::parse_int::<i64>(t) };
     }
     fields::parse_i64(t.bytes())
@@ -1706,7 +1726,7 @@ fn span_i64<const AVX2: bool>(t: Text<'_>) -> FieldResult<i64> {
 
 /// See `span_i64`.
 #[inline(always)]
-fn span_f64<const AVX2: bool>(t: Text<'_>) -> FieldResult<f64> {
+unsafe fn span_f64<const AVX2: bool>(t: Text<'_>) -> FieldResult<f64> {
     #[cfg(target_arch = "x86_64")]
     if AVX2 {
         // SAFETY: as in `span_i64`.
@@ -1717,7 +1737,7 @@ fn span_f64<const AVX2: bool>(t: Text<'_>) -> FieldResult<f64> {
 
 /// See `span_i64`.
 #[inline(always)]
-fn span_decimal<const AVX2: bool>(t: Text<'_>, p: u8, s: i8) -> FieldResult<i128> {
+unsafe fn span_decimal<const AVX2: bool>(t: Text<'_>, p: u8, s: i8) -> FieldResult<i128> {
     #[cfg(target_arch = "x86_64")]
     if AVX2 {
         // SAFETY: as in `span_i64`.

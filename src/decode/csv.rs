@@ -161,7 +161,7 @@ pub struct CsvDecoder {
     table: Arc<Table>,
     /// The field delimiter (`CsvOptions::delimiter`).
     delim: u8,
-    /// The CPU has AVX2 (`csv_index::has_avx2`).
+    /// The CPU has AVX2, BMI1, BMI2 and PCLMULQDQ (`csv_index::has_avx2`).
     avx2: bool,
     /// `CsvOptions::null_text`.
     null_text: NullText,
@@ -538,7 +538,8 @@ impl CsvDecoder {
             // PCLMULQDQ (`has_avx2`).
             return unsafe { self.index_records_avx2(chunk, i) };
         }
-        self.index_records_with(chunk, i, false)
+        // SAFETY: `false` asks for no CPU feature.
+        unsafe { self.index_records_with(chunk, i, false) }
     }
 
     /// `index_records` compiled for AVX2 CPUs: `classify_avx2` inlines into
@@ -550,7 +551,8 @@ impl CsvDecoder {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,bmi1,bmi2,pclmulqdq")]
     unsafe fn index_records_avx2(&mut self, chunk: &[u8], i: usize) -> usize {
-        self.index_records_with(chunk, i, true)
+        // SAFETY: the caller guarantees the features.
+        unsafe { self.index_records_with(chunk, i, true) }
     }
 
     /// `index_records`; `avx2` (a constant in each caller): the CPU has
@@ -558,8 +560,11 @@ impl CsvDecoder {
     /// constant: given it, `Block::at` (whose `classify` is inlined here
     /// then) made LLVM build the masks bit by bit, ~600 instructions per
     /// block, so it asks `self.avx2`, a branch that always goes one way.
+    ///
+    /// # Safety
+    /// With `avx2`, the CPU must have what `index_records_avx2` enables.
     #[inline(always)]
-    fn index_records_with(&mut self, chunk: &[u8], i: usize, avx2: bool) -> usize {
+    unsafe fn index_records_with(&mut self, chunk: &[u8], i: usize, avx2: bool) -> usize {
         if chunk.len() > CHUNK_BYTES_MAX {
             return 0;
         }
@@ -593,7 +598,8 @@ impl CsvDecoder {
                 .get(base + BLOCK)
                 .is_some_and(|&c| c == self.delim || c == b'\n' || c == b'\r');
             let block = Block::at(chunk, base, self.delim, self.avx2);
-            let s = block.structure(in_quotes, field_start, next_sep, avx2);
+            // SAFETY: `avx2` includes PCLMULQDQ (the caller's guarantee).
+            let s = unsafe { block.structure(in_quotes, field_start, next_sep, avx2) };
             (in_quotes, field_start) = (s.in_quotes, s.ends_field);
             // Field-ending commas, the common case, take the short branch.
             let commas = block.comma & s.sep;

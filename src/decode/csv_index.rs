@@ -43,9 +43,9 @@ impl Block {
     }
 }
 
-/// Does the CPU have AVX2, and the BMI1, BMI2 and PCLMULQDQ that every
-/// AVX2 CPU also has (`CsvDecoder::index_records_avx2` is compiled for
-/// them)? Asked once per decoder: the answers are cached by std, but the
+/// Does the CPU have AVX2, BMI1, BMI2 and PCLMULQDQ (the features
+/// `CsvDecoder::index_records_avx2` is compiled for; real AVX2 CPUs have
+/// all four, but a VM may hide some, so each is asked)? Asked once per decoder: the answers are cached by std, but the
 /// index asks per block.
 #[cfg(target_arch = "x86_64")]
 pub(super) fn has_avx2() -> bool {
@@ -167,13 +167,16 @@ fn swar_eq(w: u64, c: u8) -> u64 {
 }
 
 /// Bit k set when an odd number of bits of `x` are set at or below k.
-/// `clmul`: the CPU has PCLMULQDQ (`has_avx2` asks), which does it in one
-/// carry-less multiply by all ones instead of six shift-XOR steps.
+/// `clmul`: use PCLMULQDQ, one carry-less multiply by all ones instead of
+/// six shift-XOR steps.
+///
+/// # Safety
+/// With `clmul`, the CPU must have PCLMULQDQ (`has_avx2` asks for it).
 #[inline(always)]
-pub(super) fn prefix_xor(x: u64, clmul: bool) -> u64 {
+pub(super) unsafe fn prefix_xor(x: u64, clmul: bool) -> u64 {
     #[cfg(target_arch = "x86_64")]
     if clmul {
-        // SAFETY: the caller says the CPU has PCLMULQDQ.
+        // SAFETY: the caller guarantees PCLMULQDQ when `clmul`.
         return unsafe { prefix_xor_clmul(x) };
     }
     let _ = clmul;
@@ -232,15 +235,19 @@ impl Block {
     /// `Structure`). `next_sep` tells whether the byte after the block is a
     /// separator (for a closing quote in the last byte). `clmul`: see
     /// `prefix_xor`.
+    ///
+    /// # Safety
+    /// As `prefix_xor`'s.
     #[inline(always)]
-    pub(super) fn structure(
+    pub(super) unsafe fn structure(
         &self,
         in_quotes: bool,
         field_start: bool,
         next_sep: bool,
         clmul: bool,
     ) -> Structure {
-        let inside = prefix_xor(self.quote, clmul) ^ if in_quotes { !0 } else { 0 };
+        // SAFETY: the caller's guarantee is `prefix_xor`'s.
+        let inside = unsafe { prefix_xor(self.quote, clmul) } ^ if in_quotes { !0 } else { 0 };
         let breaks = self.breaks;
         let sep = (self.comma | breaks) & !inside;
         // Bits of `inside` set on an opening quote and the bytes it quotes,
@@ -328,14 +335,22 @@ mod tests {
 
     #[test]
     fn prefix_xor_is_running_parity() {
-        for x in [
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let random = std::iter::repeat_with(move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        });
+        let fixed = [
             0u64,
             1,
             0b1001,
             0x8000_0000_0000_0001,
             !0,
             0xDEAD_BEEF_0BAD_F00D,
-        ] {
+        ];
+        for x in fixed.into_iter().chain(random.take(2000)) {
             let mut parity = false;
             let mut want = 0u64;
             for k in 0..64 {
@@ -343,7 +358,9 @@ mod tests {
                 want |= u64::from(parity) << k;
             }
             for clmul in [false, has_avx2()] {
-                assert_eq!(prefix_xor(x, clmul), want, "{x:#x} {clmul}");
+                // SAFETY: `clmul` only when the CPU has it.
+                let got = unsafe { prefix_xor(x, clmul) };
+                assert_eq!(got, want, "{x:#x} {clmul}");
             }
         }
     }
@@ -370,7 +387,9 @@ mod tests {
             (b"\"a\r\nb\",c\n", &[2, 3]),
         ];
         for (text, want) in cases {
-            let s = Block::at(text, 0, b',', has_avx2()).structure(false, true, false, has_avx2());
+            let block = Block::at(text, 0, b',', has_avx2());
+            // SAFETY: `clmul` only when the CPU has it.
+            let s = unsafe { block.structure(false, true, false, has_avx2()) };
             let got: Vec<usize> = (0..64).filter(|k| s.anomalies >> k & 1 == 1).collect();
             assert_eq!(&got, want, "{:?}", String::from_utf8_lossy(text));
         }
@@ -387,7 +406,9 @@ mod tests {
             (b"\"\",x\n", &[]),
         ];
         for (text, want) in cases {
-            let s = Block::at(text, 0, b',', has_avx2()).structure(false, true, false, has_avx2());
+            let block = Block::at(text, 0, b',', has_avx2());
+            // SAFETY: `clmul` only when the CPU has it.
+            let s = unsafe { block.structure(false, true, false, has_avx2()) };
             let got: Vec<usize> = (0..64).filter(|k| s.escapes >> k & 1 == 1).collect();
             assert_eq!(&got, want, "{:?}", String::from_utf8_lossy(text));
         }

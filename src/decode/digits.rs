@@ -1,7 +1,7 @@
 //! Numbers parsed sixteen digits at a time with SSE instructions, for the
 //! CSV column fast path (`ColumnBuf::append_texts`) on CPUs with AVX2 (which
-//! implies the SSSE3 and SSE4.1 used here; AVX2 is what the CSV index
-//! already asks the CPU for, so one question decides both).
+//! implies the SSSE3 and SSE4.1 used here) and in the JSON direct path's
+//! columns (`ColumnBuf::push_scalars`).
 //!
 //! Why: the byte loop of `fields::parse_i64` is a chain of dependent
 //! multiply-adds, about five instructions and four cycles of latency per
@@ -139,8 +139,8 @@ struct Mantissa {
 
 /// `t` as a `Mantissa` when it has that form with at most 16 digits on
 /// either side of the point and 20 bytes after the sign (`m` then fits a
-/// u64), and the tail holds the loads (32 bytes from the first digit);
-/// else `None`. No digits at all (`.`, `-`) is a `Mantissa` of 0 digits,
+/// u64), and the tail holds the loads (16 bytes from the first digit for
+/// at most 16 bytes after the sign, `mantissa16`; else 32); else `None`. No digits at all (`.`, `-`) is a `Mantissa` of 0 digits,
 /// which the callers' checks refuse.
 ///
 /// # Safety
@@ -391,9 +391,12 @@ mod tests {
         // Every split of up to 21 digits around a point, every sign, and each
         // byte made a non-digit in turn.
         for n in 1..=21 {
-            for p in 0..=n {
+            // Every point position, and no point (`p == n + 1`).
+            for p in 0..=n + 1 {
                 let mut t: Vec<u8> = (0..n).map(|k| b"4096715832"[k % 10]).collect();
-                t.insert(p, b'.');
+                if p <= n {
+                    t.insert(p, b'.');
+                }
                 for sign in ["", "-", "+"] {
                     let mut u = sign.as_bytes().to_vec();
                     u.extend(&t);
@@ -427,10 +430,13 @@ mod tests {
 
     /// `text` followed by `pad` bytes of a delimiter and digits.
     fn padded(text: &[u8], pad: usize) -> Vec<u8> {
+        padded_with(text, pad, b",7777777777777777777777777777777777777777")
+    }
+
+    /// `text` followed by the first `pad` bytes of `after` (repeated).
+    fn padded_with(text: &[u8], pad: usize, after: &[u8]) -> Vec<u8> {
         let mut buf = text.to_vec();
-        buf.push(b',');
-        buf.extend(std::iter::repeat_n(b'7', pad));
-        buf.truncate(text.len() + pad);
+        buf.extend(after.iter().cycle().take(pad));
         buf
     }
 
@@ -441,9 +447,15 @@ mod tests {
             return;
         }
         let scales: [(u8, i8); 6] = [(10, 2), (18, 0), (38, 10), (5, 5), (18, 18), (12, -2)];
+        // Tails of a delimiter and digits, and of points and digits that
+        // would change the value if they leaked into it.
+        let tails: [&[u8]; 2] = [b",7777777777777777777777777777777777777777", b".5.5"];
         for text in number_texts() {
-            for pad in [0usize, 1, 8, 16, 31, 32, 40] {
-                let buf = padded(&text, pad);
+            for (pad, after) in [0usize, 1, 8, 15, 16, 31, 32, 40]
+                .into_iter()
+                .flat_map(|p| tails.map(|a| (p, a)))
+            {
+                let buf = padded_with(&text, pad, after);
                 let t = Text::new(&buf, 0, text.len());
                 // SAFETY: the CPU has AVX2.
                 unsafe {
@@ -454,7 +466,11 @@ mod tests {
                         String::from_utf8_lossy(&text)
                     );
                     let (a, b) = (parse_f32(t), fields::parse_f32(&text));
-                    assert!(a.map(f32::to_bits) == b.map(f32::to_bits), "{text:?}");
+                    assert!(
+                        a.map(f32::to_bits) == b.map(f32::to_bits),
+                        "{:?} +{pad}: {a:?} {b:?}",
+                        String::from_utf8_lossy(&text)
+                    );
                     for (p, s) in scales {
                         assert_eq!(
                             parse_decimal(t, p, s),
@@ -479,19 +495,29 @@ mod tests {
         // SAFETY: the CPU has AVX2.
         let x = unsafe { mantissa(Text::new(&buf, 0, 18)) }.expect("taken");
         assert!(x.neg && x.m == 1239929306640625 && x.digits == 16 && x.frac == 10);
-        // One register (`mantissa16`) from the point's every position.
+        // One register (`mantissa16`: up to 16 bytes after the sign, with
+        // a tail of exactly 16 bytes from the first digit), and two runs
+        // past that (the 32-byte load needs the longer tail).
         for (text, m, digits, frac) in [
             ("1565.211", 1565211, 7, 3),
             ("-.5", 5, 1, 1),
             ("7.", 7, 1, 0),
             ("42", 42, 2, 0),
+            ("12345678901234.5", 123456789012345, 15, 1),
+            ("-1234567890123456", 1234567890123456, 16, 0),
             ("123456789012345.6", 1234567890123456, 16, 1),
         ] {
-            let buf = padded(text.as_bytes(), 16);
+            let sign = usize::from(text.starts_with('-'));
+            let pad = if text.len() - sign <= 16 {
+                16 + sign - text.len()
+            } else {
+                32
+            };
+            let buf = padded_with(text.as_bytes(), pad, b".5");
             // SAFETY: as above.
             let x = unsafe { mantissa(Text::new(&buf, 0, text.len())) }.expect(text);
             let got = (x.neg, x.m, x.digits, x.frac);
-            assert_eq!(got, (text.starts_with('-'), m, digits, frac), "{text}");
+            assert_eq!(got, (sign == 1, m, digits, frac), "{text}");
         }
         for (text, v) in [("-8", -8), ("1234567890123456", 1234567890123456i64)] {
             let buf = padded(text.as_bytes(), 32);
