@@ -309,6 +309,14 @@ unsafe fn combine16(r: __m128i) -> u64 {
 mod tests {
     use super::*;
 
+    /// `parse_int::<T>` of `t` (the text `text` with `pad` bytes after it)
+    /// equals `fields::parse_int::<T>`, value or error.
+    fn same<T: TryFrom<i64> + PartialEq + std::fmt::Debug>(t: Text<'_>, text: &[u8], pad: usize) {
+        // SAFETY: the callers checked `available`.
+        let got = unsafe { parse_int::<T>(t) };
+        assert_eq!(got, fields::parse_int::<T>(text), "{text:?} +{pad}");
+    }
+
     /// Every text at every tail length against `fields::parse_int` (the
     /// scalar parser), for each width: values and errors alike.
     fn check(text: &[u8]) {
@@ -317,29 +325,10 @@ mod tests {
         for pad in [0usize, 1, 3, 15, 16, 20] {
             let buf = padded(text, pad);
             let t = Text::new(&buf, 0, text.len());
-            // SAFETY: the caller checked `available`.
-            unsafe {
-                assert_eq!(
-                    parse_int::<i64>(t),
-                    fields::parse_int::<i64>(text),
-                    "{text:?} +{pad}"
-                );
-                assert_eq!(
-                    parse_int::<i32>(t),
-                    fields::parse_int::<i32>(text),
-                    "{text:?} +{pad}"
-                );
-                assert_eq!(
-                    parse_int::<i16>(t),
-                    fields::parse_int::<i16>(text),
-                    "{text:?} +{pad}"
-                );
-                assert_eq!(
-                    parse_int::<i8>(t),
-                    fields::parse_int::<i8>(text),
-                    "{text:?} +{pad}"
-                );
-            }
+            same::<i64>(t, text, pad);
+            same::<i32>(t, text, pad);
+            same::<i16>(t, text, pad);
+            same::<i8>(t, text, pad);
         }
     }
 
@@ -397,25 +386,10 @@ mod tests {
                 if p <= n {
                     t.insert(p, b'.');
                 }
-                for sign in ["", "-", "+"] {
-                    let mut u = sign.as_bytes().to_vec();
-                    u.extend(&t);
-                    texts.push(u.clone());
-                    for k in sign.len()..u.len() {
-                        for bad in [b'/', b':', b'.', b'e', 0xff] {
-                            let mut w = u.clone();
-                            w[k] = bad;
-                            texts.push(w);
-                        }
-                    }
-                }
+                signed_and_spoiled(&mut texts, &t, b"/:.e\xff");
             }
         }
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+        for x in xorshift(0x2545_F491_4F6C_DD1D).take(20_000) {
             let v = f64::from_bits(x);
             if v.is_finite() {
                 texts.push(format!("{v}").into_bytes());
@@ -426,6 +400,33 @@ mod tests {
             texts.push(format!("{}.{:02}", x % 100_000_000, x % 100).into_bytes());
         }
         texts
+    }
+
+    /// `body` with no sign, `-` and `+`, each also with every byte after
+    /// the sign replaced in turn by each of `bad`.
+    fn signed_and_spoiled(texts: &mut Vec<Vec<u8>>, body: &[u8], bad: &[u8]) {
+        for sign in ["", "-", "+"] {
+            let mut t = sign.as_bytes().to_vec();
+            t.extend(body);
+            texts.push(t.clone());
+            for k in sign.len()..t.len() {
+                for &b in bad {
+                    let mut u = t.clone();
+                    u[k] = b;
+                    texts.push(u);
+                }
+            }
+        }
+    }
+
+    /// A xorshift64 sequence from `seed`.
+    fn xorshift(mut seed: u64) -> impl Iterator<Item = u64> {
+        std::iter::repeat_with(move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        })
     }
 
     /// `text` followed by `pad` bytes of a delimiter and digits.
@@ -578,25 +579,10 @@ mod tests {
         // in turn (bytes just below '0' and above '9', and a `/`).
         for len in 1..=21 {
             let digits: Vec<u8> = (0..len).map(|k| b"9876543210"[k % 10]).collect();
-            for sign in ["", "-", "+"] {
-                let mut t = sign.as_bytes().to_vec();
-                t.extend(&digits);
-                texts.push(t.clone());
-                for k in sign.len()..t.len() {
-                    for bad in [b'/', b':', b'a', 0, 0xff, b'.'] {
-                        let mut u = t.clone();
-                        u[k] = bad;
-                        texts.push(u);
-                    }
-                }
-            }
+            signed_and_spoiled(&mut texts, &digits, b"/:a\x00\xff.");
         }
         // Pseudo-random values of every magnitude.
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+        for x in xorshift(0x9E37_79B9_7F4A_7C15).take(20_000) {
             let v = (x >> (x % 64)) as i64;
             texts.push(v.to_string().into_bytes());
             texts.push(v.wrapping_neg().to_string().into_bytes());
