@@ -45,8 +45,8 @@ impl Block {
 
 /// Does the CPU have AVX2, BMI1, BMI2 and PCLMULQDQ (the features
 /// `CsvDecoder::index_records_avx2` is compiled for; real AVX2 CPUs have
-/// all four, but a VM may hide some, so each is asked)? Asked once per decoder: the answers are cached by std, but the
-/// index asks per block.
+/// all four, but a VM may hide some, so each is asked)? Asked once per
+/// decoder: the answers are cached by std, but the index asks per block.
 #[cfg(target_arch = "x86_64")]
 pub(super) fn has_avx2() -> bool {
     use std::arch::is_x86_feature_detected as has;
