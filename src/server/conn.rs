@@ -249,7 +249,7 @@ impl<'a> Conn<'a> {
             })
         })?;
         let target = &*target;
-        let route = routes::route(head.method, &target.segments).map_err(unread)?;
+        let route = routes::route(head.method, target).map_err(unread)?;
         if route.needs_auth() {
             if let Some(auth) = &self.shard.auth {
                 let value = head.authorization.as_ref().map(|r| &self.buf[at(r)]);

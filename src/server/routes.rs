@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::http::head::Method;
+use crate::http::target::Target;
 
 /// An endpoint and its path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,58 +46,56 @@ impl Route<'_> {
     }
 }
 
-/// Match percent-decoded path segments and the method.
+/// The most segments a route has.
+const ROUTE_SEGMENTS_MAX: usize = 5;
+
+/// Match the target's percent-decoded path segments and the method.
 /// Borrows the segments: routing allocates nothing on the success path.
-pub fn route(method: Method, path: &[String]) -> Result<Route<'_>, ApiError> {
-    let (route, allow) = match path {
-        [v, ps, p, i, t] if v == "v0" && ps == "pipelines" && i == "ingress" => (
+pub fn route(method: Method, target: &Target) -> Result<Route<'_>, ApiError> {
+    // One more than any route has, so that a longer path matches none.
+    let mut parts = [""; ROUTE_SEGMENTS_MAX + 1];
+    let mut n = 0;
+    for s in target.segments().take(parts.len()) {
+        parts[n] = s;
+        n += 1;
+    }
+    let (route, allow) = match parts[..n] {
+        ["v0", "pipelines", p, "ingress", t] => (
             Route::Ingress {
                 pipeline: p,
                 table: t,
             },
             "POST",
         ),
-        [v, ps, p, e, t] if v == "v0" && ps == "pipelines" && e == "egress" => (
+        ["v0", "pipelines", p, "egress", t] => (
             Route::Egress {
                 pipeline: p,
                 table: t,
             },
             "POST",
         ),
-        [v, ps, p, a]
-            if v == "v0"
-                && ps == "pipelines"
-                && matches!(
-                    a.as_str(),
-                    "start" | "pause" | "resume" | "stop" | "dismiss_error"
-                ) =>
-        {
-            (
-                Route::Lifecycle {
-                    pipeline: p,
-                    action: a,
-                },
-                "POST",
-            )
-        }
-        [v, ps, p, c] if v == "v0" && ps == "pipelines" && c == "completion_status" => {
+        ["v0", "pipelines", p, a @ ("start" | "pause" | "resume" | "stop" | "dismiss_error")] => (
+            Route::Lifecycle {
+                pipeline: p,
+                action: a,
+            },
+            "POST",
+        ),
+        ["v0", "pipelines", p, "completion_status"] => {
             (Route::CompletionStatus { pipeline: p }, "GET")
         }
-        [v, ps, p, st] if v == "v0" && ps == "pipelines" && st == "stats" => {
-            (Route::Stats { pipeline: p }, "GET")
-        }
-        [v, ps, p, m] if v == "v0" && ps == "pipelines" && m == "metrics" => {
-            (Route::Metrics { pipeline: Some(p) }, "GET")
-        }
-        [m] if m == "metrics" => (Route::Metrics { pipeline: None }, "GET"),
-        [v, ps, p] if v == "v0" && ps == "pipelines" => (Route::Pipeline { pipeline: p }, "GET"),
-        [v, ps] if v == "v0" && ps == "pipelines" => (Route::Pipelines, "GET"),
-        [v, c] if v == "v0" && c == "config" => (Route::Config, "GET"),
-        [h] if h == "healthz" => (Route::Healthz, "GET"),
+        ["v0", "pipelines", p, "stats"] => (Route::Stats { pipeline: p }, "GET"),
+        ["v0", "pipelines", p, "metrics"] => (Route::Metrics { pipeline: Some(p) }, "GET"),
+        ["metrics"] => (Route::Metrics { pipeline: None }, "GET"),
+        ["v0", "pipelines", p] => (Route::Pipeline { pipeline: p }, "GET"),
+        ["v0", "pipelines"] => (Route::Pipelines, "GET"),
+        ["v0", "config"] => (Route::Config, "GET"),
+        ["healthz"] => (Route::Healthz, "GET"),
         _ => {
+            let path: Vec<&str> = target.segments().collect();
             return Err(ApiError::NotFound {
                 path: format!("/{}", path.join("/")),
-            })
+            });
         }
     };
     let ok = match allow {
@@ -115,13 +114,6 @@ pub fn route(method: Method, path: &[String]) -> Result<Route<'_>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn segs(p: &str) -> Vec<String> {
-        p.split('/')
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
-    }
 
     #[test]
     fn routes_table() {
@@ -164,11 +156,18 @@ mod tests {
                 Ok(Route::CompletionStatus { pipeline: "demo" }),
             ),
             (Method::Get, "/v1/x", Err(404)),
+            // Longer than any route, past the segments `route` looks at.
+            (Method::Post, "/v0/pipelines/demo/ingress/T1/x", Err(404)),
+            (
+                Method::Post,
+                "/v0/pipelines/demo/ingress/T1/x/y/z",
+                Err(404),
+            ),
             (Method::Get, "/", Err(404)),
         ];
         for (m, p, want) in cases {
-            let segs = segs(p);
-            let got = route(*m, &segs).map_err(|e| e.status());
+            let target = crate::http::target::parse(p.as_bytes()).unwrap();
+            let got = route(*m, &target).map_err(|e| e.status());
             assert_eq!(&got, want, "{m:?} {p}");
         }
     }
