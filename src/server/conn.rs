@@ -378,11 +378,7 @@ impl<'a> Conn<'a> {
         if timeout.is_zero() {
             return Err(std::io::ErrorKind::TimedOut.into());
         }
-        let deadline = Instant::now() + timeout;
-        let n = self
-            .stream
-            .read(&mut self.buf[self.end..], deadline)
-            .await?;
+        let n = self.stream.read(&mut self.buf[self.end..], timeout).await?;
         self.end += n;
         Ok(n)
     }
@@ -529,7 +525,11 @@ impl<'a> Conn<'a> {
         let deadline = Instant::now() + Duration::from_millis(self.shard.cfg.http.linger_ms);
         let mut drained = 0;
         while drained < LINGER_BYTES_MAX {
-            match self.stream.read(&mut self.buf, deadline).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match self.stream.read(&mut self.buf, left).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => drained += n,
             }

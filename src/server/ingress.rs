@@ -281,7 +281,9 @@ async fn coalesced(
 /// rare, and 10 ms late is fine.
 async fn admit(shard: &Shard, pi: usize, force: bool) -> Result<(), ApiError> {
     let p = &shard.reg.pipelines[pi];
-    let waited = std::time::Instant::now();
+    // Read the clock only once the pipeline is found paused: a running one
+    // is the common case, and its requests should not pay for it.
+    let mut waited = None;
     let wait = std::time::Duration::from_millis(shard.cfg.ingest.paused_wait_ms);
     loop {
         match p.state.get() {
@@ -301,7 +303,7 @@ async fn admit(shard: &Shard, pi: usize, force: bool) -> Result<(), ApiError> {
         {
             return Err(ApiError::ShuttingDown);
         }
-        if waited.elapsed() >= wait {
+        if waited.get_or_insert_with(std::time::Instant::now).elapsed() >= wait {
             return Err(ApiError::PipelinePaused {
                 pipeline: p.name.clone(),
                 waited_ms: shard.cfg.ingest.paused_wait_ms,
