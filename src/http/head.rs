@@ -259,18 +259,21 @@ fn skip_empty_lines(buf: &[u8]) -> &[u8] {
 /// httparse accepts bare LF line ends; we do not (request smuggling risk
 /// when a proxy in front disagrees). NUL is refused outright.
 fn check_line_ends(head: &[u8]) -> Result<(), HeadError> {
-    // Only line ends and NULs need a look: memchr3 skips to them.
-    for i in memchr::memchr3_iter(b'\n', b'\r', 0, head) {
-        let b = head[i];
-        let bad = match b {
-            b'\n' => i == 0 || head[i - 1] != b'\r',
-            b'\r' => head.get(i + 1) != Some(&b'\n'),
-            0 => true,
-            _ => false,
-        };
-        if bad {
-            return Err(HeadError::Malformed);
-        }
+    // One pass over adjacent pairs with no early exit, which the compiler
+    // vectorizes. `memchr3_iter` stopped at each CR and LF and restarted
+    // its search there: ~700 instructions for a six-line head (callgrind,
+    // one-row requests), against ~100 for this.
+    let (Some(&first), Some(&last)) = (head.first(), head.last()) else {
+        return Ok(());
+    };
+    let mut bad = u8::from(first == b'\n') | u8::from(last == b'\r') | u8::from(last == 0);
+    for (&a, &b) in head.iter().zip(&head[1..]) {
+        bad |= u8::from(b == b'\n') & u8::from(a != b'\r');
+        bad |= u8::from(a == b'\r') & u8::from(b != b'\n');
+        bad |= u8::from(a == 0);
+    }
+    if bad != 0 {
+        return Err(HeadError::Malformed);
     }
     Ok(())
 }
@@ -291,8 +294,8 @@ pub(super) fn range_in(buf: &[u8], part: &[u8]) -> Range<usize> {
 mod tests {
     use super::*;
 
-    /// The byte loop `check_line_ends` was before it jumped with memchr3:
-    /// the reference it must agree with.
+    /// The first byte loop of `check_line_ends`, with early exits: the
+    /// reference it must agree with.
     fn old_check(head: &[u8]) -> Result<(), HeadError> {
         for (i, &b) in head.iter().enumerate() {
             let bad = match b {
@@ -309,7 +312,7 @@ mod tests {
     }
 
     /// Every string up to 8 bytes over {a, CR, LF, NUL}, and each embedded
-    /// in 40 bytes of filler (so memchr's vector path and its tail both run).
+    /// in 40 bytes of filler (so the vector loop and its tail both run).
     #[test]
     fn check_line_ends_matches_byte_loop() {
         let alphabet = [b'a', b'\r', b'\n', 0];

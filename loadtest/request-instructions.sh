@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# User-space instructions per one-row request, counted by callgrind on the server itself:
+# noise-free, unlike req/s on a shared VM, so small per-request changes show. Runs BINARY
+# (default target/release/sluice; 1 shard, no log) under `valgrind --tool=callgrind`, sends
+# one-row requests of FORMAT (csv or json, default csv) from sluice-load over 8 keep-alive
+# connections for 3 s + 8 s, stops the server, and prints the instructions over the
+# requests answered (start-up and shutdown included: ~0.6 k per request at ~40 k requests).
+# Loopback only, bounded by the two runs. The profile is left in OUT for callgrind_annotate
+# (`--inclusive=yes` shows where a request's instructions go). Needs valgrind.
+#
+#   loadtest/request-instructions.sh [BINARY] [FORMAT] [OUT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+bin=${1:-target/release/sluice}
+format=${2:-csv}
+out=${3:-target/request-instructions/callgrind.out}
+cargo build --release -q -p sluice-load
+[ "$bin" != target/release/sluice ] || cargo build --release -q -p sluice
+dir=$(dirname "$out")
+rm -rf "$dir"
+mkdir -p "$dir"
+{ cat src/default-config.toml; printf '\n[wal]\nenabled = false\n'; } >"$dir/nolog.toml"
+port=18330
+taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --config "$dir/nolog.toml" \
+  --shards 1 --listen 127.0.0.1:$port --data-dir "$dir/data" >"$dir/server.log" 2>&1 &
+vg=$!
+trap 'kill -INT $vg 2>/dev/null || true' EXIT
+for _ in $(seq 60); do
+  curl -s -m 2 -o /dev/null http://127.0.0.1:$port/healthz && break
+  sleep 0.5
+done
+requests=0
+for secs in 3 8; do
+  ./target/release/sluice-load --target 127.0.0.1:$port --pipeline demo --table bench \
+    --format "$format" --rows-per-request 1 --connections 8 --core 1 --duration-s $secs \
+    --warmup-s 0 >"$dir/load-$secs.txt" 2>&1
+  n=$(grep -oE "status +200: [0-9]+" "$dir/load-$secs.txt" | grep -oE "[0-9]+$")
+  requests=$((requests + n))
+done
+kill -INT $vg
+wait $vg || true
+trap - EXIT
+total=$(callgrind_annotate "$out" 2>/dev/null | grep "PROGRAM TOTALS" | awk '{gsub(",", "", $1); print $1}')
+echo "$format one-row: $requests requests, $total instructions, $((total / requests)) per request"
