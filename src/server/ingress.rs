@@ -572,31 +572,43 @@ mod tests {
 
     #[test]
     fn params_take_each_key_once() {
-        let p = parsed("").unwrap();
-        assert_eq!(
-            (p.format, p.update_format),
-            (Format::Csv, UpdateFormat::InsertDelete)
+        // Every parameter but `null`, whose text is checked on its own.
+        let fields = |p: IngressParams| {
+            let csv = (p.csv.header, p.csv.delimiter);
+            (
+                p.format,
+                p.update_format,
+                p.json_flavor,
+                p.array,
+                p.force,
+                csv,
+            )
+        };
+        let csv = (false, b',');
+        let want = (
+            Format::Csv,
+            UpdateFormat::InsertDelete,
+            JsonFlavor::Default,
+            false,
+            false,
+            csv,
         );
-        assert_eq!(
-            (p.json_flavor, p.array, p.force),
-            (JsonFlavor::Default, false, false)
-        );
-        assert_eq!((p.csv.header, p.csv.delimiter), (false, b','));
+        assert_eq!(fields(parsed("").unwrap()), want);
         let p = parsed(
             "format=json&update_format=raw&json_flavor=pandas&array=true&force=true\
              &header=true&delimiter=%09&null=NA&unknown=1&unknown=2",
         )
         .unwrap();
-        assert_eq!(
-            (p.format, p.update_format),
-            (Format::Json, UpdateFormat::Raw)
-        );
-        assert_eq!(
-            (p.json_flavor, p.array, p.force),
-            (JsonFlavor::Pandas, true, true)
-        );
-        assert_eq!((p.csv.header, p.csv.delimiter), (true, b'\t'));
         assert_eq!(p.csv.null_text.as_bytes(), b"NA");
+        let want = (
+            Format::Json,
+            UpdateFormat::Raw,
+            JsonFlavor::Pandas,
+            true,
+            true,
+            (true, b'\t'),
+        );
+        assert_eq!(fields(p), want);
         for key in [
             "format",
             "update_format",
