@@ -192,8 +192,9 @@ pub struct CsvDecoder {
     data: Vec<u8>,
     fields: Vec<Field>,
     /// Chunk offsets of the `""` escapes of the record being indexed
-    /// (`unescape_record`); at most one per two bytes of a record, so
-    /// bounded by `record_bytes_max`.
+    /// (`unescape_record`): at most one per two bytes of the chunk, the
+    /// same bound as `fields`' (offsets are taken before the record's
+    /// length is checked).
     escapes: Vec<u32>,
     /// Bit k: field k of some record in `fields` may lie in `data` (bit
     /// 63: any field from 63 on). Columns whose bit is clear take the

@@ -78,7 +78,7 @@ impl Target {
     }
 
     /// The value of the pair with this key. Compared as bytes, without
-    /// slicing `text` as a str per pair: ingress asks for eight keys.
+    /// slicing `text` as a str per pair.
     pub fn param(&self, key: &str) -> Result<Option<&str>, DuplicateParam> {
         let mut found = None;
         for (k, v) in &self.pairs {

@@ -46,20 +46,39 @@ pub(super) fn param<'t>(target: &'t Target, name: &str) -> Result<Option<&'t str
 /// keys that were not there.
 #[derive(Default)]
 struct Query<'t> {
-    format: Option<&'t str>,
-    update_format: Option<&'t str>,
-    json_flavor: Option<&'t str>,
-    header: Option<&'t str>,
-    delimiter: Option<&'t str>,
-    null: Option<&'t str>,
-    array: Option<&'t str>,
-    force: Option<&'t str>,
+    format: Slot<'t>,
+    update_format: Slot<'t>,
+    json_flavor: Slot<'t>,
+    header: Slot<'t>,
+    delimiter: Slot<'t>,
+    null: Slot<'t>,
+    array: Slot<'t>,
+    force: Slot<'t>,
+}
+
+/// One parameter's value, and whether it was given more than once.
+#[derive(Default, Clone, Copy)]
+struct Slot<'t> {
+    value: Option<&'t str>,
+    repeated: bool,
+}
+
+impl<'t> Slot<'t> {
+    /// The value. A repeat is an error (as `Target::param` makes it),
+    /// raised when the parameter is read: `params` reads them in a fixed
+    /// order, so a query with several faults gets the same error it got
+    /// when each was looked up in turn.
+    fn get(self, name: &str) -> Result<Option<&'t str>, ApiError> {
+        if self.repeated {
+            return Err(bad(name, "", "the parameter is given more than once"));
+        }
+        Ok(self.value)
+    }
 }
 
 impl<'t> Query<'t> {
-    /// Unknown parameters are ignored; a known one given twice is an
-    /// error (as `Target::param` makes it).
-    fn of(target: &'t Target) -> Result<Self, ApiError> {
+    /// Unknown parameters are ignored.
+    fn of(target: &'t Target) -> Self {
         let mut q = Query::default();
         for (k, v) in target.pairs() {
             let slot = match k {
@@ -73,11 +92,9 @@ impl<'t> Query<'t> {
                 "force" => &mut q.force,
                 _ => continue,
             };
-            if slot.replace(v).is_some() {
-                return Err(bad(k, "", "the parameter is given more than once"));
-            }
+            slot.repeated |= slot.value.replace(v).is_some();
         }
-        Ok(q)
+        q
     }
 }
 
@@ -109,9 +126,9 @@ fn delimiter(value: Option<&str>) -> Result<u8, ApiError> {
 
 /// `header=`, `delimiter=` and `null=` (percent-decoded; see `NullText`).
 fn csv_options(q: &Query) -> Result<CsvOptions, ApiError> {
-    let header = boolean(q.header, "header")?;
-    let delimiter = delimiter(q.delimiter)?;
-    let null_text = match q.null {
+    let header = boolean(q.header.get("header")?, "header")?;
+    let delimiter = delimiter(q.delimiter.get("delimiter")?)?;
+    let null_text = match q.null.get("null")? {
         None => NullText::default(),
         Some(t) => {
             NullText::new(t.as_bytes(), delimiter).map_err(|e| bad("null", t, &e.describe()))?
@@ -126,13 +143,13 @@ fn csv_options(q: &Query) -> Result<CsvOptions, ApiError> {
 
 /// Parse and check the parameters. Unknown parameters are ignored.
 pub fn params(target: &Target) -> Result<IngressParams, ApiError> {
-    let q = Query::of(target)?;
-    let format = match q.format {
+    let q = Query::of(target);
+    let format = match q.format.get("format")? {
         None | Some("csv") => Format::Csv,
         Some("json") => Format::Json,
         Some(f) => return Err(ApiError::UnknownFormat { format: f.into() }),
     };
-    let update_format = match q.update_format {
+    let update_format = match q.update_format.get("update_format")? {
         None | Some("insert_delete") => UpdateFormat::InsertDelete,
         Some("raw") => UpdateFormat::Raw,
         Some("weighted") => UpdateFormat::Weighted,
@@ -151,7 +168,7 @@ pub fn params(target: &Target) -> Result<IngressParams, ApiError> {
             ))
         }
     };
-    let json_flavor = match q.json_flavor {
+    let json_flavor = match q.json_flavor.get("json_flavor")? {
         None | Some("default") => JsonFlavor::Default,
         Some("pandas") => JsonFlavor::Pandas,
         Some("debezium_mysql") => JsonFlavor::DebeziumMysql,
@@ -169,8 +186,8 @@ pub fn params(target: &Target) -> Result<IngressParams, ApiError> {
         update_format,
         json_flavor,
         csv: csv_options(&q)?,
-        array: boolean(q.array, "array")?,
-        force: boolean(q.force, "force")?,
+        array: boolean(q.array.get("array")?, "array")?,
+        force: boolean(q.force.get("force")?, "force")?,
     })
 }
 
@@ -609,6 +626,12 @@ mod tests {
             (true, b'\t'),
         );
         assert_eq!(fields(p), want);
+        // A query with several faults gets the error of the first parameter
+        // read (format first), as when each was looked up in turn.
+        match parsed("force=true&force=true&format=xml") {
+            Err(ApiError::UnknownFormat { format }) => assert_eq!(format, "xml"),
+            other => panic!("{other:?}"),
+        }
         for key in [
             "format",
             "update_format",
