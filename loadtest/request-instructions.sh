@@ -5,21 +5,23 @@
 # one-row requests of FORMAT (csv or json, default csv) from sluice-load over 8 keep-alive
 # connections for 3 s + 8 s, stops the server, and prints the instructions over the
 # requests answered (start-up excluded, shutdown included: a few instructions per request).
-# Loopback only, bounded by the two runs. The profile is left in OUT for callgrind_annotate
-# (`--inclusive=yes` shows where a request's instructions go). Needs valgrind.
+# Loopback only, bounded by the two runs. The profile is left in DIR/callgrind.out for
+# callgrind_annotate (`--inclusive=yes` shows where a request's instructions go). Needs
+# valgrind.
 #
-#   loadtest/request-instructions.sh [BINARY] [FORMAT] [OUT]
+#   loadtest/request-instructions.sh [BINARY] [FORMAT] [DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 bin=${1:-target/release/sluice}
 format=${2:-csv}
-out=${3:-target/request-instructions/callgrind.out}
+dir=${3:-target/request-instructions}
+out=$dir/callgrind.out
 cargo build --release -q -p sluice-load
 [ "$bin" != target/release/sluice ] || cargo build --release -q -p sluice
-dir=$(dirname "$out")
-rm -rf "$dir"
 mkdir -p "$dir"
+# Only what this script writes there: DIR may be any directory.
+rm -rf "$dir/data" "$out" "$out".*
 { cat src/default-config.toml; printf '\n[wal]\nenabled = false\n'; } >"$dir/nolog.toml"
 port=18330
 taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --config "$dir/nolog.toml" \
