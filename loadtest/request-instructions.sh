@@ -33,7 +33,7 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 # Dump what start-up cost (to OUT.1); callgrind then counts from zero.
-callgrind_control -d $vg >/dev/null
+callgrind_control -d $vg >/dev/null 2>&1
 requests=0
 for secs in 3 8; do
   ./target/release/sluice-load --target 127.0.0.1:$port --pipeline demo --table bench \
