@@ -35,9 +35,12 @@ pub(super) fn bad(name: &str, value: &str, why: &str) -> ApiError {
 }
 
 pub(super) fn param<'t>(target: &'t Target, name: &str) -> Result<Option<&'t str>, ApiError> {
-    target
-        .param(name)
-        .map_err(|_| bad(name, "", "the parameter is given more than once"))
+    target.param(name).map_err(|_| repeated(name))
+}
+
+/// A known parameter given more than once.
+fn repeated(name: &str) -> ApiError {
+    bad(name, "", "the parameter is given more than once")
 }
 
 /// The parameters ingress reads, each found in one pass over the query
@@ -70,7 +73,7 @@ impl<'t> Slot<'t> {
     /// when each was looked up in turn.
     fn get(self, name: &str) -> Result<Option<&'t str>, ApiError> {
         if self.repeated {
-            return Err(bad(name, "", "the parameter is given more than once"));
+            return Err(repeated(name));
         }
         Ok(self.value)
     }
@@ -99,8 +102,8 @@ impl<'t> Query<'t> {
 }
 
 /// Booleans are exactly `true` or `false`, as in Feldera.
-fn boolean(value: Option<&str>, name: &str) -> Result<bool, ApiError> {
-    match value {
+fn boolean(slot: Slot, name: &str) -> Result<bool, ApiError> {
+    match slot.get(name)? {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
         Some(v) => Err(bad(name, v, "expected 'true' or 'false'")),
@@ -109,8 +112,8 @@ fn boolean(value: Option<&str>, name: &str) -> Result<bool, ApiError> {
 
 /// `delimiter=`: one ASCII byte other than a quote or a line break (`%09`
 /// or `tab` for a tab). Default `,`.
-fn delimiter(value: Option<&str>) -> Result<u8, ApiError> {
-    match value {
+fn delimiter(slot: Slot) -> Result<u8, ApiError> {
+    match slot.get("delimiter")? {
         None => Ok(b','),
         Some("tab") => Ok(b'\t'),
         Some(d) => match d.as_bytes() {
@@ -126,8 +129,8 @@ fn delimiter(value: Option<&str>) -> Result<u8, ApiError> {
 
 /// `header=`, `delimiter=` and `null=` (percent-decoded; see `NullText`).
 fn csv_options(q: &Query) -> Result<CsvOptions, ApiError> {
-    let header = boolean(q.header.get("header")?, "header")?;
-    let delimiter = delimiter(q.delimiter.get("delimiter")?)?;
+    let header = boolean(q.header, "header")?;
+    let delimiter = delimiter(q.delimiter)?;
     let null_text = match q.null.get("null")? {
         None => NullText::default(),
         Some(t) => {
@@ -186,8 +189,8 @@ pub fn params(target: &Target) -> Result<IngressParams, ApiError> {
         update_format,
         json_flavor,
         csv: csv_options(&q)?,
-        array: boolean(q.array.get("array")?, "array")?,
-        force: boolean(q.force.get("force")?, "force")?,
+        array: boolean(q.array, "array")?,
+        force: boolean(q.force, "force")?,
     })
 }
 
