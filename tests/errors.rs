@@ -318,6 +318,37 @@ fn slow_heads_and_stalled_bodies_time_out() {
     assert!(c.is_closed());
 }
 
+/// The socket's read timer stays armed between reads (the glommio patch),
+/// so it fires during some later, shorter wait: that wait must go on, not
+/// time out. A body trickles in, each gap a third of `body_idle_timeout_ms`,
+/// for three times that timeout in all; then the same connection answers
+/// again after an idle gap shorter than `keepalive_timeout_ms`.
+#[test]
+fn reads_each_shorter_than_the_timeout_never_time_out() {
+    let s = Server::start(
+        1,
+        "[http]\nbody_idle_timeout_ms = 600\nkeepalive_timeout_ms = 600\nheader_timeout_ms = 5000\n",
+    );
+    let mut c = s.client();
+    let rows: Vec<String> = (0..9).map(|i| format!("{i},n{i}\n")).collect();
+    let len: usize = rows.iter().map(|r| r.len()).sum();
+    c.send(
+        format!(
+            "POST /v0/pipelines/p/ingress/t1 HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    for row in &rows {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        c.send(row.as_bytes());
+    }
+    assert_eq!(c.read_response().unwrap().status, 200);
+    for _ in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_eq!(c.get("/healthz").status, 200);
+    }
+}
+
 #[test]
 fn connections_past_the_cap_get_503() {
     let s = Server::start(1, "[http]\nconnections_per_shard_max = 2\n");
