@@ -441,6 +441,13 @@ fn run(a: Args) -> Result<(), String> {
         a.rate.map_or(String::new(), |r| format!("; open loop at {r} req/s")),
         if server.is_empty() { String::new() } else { format!("; server pids {server:?}") },
     );
+    // As the server does (`io_uring_coop_taskrun`): on loopback the server's
+    // `sendto` runs this side's receive path, and without the flag every
+    // response that completes one of our socket polls interrupts this core
+    // (an inter-processor interrupt that the server's CPU pays for). The
+    // servers of a comparison share that saving; loadtest/README.md has
+    // the measurement.
+    glommio::set_coop_taskrun(true);
     let ex = LocalExecutorBuilder::new(Placement::Fixed(core))
         .name("sluice-load")
         .make()
