@@ -132,7 +132,6 @@ impl Coalescer {
         opts: DecodeOptions,
         body: &[u8],
     ) -> Joined {
-        let now = Instant::now();
         let wait = backpressure_wait(shard);
         let mut open = self.open.borrow_mut();
         let at = match open.iter().position(|g| g.key == key) {
@@ -172,7 +171,7 @@ impl Coalescer {
             if g.decoder.batch_full() {
                 // A body larger than what `fits` allows for: its rows
                 // span two batches, and it waits for both.
-                slots.push(g.wait_here(now));
+                slots.push(g.wait_here());
                 self.seal(g, wait);
                 before = 0;
             }
@@ -181,7 +180,7 @@ impl Coalescer {
             }
         }
         if g.decoder.batch_rows() > before {
-            slots.push(g.wait_here(now));
+            slots.push(g.wait_here());
         }
         let joined = Joined {
             errors: g.decoder.errors().clone(),
@@ -235,11 +234,12 @@ fn backpressure_wait(shard: &Shard) -> Duration {
 
 impl Group {
     /// A request with rows in the current batch waits for it; the batch's
-    /// hand-over deadline counts from its first such request (`now`).
-    fn wait_here(&mut self, now: Instant) -> Rc<Slot> {
+    /// hand-over deadline counts from when its first such request joined
+    /// (the clock is read for that one only).
+    fn wait_here(&mut self) -> Rc<Slot> {
         let slot = Rc::new(Slot::default());
         self.waiters.push(slot.clone());
-        self.since.get_or_insert(now);
+        self.since.get_or_insert_with(Instant::now);
         slot
     }
 
