@@ -36,6 +36,7 @@ use crate::config::{FsyncPolicy, WalConfig};
 use crate::decode::ChangeBatch;
 use crate::egress::{Committed, Hubs};
 use crate::shard::metrics::ShardMetrics;
+use crate::wal::encoders::Encoders;
 use crate::wal::faults::{FaultPlan, Faults};
 use crate::wal::record::{Encoded, RecordHead};
 use crate::wal::writer::{Limits, LogWriter};
@@ -180,22 +181,12 @@ impl ShardWal {
             .borrow_mut()
             .take()
             .expect("one sync loop per shard");
-        let mut log = Log {
-            writer: None,
-            dir,
-            shard,
-            seq,
-            limits: Limits {
-                segment_bytes_max: cfg.segment_bytes_max,
-                retain_bytes_max: cfg.retain_bytes_max,
-                retain_age_s: cfg.retain_age_s,
-            },
-            parts: Vec::new(),
-            records: Vec::new(),
-            floor: HashMap::new(),
-            faults: faults.map(|plan| Rc::new(Faults::new(plan))),
-            pruned: None,
+        let limits = Limits {
+            segment_bytes_max: cfg.segment_bytes_max,
+            retain_bytes_max: cfg.retain_bytes_max,
+            retain_age_s: cfg.retain_age_s,
         };
+        let mut log = Log::new(dir, shard, seq, limits, faults);
         let mut spare = Group::default();
         let mut last_of_table: HashMap<(usize, usize), usize> = HashMap::new();
         let interval = Duration::from_millis(cfg.fsync_interval_ms);
@@ -316,6 +307,8 @@ struct Log {
     seq: u64,
     limits: Limits,
     parts: Vec<ChangeBatch>,
+    /// Schema messages reused across a table's records.
+    encoders: Encoders,
     /// The group's records, encoded, before they are laid out to write.
     records: Vec<Encoded>,
     /// The end of every lane this shard has logged, written to the
@@ -327,6 +320,22 @@ struct Log {
 }
 
 impl Log {
+    fn new(dir: PathBuf, shard: usize, seq: u64, limits: Limits, faults: Option<FaultPlan>) -> Log {
+        Log {
+            writer: None,
+            dir,
+            shard,
+            seq,
+            limits,
+            parts: Vec::new(),
+            encoders: Encoders::default(),
+            records: Vec::new(),
+            floor: HashMap::new(),
+            faults: faults.map(|plan| Rc::new(Faults::new(plan))),
+            pruned: None,
+        }
+    }
+
     /// Encode `items` and append them; fdatasync when `sync`.
     async fn write(&mut self, items: &[Item], sync: bool) -> std::io::Result<()> {
         if self.writer.is_none() {
@@ -341,7 +350,13 @@ impl Log {
             }
             w.rotate_if_full().await?;
             self.records.clear();
-            encode(items, &mut self.parts, &mut self.records).await;
+            encode(
+                items,
+                &mut self.parts,
+                &mut self.encoders,
+                &mut self.records,
+            )
+            .await;
             let len = self.records.iter().map(Encoded::frame_bytes).sum();
             let mut block = w.stage(len);
             for r in self.records.drain(..) {
@@ -394,7 +409,12 @@ impl Log {
 /// consecutive small batches of one lane become one record (their rows in
 /// order, the last one's end). `parts` is scratch. Encoding shares the
 /// batches' buffers; the bytes are copied once, by `Encoded::write_to`.
-async fn encode(items: &[Item], parts: &mut Vec<ChangeBatch>, records: &mut Vec<Encoded>) {
+async fn encode(
+    items: &[Item],
+    parts: &mut Vec<ChangeBatch>,
+    encoders: &mut Encoders,
+    records: &mut Vec<Encoded>,
+) {
     let mut i = 0;
     while i < items.len() {
         // Merging small batches copies them: yield between records.
@@ -421,11 +441,11 @@ async fn encode(items: &[Item], parts: &mut Vec<ChangeBatch>, records: &mut Vec<
         }
         let last = items[j - 1].head;
         if j - i == 1 {
-            records.push(Encoded::new(last, &first.batch));
+            records.push(encoders.encode(last, &first.batch));
         } else {
             parts.clear();
             parts.extend(items[i..j].iter().map(|it| it.batch.clone()));
-            records.push(Encoded::new(last, &concat(parts)));
+            records.push(encoders.encode(last, &concat(parts)));
             parts.clear();
         }
         i = j;

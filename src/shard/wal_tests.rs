@@ -68,22 +68,12 @@ fn log_at(
     retain_age_s: u64,
     faults: Option<FaultPlan>,
 ) -> Log {
-    Log {
-        writer: None,
-        dir,
-        shard: 0,
-        seq: 1,
-        limits: Limits {
-            segment_bytes_max,
-            retain_bytes_max: 1 << 30,
-            retain_age_s,
-        },
-        parts: Vec::new(),
-        records: Vec::new(),
-        floor: HashMap::new(),
-        faults: faults.map(|plan| Rc::new(Faults::new(plan))),
-        pruned: None,
-    }
+    let limits = Limits {
+        segment_bytes_max,
+        retain_bytes_max: 1 << 30,
+        retain_age_s,
+    };
+    Log::new(dir, 0, 1, limits, faults)
 }
 
 #[test]

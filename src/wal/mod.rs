@@ -11,6 +11,7 @@
 //! prefix of what was written (plus zero padding to a block after whole
 //! records), never a hole.
 
+pub mod encoders;
 pub mod export;
 pub mod faults;
 pub mod record;

@@ -76,7 +76,14 @@ pub struct Encoded {
 }
 
 impl Encoded {
+    /// The whole record, schema message included (`encoders::Encoders`
+    /// reuses that message across a table's records).
     pub fn new(head: RecordHead, batch: &ChangeBatch) -> Encoded {
+        Encoded::from_pieces(head, ipc_pieces(batch))
+    }
+
+    /// The record of an IPC stream already in pieces.
+    pub(super) fn from_pieces(head: RecordHead, pieces: Vec<Buffer>) -> Encoded {
         let mut h = [0; BODY_HEADER_BYTES];
         h[0] = KIND_BATCH;
         h[1..9].copy_from_slice(&head.run.to_le_bytes());
@@ -84,7 +91,6 @@ impl Encoded {
         h[13..17].copy_from_slice(&head.table.to_le_bytes());
         h[17..19].copy_from_slice(&head.lane.to_le_bytes());
         h[19..27].copy_from_slice(&head.end.to_le_bytes());
-        let pieces = ipc_pieces(batch);
         let payload: usize = pieces.iter().map(Buffer::len).sum();
         Encoded {
             head: h,
@@ -121,7 +127,7 @@ impl Encoded {
 }
 
 /// The batch as one IPC stream (schema, batch, end marker), in pieces.
-fn ipc_pieces(batch: &ChangeBatch) -> Vec<Buffer> {
+pub(super) fn ipc_pieces(batch: &ChangeBatch) -> Vec<Buffer> {
     let rb = with_extras(batch);
     let mut enc = StreamEncoder::try_new(&rb.schema()).expect("types the log can write");
     let mut pieces = enc.encode(&rb).expect("an uncompressed batch encodes");
@@ -131,26 +137,36 @@ fn ipc_pieces(batch: &ChangeBatch) -> Vec<Buffer> {
 
 /// The batch with its weight and update columns appended, as the log
 /// stores it (`sluice.extra` names them).
-fn with_extras(batch: &ChangeBatch) -> RecordBatch {
+pub(super) fn with_extras(batch: &ChangeBatch) -> RecordBatch {
     let data = &batch.data;
     let mut fields: Vec<Arc<Field>> = data.schema().fields().iter().cloned().collect();
-    let mut columns: Vec<ArrayRef> = data.columns().to_vec();
     let mut extra = Vec::new();
-    if let Some(w) = &batch.weights {
+    if batch.weights.is_some() {
         fields.push(Arc::new(Field::new(WEIGHT, DataType::Int64, false)));
-        columns.push(Arc::new(w.clone()));
         extra.push(WEIGHT);
     }
     if let Some(u) = &batch.updates {
         fields.push(Arc::new(Field::new(UPDATES, u.data_type().clone(), true)));
-        columns.push(Arc::new(u.clone()));
         extra.push(UPDATES);
     }
     // The batch's own metadata (an idempotency key) travels along.
     let mut meta = data.schema_ref().metadata().clone();
     meta.insert(EXTRA_KEY.to_string(), extra.join(","));
     let schema = Arc::new(Schema::new(fields).with_metadata(meta));
-    RecordBatch::try_new(schema, columns).expect("same rows, schema from columns")
+    RecordBatch::try_new(schema, columns_with_extras(batch))
+        .expect("same rows, schema from columns")
+}
+
+/// The batch's columns, then its weights and update mask if it has them.
+pub(super) fn columns_with_extras(batch: &ChangeBatch) -> Vec<ArrayRef> {
+    let mut columns: Vec<ArrayRef> = batch.data.columns().to_vec();
+    if let Some(w) = &batch.weights {
+        columns.push(Arc::new(w.clone()));
+    }
+    if let Some(u) = &batch.updates {
+        columns.push(Arc::new(u.clone()));
+    }
+    columns
 }
 
 /// What reading a frame at some offset found.
