@@ -214,7 +214,12 @@ mod tests {
                 batches.push(batch(&a, n, w, u));
                 batches.push(batch(&b, n + 1, u, w));
             }
-            batches.push(batch(&table("a", Some("k-1")), n, w_of(n), false));
+            batches.push(batch(
+                &table("a", Some("k-1")),
+                n,
+                n.is_multiple_of(2),
+                false,
+            ));
         }
         let mut encoders = Encoders::default();
         for (i, batch) in batches.iter().enumerate() {
@@ -231,9 +236,5 @@ mod tests {
         // Two tables times four shapes of extra columns; keyed batches
         // have a schema of their own and are not remembered.
         assert_eq!(encoders.cached.len(), 8);
-    }
-
-    fn w_of(n: usize) -> bool {
-        n % 2 == 0
     }
 }
