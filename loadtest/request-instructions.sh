@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # User-space instructions per one-row request, counted by callgrind on the server itself:
 # noise-free, unlike req/s on a shared VM, so small per-request changes show. Runs BINARY
-# (default target/release/sluice; 1 shard, no log) under `valgrind --tool=callgrind`, sends
+# (default target/release/sluice; 1 shard, no log unless LOG=1) under callgrind, sends
 # one-row requests of FORMAT (csv or json, default csv) from sluice-load over 8 keep-alive
 # connections for 3 s + 8 s, stops the server, and prints the instructions over the
 # requests answered (start-up excluded, shutdown included: a few instructions per request).
 # Loopback only, bounded by the two runs. The profile is left in DIR/callgrind.out for
 # callgrind_annotate (`--inclusive=yes` shows where a request's instructions go). Needs
-# valgrind.
+# valgrind. With LOG=1 the server keeps its write-ahead log (the default config's), to
+# count what the log adds per request.
 #
-#   loadtest/request-instructions.sh [BINARY] [FORMAT] [DIR]
+#   [LOG=1] loadtest/request-instructions.sh [BINARY] [FORMAT] [DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
@@ -22,9 +23,12 @@ cargo build --release -q -p sluice-load
 mkdir -p "$dir"
 # Only what this script writes there: DIR may be any directory.
 rm -rf "$dir/data" "$out" "$out".*
-{ cat src/default-config.toml; printf '\n[wal]\nenabled = false\n'; } >"$dir/nolog.toml"
+{
+  cat src/default-config.toml
+  [ "${LOG:-0}" = 1 ] || printf '\n[wal]\nenabled = false\n'
+} >"$dir/server.toml"
 port=18330
-taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --config "$dir/nolog.toml" \
+taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --config "$dir/server.toml" \
   --shards 1 --listen 127.0.0.1:$port --data-dir "$dir/data" >"$dir/server.log" 2>&1 &
 vg=$!
 trap 'kill -INT $vg 2>/dev/null || true' EXIT
