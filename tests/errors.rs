@@ -322,7 +322,8 @@ fn slow_heads_and_stalled_bodies_time_out() {
 /// so it fires during some later, shorter wait: that wait must go on, not
 /// time out. A body trickles in, each gap a third of `body_idle_timeout_ms`,
 /// for three times that timeout in all; then the same connection answers
-/// again after an idle gap shorter than `keepalive_timeout_ms`.
+/// again after idle gaps shorter than `keepalive_timeout_ms`, and closes
+/// when idle for that long.
 #[test]
 fn reads_each_shorter_than_the_timeout_never_time_out() {
     let s = Server::start(
@@ -347,6 +348,12 @@ fn reads_each_shorter_than_the_timeout_never_time_out() {
         std::thread::sleep(std::time::Duration::from_millis(300));
         assert_eq!(c.get("/healthz").status, 200);
     }
+    // The last idle wait starts with a timer armed in an earlier one, due
+    // before its deadline: the re-armed timer still closes the connection
+    // at keepalive_timeout_ms (600 ms), not never.
+    let idle = std::time::Instant::now();
+    assert!(c.is_closed());
+    assert!(idle.elapsed() < std::time::Duration::from_secs(2));
 }
 
 #[test]

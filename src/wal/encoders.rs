@@ -10,10 +10,12 @@
 //! bytes (a shared `Buffer`) reused; so is the end marker. A record's bytes
 //! are exactly those of `record::Encoded::new` (a test compares them).
 //!
-//! Bounds: one entry per (table schema, extra columns) written by this
-//! shard, at most `CACHED_MAX`; past that, and for batches whose schema
-//! carries per-request metadata (an idempotency key: a schema of their
-//! own), records are encoded whole, as before.
+//! Bounds: one entry per distinct (table schema, extra columns) written by
+//! this shard, at most `CACHED_MAX`; past that, and for batches whose
+//! schema carries per-request metadata (an idempotency key: a schema of
+//! their own), records are encoded whole, as before.
+
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
@@ -35,12 +37,27 @@ pub struct Encoders {
     cached: Vec<Cached>,
 }
 
-struct Cached {
-    /// The batches' own schema (compared by pointer: a table's batches
-    /// share its `SchemaRef`), and which extra columns they carry.
-    data: SchemaRef,
+/// The extra columns a batch carries: weights, and the update mask with
+/// its width in bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Extras {
     weights: bool,
-    updates: bool,
+    updates: Option<i32>,
+}
+
+impl Extras {
+    fn of(batch: &ChangeBatch) -> Extras {
+        Extras {
+            weights: batch.weights.is_some(),
+            updates: batch.updates.as_ref().map(|u| u.value_length()),
+        }
+    }
+}
+
+struct Cached {
+    /// The batches' own schema, and the extra columns they carry.
+    data: SchemaRef,
+    extras: Extras,
     /// The records' schema: the batches' with the extra columns.
     schema: SchemaRef,
     /// An encoder that has already emitted its schema message: `encode`
@@ -53,11 +70,8 @@ struct Cached {
 impl Encoders {
     /// The record of `batch` at `head`, as `Encoded::new` makes it.
     pub fn encode(&mut self, head: RecordHead, batch: &ChangeBatch) -> Encoded {
-        let pieces = match self.entry(batch) {
-            Some(c) => c.pieces(batch),
-            None => ipc_pieces(batch),
-        };
-        Encoded::from_pieces(head, pieces)
+        let pieces = self.entry(batch).and_then(|c| c.pieces(batch));
+        Encoded::from_pieces(head, pieces.unwrap_or_else(|| ipc_pieces(batch)))
     }
 
     fn entry(&mut self, batch: &ChangeBatch) -> Option<&mut Cached> {
@@ -65,10 +79,22 @@ impl Encoders {
         if data.metadata().contains_key(KEY_METADATA) {
             return None;
         }
-        let (weights, updates) = (batch.weights.is_some(), batch.updates.is_some());
-        let at = self.cached.iter().position(|c| {
-            std::sync::Arc::ptr_eq(&c.data, data) && c.weights == weights && c.updates == updates
-        });
+        let extras = Extras::of(batch);
+        // A table's batches share its `SchemaRef`: compare pointers first.
+        // A batch built apart (the empty batch an idempotent repeat logs)
+        // has an equal schema of its own. Without metadata, equal schemas
+        // encode to the same bytes (metadata is a map, whose keys two
+        // equal schemas may list in different orders), so compare those
+        // by value, lest each such batch take an entry of its own.
+        let at = self
+            .cached
+            .iter()
+            .position(|c| c.extras == extras && Arc::ptr_eq(&c.data, data))
+            .or_else(|| {
+                let plain = data.metadata().is_empty();
+                let same = |c: &Cached| c.extras == extras && plain && *c.data == **data;
+                self.cached.iter().position(same)
+            });
         let at = match at {
             Some(at) => at,
             None if self.cached.len() < CACHED_MAX => {
@@ -117,8 +143,7 @@ impl Cached {
         }
         Some(Cached {
             data: batch.data.schema(),
-            weights: batch.weights.is_some(),
-            updates: batch.updates.is_some(),
+            extras: Extras::of(batch),
             schema,
             encoder,
             schema_message: Buffer::from_vec(schema_message),
@@ -126,18 +151,16 @@ impl Cached {
         })
     }
 
-    fn pieces(&mut self, batch: &ChangeBatch) -> Vec<Buffer> {
-        let rb = RecordBatch::try_new(self.schema.clone(), columns_with_extras(batch))
-            .expect("the columns of the schema's batches");
-        let body = self
-            .encoder
-            .encode(&rb)
-            .expect("an uncompressed batch encodes");
+    /// `None` if the batch does not fit the cached schema after all: the
+    /// caller then encodes it whole.
+    fn pieces(&mut self, batch: &ChangeBatch) -> Option<Vec<Buffer>> {
+        let rb = RecordBatch::try_new(self.schema.clone(), columns_with_extras(batch)).ok()?;
+        let body = self.encoder.encode(&rb).ok()?;
         let mut pieces = Vec::with_capacity(body.len() + 2);
         pieces.push(self.schema_message.clone());
         pieces.extend(body);
         pieces.push(self.end_marker.clone());
-        pieces
+        Some(pieces)
     }
 }
 
@@ -148,11 +171,17 @@ fn bytes(pieces: Vec<Buffer>) -> Vec<u8> {
 fn has_dictionary(t: &DataType) -> bool {
     match t {
         DataType::Dictionary(..) => true,
-        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
-            has_dictionary(f.data_type())
-        }
-        DataType::Map(f, _) => has_dictionary(f.data_type()),
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => has_dictionary(f.data_type()),
         DataType::Struct(fs) => fs.iter().any(|f| has_dictionary(f.data_type())),
+        DataType::Union(fs, _) => fs.iter().any(|(_, f)| has_dictionary(f.data_type())),
+        DataType::RunEndEncoded(ends, values) => {
+            has_dictionary(ends.data_type()) || has_dictionary(values.data_type())
+        }
         _ => false,
     }
 }
@@ -168,10 +197,13 @@ mod tests {
 
     use super::*;
 
-    fn table(name: &str, key: Option<&str>) -> SchemaRef {
+    /// `meta` more metadata keys (each map lists its keys in an order of
+    /// its own, so two equal ones encode differently).
+    fn table_with(name: &str, key: Option<&str>, meta: usize) -> SchemaRef {
         let meta: HashMap<String, String> = key
             .map(|k| (KEY_METADATA.to_string(), k.to_string()))
             .into_iter()
+            .chain((0..meta).map(|i| (format!("m{i}"), i.to_string())))
             .collect();
         let fields = vec![
             Field::new("id", DataType::Int64, false),
@@ -180,14 +212,20 @@ mod tests {
         Arc::new(Schema::new(fields).with_metadata(meta))
     }
 
-    fn batch(schema: &SchemaRef, n: usize, weighted: bool, updates: bool) -> ChangeBatch {
+    fn table(name: &str, key: Option<&str>) -> SchemaRef {
+        table_with(name, key, 0)
+    }
+
+    /// `updates`: the update mask's width in bytes, if the batch has one.
+    fn batch(schema: &SchemaRef, n: usize, weighted: bool, updates: Option<i32>) -> ChangeBatch {
         let ids = Int64Array::from_iter_values(0..n as i64);
         let names = StringArray::from_iter((0..n).map(|i| (i % 3 != 0).then(|| "x".repeat(i))));
         let data = RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(names)]);
         let weights = weighted.then(|| Int64Array::from_iter_values((0..n as i64).map(|i| i - 2)));
-        let updates = updates.then(|| {
+        let updates = updates.map(|width| {
             let valid = NullBuffer::from_iter((0..n).map(|i| i % 2 == 0));
-            FixedSizeBinaryArray::new(1, vec![0b01u8; n].into(), Some(valid))
+            let bytes = vec![0b01u8; n * width as usize];
+            FixedSizeBinaryArray::new(width, bytes.into(), Some(valid))
         });
         ChangeBatch {
             data: data.unwrap(),
@@ -204,22 +242,27 @@ mod tests {
 
     /// Records from the cache are byte for byte those encoded whole, for
     /// a sequence of batches of two tables, with and without extra
-    /// columns, empty ones and keyed ones (not cached) interleaved.
+    /// columns, empty ones and keyed ones (not cached) interleaved, and
+    /// batches whose schema equals a table's but is an `Arc` of its own
+    /// (as an idempotent repeat's empty batch is: they share the table's
+    /// entry), or whose update mask is wider.
     #[test]
     fn cached_records_are_the_whole_encoding() {
         let (a, b) = (table("a", None), table("b", None));
         let mut batches = Vec::new();
         for n in [1, 0, 7, 300, 2] {
             for (w, u) in [(false, false), (true, false), (true, true), (false, true)] {
-                batches.push(batch(&a, n, w, u));
-                batches.push(batch(&b, n + 1, u, w));
+                batches.push(batch(&a, n, w, u.then_some(1)));
+                batches.push(batch(&b, n + 1, u, w.then_some(1)));
             }
-            batches.push(batch(
-                &table("a", Some("k-1")),
-                n,
-                n.is_multiple_of(2),
-                false,
-            ));
+            let keyed = table("a", Some("k-1"));
+            batches.push(batch(&keyed, n, n.is_multiple_of(2), None));
+            batches.push(batch(&table("a", None), n, false, None));
+            batches.push(batch(&a, n, false, Some(2)));
+        }
+        // Equal schemas with metadata, in `Arc`s of their own: an entry each.
+        for _ in 0..2 {
+            batches.push(batch(&table_with("a", None, 20), 3, false, None));
         }
         let mut encoders = Encoders::default();
         for (i, batch) in batches.iter().enumerate() {
@@ -233,8 +276,9 @@ mod tests {
             let cached = frame(&encoders.encode(head, batch));
             assert_eq!(cached, frame(&Encoded::new(head, batch)), "batch {i}");
         }
-        // Two tables times four shapes of extra columns; keyed batches
-        // have a schema of their own and are not remembered.
-        assert_eq!(encoders.cached.len(), 8);
+        // Two tables times four shapes of extra columns, the wider mask,
+        // and the two schemas with metadata; keyed batches have a schema
+        // of their own and are not remembered.
+        assert_eq!(encoders.cached.len(), 11);
     }
 }
