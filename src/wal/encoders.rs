@@ -3,9 +3,9 @@
 //! Why: every record is a whole Arrow IPC stream (schema, batch, end
 //! marker) so that any Arrow reader decodes it alone. Building the schema
 //! message (flatbuffers) for every record cost about 22,000 instructions,
-//! 40% of encoding a merged record of one-row requests; with the log on, a
-//! one-row request spent about 800 instructions on it (callgrind,
-//! `loadtest/request-instructions.sh` with the log). The message only
+//! 40% of encoding a merged record of one-row requests; reusing it took a
+//! one-row request with the log from about 22,900 to 21,600 instructions
+//! (`LOG=1 loadtest/request-instructions.sh`, two runs each). The message only
 //! depends on the schema, so it is encoded once per table schema and its
 //! bytes (a shared `Buffer`) reused; so is the end marker. A record's bytes
 //! are exactly those of `record::Encoded::new` (a test compares them).
