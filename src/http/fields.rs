@@ -36,30 +36,31 @@ impl Fields {
         // Codings may be split over several fields: join them as one list.
         let mut codings = Codings::default();
         for h in headers {
-            let name = h.name;
-            let value = h.value;
-            if name.eq_ignore_ascii_case("content-length") {
-                f.content_length(buf, value)?;
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                codings.add(value)?;
-            } else if name.eq_ignore_ascii_case("connection") {
-                for token in list(value) {
-                    f.connection_close |= token.eq_ignore_ascii_case(b"close");
-                    f.connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            let (name, value) = (h.name.as_bytes(), h.value);
+            // One comparison per field, chosen by the name's length (the
+            // names below differ in length): an `if` chain compared most
+            // fields with several names first.
+            let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+            match name.len() {
+                14 if is("content-length") => f.content_length(buf, value)?,
+                17 if is("transfer-encoding") => codings.add(value)?,
+                10 if is("connection") => {
+                    for token in list(value) {
+                        f.connection_close |= token.eq_ignore_ascii_case(b"close");
+                        f.connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    }
                 }
-            } else if name.eq_ignore_ascii_case("expect") {
-                if !value.eq_ignore_ascii_case(b"100-continue") && version == 1 {
-                    return Err(HeadError::ExpectationUnsupported);
+                6 if is("expect") => {
+                    if !value.eq_ignore_ascii_case(b"100-continue") && version == 1 {
+                        return Err(HeadError::ExpectationUnsupported);
+                    }
+                    f.expect_continue = version == 1;
                 }
-                f.expect_continue = version == 1;
-            } else if name.eq_ignore_ascii_case("host") {
-                f.hosts += 1;
-            } else if name.eq_ignore_ascii_case("authorization") {
-                once(&mut f.authorization, range_in(buf, value))?;
-            } else if name.eq_ignore_ascii_case("content-type") {
-                once(&mut f.content_type, range_in(buf, value))?;
-            } else if name.eq_ignore_ascii_case("idempotency-key") {
-                once(&mut f.idempotency_key, range_in(buf, value))?;
+                4 if is("host") => f.hosts += 1,
+                13 if is("authorization") => once(&mut f.authorization, range_in(buf, value))?,
+                12 if is("content-type") => once(&mut f.content_type, range_in(buf, value))?,
+                15 if is("idempotency-key") => once(&mut f.idempotency_key, range_in(buf, value))?,
+                _ => {}
             }
         }
         f.transfer_encoding = codings.finish()?;
