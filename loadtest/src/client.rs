@@ -327,6 +327,13 @@ async fn connect(ctx: &Ctx) -> io::Result<Stream> {
 /// Writes one request and reads exactly one response into `rb`.
 async fn exchange(s: &mut Stream, rb: &mut RecvBuf, req: &[u8]) -> Result<Head, ConnError> {
     s.write_all(req).await?;
+    if rb.data().is_empty() {
+        // The answer cannot be here yet: let the other connections run
+        // first, so that under load it usually is when this one reads and
+        // the read needs no readiness poll through io_uring (as the server
+        // does between requests, `Conn::read_more`).
+        futures_lite::future::yield_now().await;
+    }
     loop {
         let mut need = 1;
         if let Some(h) = http::parse_head(rb.data()).map_err(ConnError::Parse)? {
