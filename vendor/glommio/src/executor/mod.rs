@@ -1116,7 +1116,16 @@ pub struct LocalExecutor {
     id: usize,
     reactor: Rc<reactor::Reactor>,
     stall_detector: RefCell<Option<StallDetector>>,
+    /// SLUICE-PATCH (change 5): a task queue ran `TASKS_PER_IO_POLL` tasks
+    /// in a row; poll for I/O before running more.
+    io_poll_due: std::cell::Cell<bool>,
 }
+
+/// SLUICE-PATCH (change 5): tasks run between two polls for I/O at most. A
+/// queue that never empties (connections that yield between requests and
+/// find the next one there) must not keep tasks waiting on I/O completions
+/// from being woken until the preemption timer fires (see SLUICE-PATCH.md).
+const TASKS_PER_IO_POLL: u64 = 64;
 
 impl LocalExecutor {
     fn get_reactor(&self) -> Rc<Reactor> {
@@ -1177,6 +1186,7 @@ impl LocalExecutor {
                     .map(|x| StallDetector::new(id, x))
                     .transpose()?,
             ),
+            io_poll_due: std::cell::Cell::new(false),
         })
     }
 
@@ -1332,6 +1342,9 @@ impl LocalExecutor {
             } else {
                 ran = true;
             }
+            if self.io_poll_due.take() {
+                return true;
+            }
         }
         ran
     }
@@ -1374,6 +1387,10 @@ impl LocalExecutor {
             loop {
                 let mut queue_ref = queue.borrow_mut();
                 if self.need_preempt() || queue_ref.yielded() {
+                    break;
+                }
+                if tasks_executed_this_loop >= TASKS_PER_IO_POLL {
+                    self.io_poll_due.set(true);
                     break;
                 }
 
