@@ -47,6 +47,12 @@ pub struct Config {
     /// the cost of that much CPU after each burst. Default 50.
     #[serde(default = "default_spin_before_park_us")]
     pub spin_before_park_us: u64,
+    /// How long a shard runs tasks before it looks for I/O again,
+    /// microseconds (glommio's preemption timer): a long body being decoded
+    /// gives way at the next chunk after this much time. 100..=100000.
+    /// Default 2000.
+    #[serde(default = "default_task_quota_us")]
+    pub task_quota_us: u64,
     /// Set up each shard's io_uring with `IORING_SETUP_COOP_TASKRUN`: a
     /// socket completion waits for the shard's next system call instead of
     /// interrupting it (an IPI per completion). Default true; the kernel
@@ -320,6 +326,10 @@ fn default_spin_before_park_us() -> u64 {
     50
 }
 
+fn default_task_quota_us() -> u64 {
+    2000
+}
+
 fn default_true() -> bool {
     true
 }
@@ -331,6 +341,7 @@ pub struct Validated {
     pub shards: usize,
     pub cores: Vec<usize>,
     pub spin_before_park_us: u64,
+    pub task_quota_us: u64,
     pub io_uring_coop_taskrun: bool,
     pub data_dir: PathBuf,
     pub http: HttpConfig,
@@ -382,6 +393,11 @@ impl Config {
             }
             None => (0..shards).map(|i| i % usable).collect(),
         };
+        check(
+            (100..=100_000).contains(&self.task_quota_us),
+            "task_quota_us",
+            "must be 100..=100000",
+        )?;
         let h = &self.http;
         check(
             h.head_bytes_max >= 1024,
@@ -526,6 +542,7 @@ impl Config {
             shards,
             cores,
             spin_before_park_us: self.spin_before_park_us,
+            task_quota_us: self.task_quota_us,
             io_uring_coop_taskrun: self.io_uring_coop_taskrun,
             data_dir: self.data_dir,
             http: self.http,

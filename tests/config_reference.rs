@@ -19,6 +19,11 @@ fn reference_is_valid_and_every_value_is_the_default() {
         format!("{}", defaults.spin_before_park_us),
     );
     same(
+        "task_quota_us",
+        format!("{}", cfg.task_quota_us),
+        format!("{}", defaults.task_quota_us),
+    );
+    same(
         "data_dir",
         format!("{:?}", cfg.data_dir),
         format!("{:?}", defaults.data_dir),

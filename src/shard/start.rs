@@ -104,6 +104,11 @@ pub fn run(cfg: Validated) -> Result<Started, String> {
             // Short spin before sleeping: a burst of small requests on a
             // busy shard should not pay a wake-up per request.
             .spin_before_park(Duration::from_micros(cfg.spin_before_park_us))
+            // Long tasks (a big body's decode loop) give way this often,
+            // so that other connections' I/O is looked at: with glommio's
+            // default of 100 ms, 1 MiB bodies with the log had twice the
+            // p99 latency (loadtest/server-ab.sh, README's Results).
+            .preempt_timer(Duration::from_micros(cfg.task_quota_us))
             .spawn(move || async move {
                 let start = ShardStart {
                     id,
