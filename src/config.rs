@@ -49,8 +49,10 @@ pub struct Config {
     pub spin_before_park_us: u64,
     /// How long a shard runs tasks before it looks for I/O again,
     /// microseconds (glommio's preemption timer): a long body being decoded
-    /// gives way at the next chunk after this much time. 100..=100000.
-    /// Default 2000.
+    /// gives way at the next chunk after this much time. 500..=100000:
+    /// glommio can sleep with tasks runnable (until its next event) when
+    /// the timer fires before its first check, and a quota shorter than a
+    /// thread may be descheduled for makes that likelier. Default 2000.
     #[serde(default = "default_task_quota_us")]
     pub task_quota_us: u64,
     /// Set up each shard's io_uring with `IORING_SETUP_COOP_TASKRUN`: a
@@ -394,9 +396,9 @@ impl Config {
             None => (0..shards).map(|i| i % usable).collect(),
         };
         check(
-            (100..=100_000).contains(&self.task_quota_us),
+            (500..=100_000).contains(&self.task_quota_us),
             "task_quota_us",
-            "must be 100..=100000",
+            "must be 500..=100000",
         )?;
         let h = &self.http;
         check(

@@ -33,7 +33,7 @@ fn invalid_values_are_errors_naming_the_key() {
         (format!("listen = \"nowhere\"\n{SQL}"), "listen"),
         (format!("shards = 0\n{SQL}"), "shards"),
         (format!("shards = 2\ncores = [0]\n{SQL}"), "cores"),
-        (format!("task_quota_us = 99\n{SQL}"), "task_quota_us"),
+        (format!("task_quota_us = 499\n{SQL}"), "task_quota_us"),
         (format!("task_quota_us = 100001\n{SQL}"), "task_quota_us"),
         (
             format!("[http]\nheaders_max = 0\n{SQL}"),

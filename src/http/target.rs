@@ -195,6 +195,8 @@ pub fn parse_into(target: &[u8], out: &mut Target) -> Result<(), TargetError> {
         }
     }
     if invalid {
+        // Parts found before the bad byte are ranges of text never copied.
+        out.clear();
         return Err(TargetError::InvalidByte);
     }
     // SAFETY: every byte is printable ASCII (`classify_at` found none
@@ -468,6 +470,8 @@ mod tests {
                 assert_eq!(reused, want, "{raw:?}");
             } else {
                 refused += 1;
+                // What an error leaves is still a consistent Target.
+                assert!(reused.segments().count() + reused.pairs().count() < raw.len() + 1);
             }
         }
         // Both outcomes were exercised.
