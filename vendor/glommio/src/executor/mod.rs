@@ -1335,6 +1335,11 @@ impl LocalExecutor {
         loop {
             self.reactor.sys.install_eventfd();
             if self.need_preempt() {
+                // SLUICE-PATCH (change 5): preempted before a queue ran (the
+                // timer fired while this thread was descheduled, likelier with
+                // a short preemption timer). Tasks are still runnable: say so,
+                // or the executor parks with work to do until an event comes.
+                ran |= !self.queues.borrow().active_executors.is_empty();
                 break;
             }
             if !self.run_one_task_queue() {
