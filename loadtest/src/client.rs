@@ -32,6 +32,9 @@ use crate::tls::{Stream, TlsTarget};
 pub struct RunConfig {
     pub addr: SocketAddr,
     pub connections: usize,
+    /// Closed loop: requests each connection writes together before it
+    /// reads their answers (HTTP/1.1 pipelining; 1 = one at a time).
+    pub depth: usize,
     pub warmup: Duration,
     pub duration: Option<Duration>,
     pub requests: Option<u64>,
@@ -327,6 +330,17 @@ async fn connect(ctx: &Ctx) -> io::Result<Stream> {
 /// Writes one request and reads exactly one response into `rb`.
 async fn exchange(s: &mut Stream, rb: &mut RecvBuf, req: &[u8]) -> Result<Head, ConnError> {
     s.write_all(req).await?;
+    Ok(recv_response(s, rb).await?.0)
+}
+
+/// Reads until `rb` holds one whole response at its start (leftover bytes
+/// of the next pipelined response stay in `rb`). With it, when the read
+/// that completed it returned, or `None` if no read was needed: a
+/// pipelined answer that came with the one before it.
+async fn recv_response(
+    s: &mut Stream,
+    rb: &mut RecvBuf,
+) -> Result<(Head, Option<Instant>), ConnError> {
     if rb.data().is_empty() {
         // The answer cannot be here yet: let the other connections run
         // first, so that under load it usually is when this one reads and
@@ -334,15 +348,17 @@ async fn exchange(s: &mut Stream, rb: &mut RecvBuf, req: &[u8]) -> Result<Head, 
         // does between requests, `Conn::read_more`).
         futures_lite::future::yield_now().await;
     }
+    let mut read_at = None;
     loop {
         let mut need = 1;
         if let Some(h) = http::parse_head(rb.data()).map_err(ConnError::Parse)? {
             if rb.data().len() >= h.total_len() {
-                return Ok(h);
+                return Ok((h, read_at));
             }
             need = h.total_len() - rb.data().len();
         }
         let n = s.read(rb.spare(need)).await?;
+        read_at = Some(Instant::now());
         if n == 0 {
             return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
         }
@@ -351,7 +367,6 @@ async fn exchange(s: &mut Stream, rb: &mut RecvBuf, req: &[u8]) -> Result<Head, 
 }
 
 async fn conn_loop(id: usize, ctx: Rc<Ctx>) -> ConnEnd {
-    let want_token = ctx.cfg.completion.is_some();
     let mut end = ConnEnd {
         stream: None,
         rb: RecvBuf::new(4096),
@@ -366,22 +381,27 @@ async fn conn_loop(id: usize, ctx: Rc<Ctx>) -> ConnEnd {
     // Open loop: this connection's next slot; it takes every Nth.
     let stride = ctx.cfg.connections as u64;
     let mut slot = id as u64;
+    // The pool indexes of one burst (`--pipelining`; one request without
+    // it) and the buffer small requests are gathered in to be written once.
+    let mut burst: Vec<usize> = Vec::with_capacity(ctx.cfg.depth);
+    let mut gather: Vec<u8> = Vec::new();
     loop {
-        // When the request is due: now in closed loop, its slot in open loop.
-        let (due, measured) = match ctx.cfg.open_loop {
+        // When the burst is due: now in closed loop, its slot in open loop.
+        let (due, measured, k) = match ctx.cfg.open_loop {
             Some(o) => {
                 let Some(due) = await_slot(&ctx, o, slot, stride).await else {
                     break;
                 };
                 slot += stride;
-                (due, slot - stride >= ctx.slot_first_measured)
+                (due, slot - stride >= ctx.slot_first_measured, 1)
             }
             None => {
                 let now = Instant::now();
-                if !claim_closed(&ctx, now) {
+                let k = claim_closed(&ctx, now, ctx.cfg.depth);
+                if k == 0 {
                     break;
                 }
-                (now, now >= ctx.measure_start)
+                (now, now >= ctx.measure_start, k)
             }
         };
         if end.stream.is_none() {
@@ -392,8 +412,9 @@ async fn conn_loop(id: usize, ctx: Rc<Ctx>) -> ConnEnd {
                 }
                 Err(e) => {
                     {
+                        // Each request of the burst failed to go out.
                         let mut st = ctx.stats.borrow_mut();
-                        st.io_errors += 1;
+                        st.io_errors += k as u64;
                         st.last_error = Some(format!("connect: {e}"));
                     }
                     // Back off so a dead server does not become a busy loop
@@ -403,90 +424,173 @@ async fn conn_loop(id: usize, ctx: Rc<Ctx>) -> ConnEnd {
                 }
             }
         }
+        burst.clear();
+        for _ in 0..k {
+            burst.push(idx);
+            idx = (idx + 1) % ctx.pool.len();
+        }
         let stream = end.stream.as_mut().expect("connected above");
-        let req = &ctx.pool[idx];
-        idx = (idx + 1) % ctx.pool.len();
         let t0 = Instant::now();
-        let res = exchange(stream, &mut end.rb, &req.wire).await;
-        let done = Instant::now();
-        let mut st = ctx.stats.borrow_mut();
-        match res {
-            Ok(h) => {
-                st.live_requests += 1;
-                st.live_body_bytes += req.body_len as u64;
-                if measured {
-                    // Closed loop counts from the send, after any reconnect,
-                    // as it always has; open loop from the slot.
-                    let from = if st.open.is_some() { due } else { t0 };
-                    let us = done.duration_since(from).as_micros() as u64;
-                    // Saturate rather than fail on absurd values.
-                    st.hist.saturating_record(us.max(1));
-                    if let Some(o) = &mut st.open {
-                        let service_us = done.duration_since(t0).as_micros() as u64;
-                        o.service_hist.saturating_record(service_us.max(1));
-                        let late = t0.saturating_duration_since(due);
-                        o.late_sends += u64::from(late > o.late);
-                        o.lateness_us_max = o.lateness_us_max.max(late.as_micros() as u64);
-                    }
-                    st.requests += 1;
-                    st.rows += req.rows;
-                    st.body_bytes += req.body_len as u64;
-                    st.wire_bytes += req.wire.len() as u64;
-                    st.status[usize::from(h.status).min(599)] += 1;
-                } else {
-                    st.warmup_requests += 1;
+        let mut failed = send_burst(stream, &ctx.pool, &burst, &mut gather)
+            .await
+            .err()
+            .map(ConnError::Io);
+        // Answers arrive in request order; each is timed from the burst's
+        // send to the read that brought its last byte (one clock read per
+        // read, not per answer).
+        let mut got = 0;
+        let mut closed = false;
+        let mut done = t0;
+        while failed.is_none() && got < k && !closed {
+            let h = match recv_response(stream, &mut end.rb).await {
+                Ok((h, read_at)) => {
+                    done = read_at.unwrap_or(if got == 0 { Instant::now() } else { done });
+                    h
                 }
-                if (want_token || ctx.sampler.is_some()) && (200..300).contains(&h.status) {
-                    let body = &end.rb.data()[h.head_len..h.total_len()];
-                    if let Some(t) = http::extract_token(body) {
-                        if let (Some(s), true) = (&ctx.sampler, measured) {
-                            s.offer(answered, &t, done);
-                            answered += 1;
-                        }
-                        end.last_token = Some(t);
-                    }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
                 }
-                end.last_done = Some(done);
-                end.rb.consume(h.total_len());
-                if h.close {
-                    end.stream = None;
+            };
+            let req = &ctx.pool[burst[got]];
+            got += 1;
+            let times = Times { due, t0, done };
+            book(&ctx, req, &h, times, measured);
+            if (ctx.cfg.completion.is_some() || ctx.sampler.is_some())
+                && (200..300).contains(&h.status)
+            {
+                let body = &end.rb.data()[h.head_len..h.total_len()];
+                if let Some(t) = http::extract_token(body) {
+                    if let (Some(s), true) = (&ctx.sampler, measured) {
+                        s.offer(answered, &t, done);
+                        answered += 1;
+                    }
+                    end.last_token = Some(t);
                 }
             }
-            Err(e) => {
-                match &e {
-                    ConnError::Io(e) => {
-                        st.io_errors += 1;
-                        st.last_error = Some(format!("io: {e}"));
-                    }
-                    ConnError::Parse(e) => {
-                        st.parse_errors += 1;
-                        st.last_error = Some(format!("bad response: {e:?}"));
-                    }
+            end.last_done = Some(done);
+            end.rb.consume(h.total_len());
+            closed = h.close;
+        }
+        if got < k {
+            // Every request of the burst left unanswered is a failed one.
+            let mut st = ctx.stats.borrow_mut();
+            st.io_errors += (k - got) as u64;
+            match &failed {
+                Some(ConnError::Io(e)) => st.last_error = Some(format!("io: {e}")),
+                Some(ConnError::Parse(e)) => {
+                    // A bad response fails itself (a parse error); the rest
+                    // of the burst behind it is unanswered.
+                    st.io_errors -= 1;
+                    st.parse_errors += 1;
+                    st.last_error = Some(format!("bad response: {e:?}"));
                 }
-                // The stream's framing is unknown now; start afresh.
-                end.stream = None;
+                None => {
+                    st.last_error = Some(format!(
+                        "the server closed the connection with {} pipelined requests unanswered",
+                        k - got
+                    ))
+                }
             }
+        }
+        if closed || got < k {
+            // Closed by the server, or the stream's framing is unknown now:
+            // start afresh.
+            end.stream = None;
         }
     }
     end
 }
 
-/// Closed loop: whether to send another request at `now`. `--requests`
-/// counts attempts, failed connects included, so a dead server ends a run
-/// that has no deadline instead of spinning forever.
-fn claim_closed(ctx: &Ctx, now: Instant) -> bool {
+/// A request's due time (open loop: its slot), when its burst was written,
+/// and when its answer was whole.
+#[derive(Clone, Copy)]
+struct Times {
+    due: Instant,
+    t0: Instant,
+    done: Instant,
+}
+
+/// Counts one answered request in the run's stats.
+fn book(ctx: &Ctx, req: &Request, h: &Head, t: Times, measured: bool) {
+    let mut st = ctx.stats.borrow_mut();
+    st.live_requests += 1;
+    st.live_body_bytes += req.body_len as u64;
+    if !measured {
+        st.warmup_requests += 1;
+        return;
+    }
+    // Closed loop counts from the send, after any reconnect, as it always
+    // has; open loop from the slot.
+    let from = if st.open.is_some() { t.due } else { t.t0 };
+    let us = t.done.duration_since(from).as_micros() as u64;
+    // Saturate rather than fail on absurd values.
+    st.hist.saturating_record(us.max(1));
+    if let Some(o) = &mut st.open {
+        let service_us = t.done.duration_since(t.t0).as_micros() as u64;
+        o.service_hist.saturating_record(service_us.max(1));
+        let late = t.t0.saturating_duration_since(t.due);
+        o.late_sends += u64::from(late > o.late);
+        o.lateness_us_max = o.lateness_us_max.max(late.as_micros() as u64);
+    }
+    st.requests += 1;
+    st.rows += req.rows;
+    st.body_bytes += req.body_len as u64;
+    st.wire_bytes += req.wire.len() as u64;
+    st.status[usize::from(h.status).min(599)] += 1;
+}
+
+/// Most bytes of small requests gathered into one write; a request bigger
+/// than this is written on its own, so a burst's memory stays bounded
+/// whatever the body size and depth.
+const GATHER_BYTES_MAX: usize = 64 * 1024;
+
+/// Writes a burst's requests back to back, small ones gathered into as few
+/// writes as `GATHER_BYTES_MAX` allows.
+async fn send_burst(
+    s: &mut Stream,
+    pool: &[Request],
+    burst: &[usize],
+    gather: &mut Vec<u8>,
+) -> io::Result<()> {
+    if let [one] = burst {
+        return s.write_all(&pool[*one].wire).await;
+    }
+    gather.clear();
+    for &i in burst {
+        let wire = &pool[i].wire;
+        if gather.len() + wire.len() > GATHER_BYTES_MAX && !gather.is_empty() {
+            s.write_all(gather).await?;
+            gather.clear();
+        }
+        if wire.len() > GATHER_BYTES_MAX {
+            s.write_all(wire).await?;
+        } else {
+            gather.extend_from_slice(wire);
+        }
+    }
+    if !gather.is_empty() {
+        s.write_all(gather).await?;
+    }
+    Ok(())
+}
+
+/// Closed loop: how many requests (up to `want`) to send at `now`, 0 when
+/// the run is over. `--requests` counts attempts, failed connects
+/// included, so a dead server ends a run that has no deadline instead of
+/// spinning forever.
+fn claim_closed(ctx: &Ctx, now: Instant, want: usize) -> usize {
     if ctx.deadline.is_some_and(|d| now >= d) {
-        return false;
+        return 0;
     }
     if now >= ctx.measure_start {
         if let Some(limit) = ctx.cfg.requests {
-            if ctx.claimed.get() >= limit {
-                return false;
-            }
-            ctx.claimed.set(ctx.claimed.get() + 1);
+            let k = limit.saturating_sub(ctx.claimed.get()).min(want as u64);
+            ctx.claimed.set(ctx.claimed.get() + k);
+            return k as usize;
         }
     }
-    true
+    want
 }
 
 /// Open loop: waits until slot `j` is due and returns when that was; a

@@ -88,6 +88,11 @@ struct Args {
     body_bytes: Option<usize>,
     #[arg(long, default_value_t = 16)]
     connections: usize,
+    /// Closed loop: each connection writes this many requests back to back
+    /// (small ones in one write), then reads their answers in order (HTTP/1.1
+    /// pipelining, as wrk's pipeline script); latency counts from the write.
+    #[arg(long, default_value_t = 1, conflicts_with = "rate")]
+    pipelining: usize,
     /// Measured run length (default 10 s unless --requests is given).
     #[arg(long)]
     duration_s: Option<f64>,
@@ -201,6 +206,21 @@ fn is_loopback(ip: IpAddr) -> bool {
             v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
     }
+}
+
+/// Deepest `--pipelining`: past a few dozen requests in flight per
+/// connection nothing is saved (the writes are already gathered), and the
+/// answers of a burst must fit the socket buffers, which the generator does
+/// not drain until the whole burst is written.
+const PIPELINING_MAX: usize = 256;
+
+fn depth(a: &Args) -> Result<usize, String> {
+    if !(1..=PIPELINING_MAX).contains(&a.pipelining) {
+        return Err(format!(
+            "--pipelining must be between 1 and {PIPELINING_MAX}"
+        ));
+    }
+    Ok(a.pipelining)
 }
 
 fn secs(s: f64, what: &str) -> Result<Duration, String> {
@@ -407,6 +427,7 @@ fn run(a: Args) -> Result<(), String> {
     let cfg = RunConfig {
         addr,
         connections: a.connections,
+        depth: depth(&a)?,
         warmup,
         duration,
         requests: a.requests,
@@ -460,8 +481,11 @@ fn run(a: Args) -> Result<(), String> {
         a.pipeline,
         a.table,
         a.connections,
-        a.rate
-            .map_or("closed loop".into(), |r| format!("open loop at {r} req/s")),
+        match (a.rate, a.pipelining) {
+            (Some(r), _) => format!("open loop at {r} req/s"),
+            (None, 1) => "closed loop".into(),
+            (None, d) => format!("closed loop, pipelining {d}"),
+        },
     );
     print!("{}", report::summary(&stats, &title));
     if let Some(p) = &a.json_report {
@@ -470,7 +494,7 @@ fn run(a: Args) -> Result<(), String> {
             "format": fmt_q_name(a.format), "columns": a.columns,
             "peer": format!("{:?}", a.peer).to_lowercase(), "path": request_path(&a),
             "rows_per_request": a.rows_per_request, "body_bytes": a.body_bytes,
-            "connections": a.connections, "duration_s": a.duration_s, "requests": a.requests,
+            "connections": a.connections, "pipelining": a.pipelining, "duration_s": a.duration_s, "requests": a.requests,
             "warmup_s": a.warmup_s, "seed": a.seed, "chunked": a.chunked, "core": core,
             "pool": pool_len, "rate": a.rate, "late_ms": a.late_ms,
             "server_pid": a.server_pid, "tls": a.tls, "insecure": a.insecure,

@@ -36,6 +36,11 @@ fn spawn_server() -> (SocketAddr, Arc<Seen>) {
 
 /// The same server, sleeping `delay` before each answer: a slow service.
 fn spawn_slow_server(delay: Duration) -> (SocketAddr, Arc<Seen>) {
+    spawn_plain_server(delay, 0)
+}
+
+/// The plain server with `serve`'s options.
+fn spawn_plain_server(delay: Duration, close_every: u64) -> (SocketAddr, Arc<Seen>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
@@ -45,7 +50,7 @@ fn spawn_slow_server(delay: Duration) -> (SocketAddr, Arc<Seen>) {
             let Ok(c) = c else { return };
             let seen = s2.clone();
             c.set_nodelay(true).unwrap();
-            thread::spawn(move || serve(c, &seen, delay, 0));
+            thread::spawn(move || serve(c, &seen, delay, close_every));
         }
     });
     (addr, seen)
@@ -53,7 +58,10 @@ fn spawn_slow_server(delay: Duration) -> (SocketAddr, Arc<Seen>) {
 
 /// Serves one connection (plain, or TLS through rustls's `StreamOwned`);
 /// with `close_every` > 0, every that many answers carry `Connection:
-/// close` and end the connection.
+/// close` and end the connection, after reading what the client sends
+/// until it closes too (a lingering close: closing with unread input would
+/// reset the connection, and a reset can discard answers the client has
+/// not read yet).
 fn serve<S: Read + Write>(c: S, seen: &Seen, delay: Duration, close_every: u64) {
     let mut r = BufReader::new(c);
     let mut line = String::new();
@@ -116,8 +124,12 @@ fn serve<S: Read + Write>(c: S, seen: &Seen, delay: Duration, close_every: u64) 
         if w.write_all(resp.as_bytes())
             .and_then(|_| w.flush())
             .is_err()
-            || close
         {
+            return;
+        }
+        if close {
+            // Unread pipelined requests are discarded, never counted.
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
             return;
         }
     }
@@ -134,6 +146,7 @@ fn run_against(addr: SocketAddr, a: &Args, cfg: impl FnOnce(&mut RunConfig)) -> 
     let mut c = RunConfig {
         addr,
         connections: a.connections,
+        depth: depth(a).unwrap(),
         warmup: Duration::ZERO,
         duration: a.duration_s.map(Duration::from_secs_f64),
         requests: a.requests,
@@ -179,6 +192,67 @@ fn one_second_run_counts_match_server() {
     assert_eq!(st.hist.len(), st.requests);
     assert!(st.elapsed >= Duration::from_millis(900));
     println!("{}", report::summary(&st, "in-test server"));
+}
+
+#[test]
+fn pipelined_bursts_count_match_server() {
+    let (addr, seen) = spawn_server();
+    // 101 is no multiple of 8: the last burst is short, not over the limit.
+    let a = args(&[
+        "--connections",
+        "2",
+        "--pipelining",
+        "8",
+        "--requests",
+        "101",
+        "--rows-per-request",
+        "2",
+    ]);
+    let st = run_against(addr, &a, |_| {});
+    assert_counts_match(&st, &seen);
+    assert_eq!((st.requests, st.warmup_requests), (101, 0));
+    assert_eq!(st.rows, 202);
+    assert_eq!(st.rows, seen.rows.load(Relaxed));
+    assert_eq!(st.body_bytes, seen.body_bytes.load(Relaxed));
+    assert_eq!(st.hist.len(), 101);
+    // Timed runs too, warm-up included.
+    let (addr, seen) = spawn_server();
+    let a = args(&[
+        "--connections",
+        "3",
+        "--pipelining",
+        "5",
+        "--duration-s",
+        "0.5",
+    ]);
+    let st = run_against(addr, &a, |c| c.warmup = Duration::from_millis(100));
+    assert_counts_match(&st, &seen);
+    assert!(
+        st.requests > 100 && st.warmup_requests > 0,
+        "{}",
+        st.requests
+    );
+}
+
+#[test]
+fn pipelined_requests_a_closing_server_leaves_unanswered_are_errors() {
+    // Every 5th answer closes its connection, so of each burst of 8 the
+    // last 3 are never answered: 10 bursts, 50 answers, 30 failures.
+    let (addr, seen) = spawn_plain_server(Duration::ZERO, 5);
+    let a = args(&[
+        "--connections",
+        "1",
+        "--pipelining",
+        "8",
+        "--requests",
+        "80",
+    ]);
+    let st = run_against(addr, &a, |_| {});
+    assert_eq!((st.requests, st.status[200]), (50, 50));
+    assert_eq!(seen.posts.load(Relaxed), 50);
+    assert_eq!((st.io_errors, st.parse_errors, st.connects), (30, 0, 10));
+    let e = st.last_error.as_deref().unwrap();
+    assert!(e.contains("3 pipelined requests unanswered"), "{e}");
 }
 
 #[test]
@@ -271,6 +345,11 @@ fn cli_defaults_and_conflicts() {
     assert_eq!(gen::parse_columns(&a.columns).unwrap().len(), 10);
     assert!(Args::try_parse_from(["x", "--rows-per-request", "2", "--body-bytes", "9"]).is_err());
     assert!(build_pool(&args(&["--names", "a,b"])).is_err());
+    assert_eq!(depth(&a), Ok(1));
+    assert_eq!(depth(&args(&["--pipelining", "256"])), Ok(256));
+    assert!(depth(&args(&["--pipelining", "0"])).is_err());
+    assert!(depth(&args(&["--pipelining", "257"])).is_err());
+    assert!(Args::try_parse_from(["x", "--pipelining", "2", "--rate", "10"]).is_err());
 }
 
 #[test]
