@@ -22,11 +22,16 @@ pub fn write(
     debug_assert!((100..=999).contains(&status));
     let bodiless = status < 200 || status == 204 || status == 304;
     debug_assert!(!bodiless || body.is_empty());
-    out.extend_from_slice(b"HTTP/1.1 ");
-    write_u64(out, u64::from(status));
-    out.push(b' ');
-    out.extend_from_slice(reason_phrase(status).as_bytes());
-    out.extend_from_slice(b"\r\n");
+    if status == 200 {
+        // Nearly every answer: skip formatting the code and finding the phrase.
+        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    } else {
+        out.extend_from_slice(b"HTTP/1.1 ");
+        write_u64(out, u64::from(status));
+        out.push(b' ');
+        out.extend_from_slice(reason_phrase(status).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     if !bodiless {
         out.extend_from_slice(b"Content-Length: ");
         write_u64(out, body.len() as u64);
