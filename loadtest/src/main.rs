@@ -12,6 +12,7 @@ mod host;
 mod http;
 mod report;
 mod sampled;
+mod schema;
 mod tls;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -74,10 +75,14 @@ struct Args {
     /// tools that do not speak HTTP (psql COPY, pyarrow).
     #[arg(long, value_name = "DIR")]
     dump_bodies: Option<std::path::PathBuf>,
-    /// Comma list of column types, e.g. `bigint,varchar(20),decimal(10,2)`.
+    /// Comma list of column types, e.g. `bigint,varchar(20),decimal(10,2),int array`
+    /// (every type sluice takes, nested ones included), or `server`: ask the
+    /// target for the table's columns, names and types (`GET
+    /// /v0/pipelines/{pipeline}`).
     #[arg(long, default_value = gen::DEFAULT_COLUMNS)]
     columns: String,
-    /// Column names for JSON rows (default c0, c1, ...).
+    /// Column names for JSON rows (default c0, c1, ...; with `--columns
+    /// server`, the table's).
     #[arg(long, value_delimiter = ',')]
     names: Option<Vec<String>>,
     /// Rows per request body.
@@ -234,7 +239,29 @@ fn fmt_q_name(f: FormatArg) -> &'static str {
     }
 }
 
-fn build_pool(a: &Args) -> Result<Vec<http::Request>, String> {
+/// The table's column types and JSON names: from `--columns` and
+/// `--names`, or with `--columns server` from the target.
+fn table_columns(a: &Args) -> Result<schema::TableCols, String> {
+    if a.columns.eq_ignore_ascii_case("server") {
+        if a.peer != PeerArg::Feldera {
+            return Err(
+                "--columns server asks a Feldera API; give the types for this --peer".into(),
+            );
+        }
+        if a.names.is_some() {
+            return Err("--columns server takes the names from the server; drop --names".into());
+        }
+        let tls = tls_target(a)?;
+        let f = schema::Fetch {
+            addr: resolve_target(&a.target, a.allow_remote)?,
+            host: &a.target,
+            pipeline: &a.pipeline,
+            api_key: a.api_key.as_deref(),
+            tls: tls.as_ref(),
+            timeout: secs(a.timeout_s, "timeout-s")?.max(Duration::from_millis(1)),
+        };
+        return schema::fetch(&f, &a.table);
+    }
     let cols = gen::parse_columns(&a.columns)?;
     let names = match &a.names {
         Some(n) if n.len() != cols.len() => {
@@ -247,11 +274,24 @@ fn build_pool(a: &Args) -> Result<Vec<http::Request>, String> {
         Some(n) => n.clone(),
         None => (0..cols.len()).map(|i| format!("c{i}")).collect(),
     };
+    Ok(schema::TableCols {
+        cols,
+        names,
+        url_name: a.table.clone(),
+    })
+}
+
+fn build_pool(a: &Args) -> Result<Vec<http::Request>, String> {
+    let schema::TableCols {
+        cols,
+        names,
+        url_name,
+    } = table_columns(a)?;
     let (format, ctype) = match a.format {
         FormatArg::Csv => (Format::Csv, "text/csv"),
         FormatArg::Json => (Format::Json, "application/json"),
     };
-    let path = request_path(a);
+    let path = request_path(a, &url_name);
     let params = http::RequestParams {
         host: &a.target,
         path: &path,
@@ -278,7 +318,8 @@ fn build_pool(a: &Args) -> Result<Vec<http::Request>, String> {
     }
 }
 
-fn request_path(a: &Args) -> String {
+/// The POST target; `table` as the URL names it (`TableCols::url_name`).
+fn request_path(a: &Args, table: &str) -> String {
     if let Some(p) = &a.path {
         return p.clone();
     }
@@ -287,7 +328,7 @@ fn request_path(a: &Args) -> String {
         PeerArg::Feldera => format!(
             "/v0/pipelines/{}/ingress/{}?format={fmt_q}&update_format=raw",
             http::pct(&a.pipeline),
-            http::pct(&a.table)
+            http::pct(table)
         ),
         PeerArg::Clickhouse => {
             let ch_format = match a.format {
@@ -298,6 +339,13 @@ fn request_path(a: &Args) -> String {
             format!("/?query={}", http::pct(&q))
         }
     }
+}
+
+/// The path and query a pre-built request goes to, from its request line.
+fn request_line_path(r: &http::Request) -> String {
+    let line = r.wire.split(|&b| b == b'\r').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    line.split(' ').nth(1).unwrap_or_default().to_string()
 }
 
 /// `--dump-bodies`: the pool's bodies as files, so non-HTTP peers read the
@@ -474,6 +522,7 @@ fn run(a: Args) -> Result<(), String> {
         .make()
         .map_err(|e| format!("cannot start executor on core {core}: {e}"))?;
     let pool_len = pool.len();
+    let path_sent = request_line_path(&pool[0]);
     let stats = ex.run(client::run(cfg, pool));
     let title = format!(
         "sluice-load {} {}/{} -> {scheme}://{addr}, {} connections, {}",
@@ -492,7 +541,7 @@ fn run(a: Args) -> Result<(), String> {
         let config = serde_json::json!({
             "target": addr.to_string(), "pipeline": a.pipeline, "table": a.table,
             "format": fmt_q_name(a.format), "columns": a.columns,
-            "peer": format!("{:?}", a.peer).to_lowercase(), "path": request_path(&a),
+            "peer": format!("{:?}", a.peer).to_lowercase(), "path": path_sent,
             "rows_per_request": a.rows_per_request, "body_bytes": a.body_bytes,
             "connections": a.connections, "pipelining": a.pipelining, "duration_s": a.duration_s, "requests": a.requests,
             "warmup_s": a.warmup_s, "seed": a.seed, "chunked": a.chunked, "core": core,

@@ -483,17 +483,17 @@ fn open_loop_and_server_pid_arguments() {
 #[test]
 fn peer_paths_and_body_dump() {
     assert_eq!(
-        request_path(&args(&["--table", "bench", "--format", "json"])),
+        request_path(&args(&["--format", "json"]), "bench"),
         "/v0/pipelines/demo/ingress/bench?format=json&update_format=raw"
     );
     let ch = args(&["--peer", "clickhouse", "--table", "bench"]);
     assert_eq!(
-        request_path(&ch),
+        request_path(&ch, "bench"),
         "/?query=INSERT%20INTO%20bench%20FORMAT%20CSV"
     );
     let ch_json = args(&["--peer", "clickhouse", "--table", "t", "--format", "json"]);
-    assert!(request_path(&ch_json).ends_with("FORMAT%20JSONEachRow"));
-    assert_eq!(request_path(&args(&["--path", "/x?y=1"])), "/x?y=1");
+    assert!(request_path(&ch_json, "t").ends_with("FORMAT%20JSONEachRow"));
+    assert_eq!(request_path(&args(&["--path", "/x?y=1"]), "t"), "/x?y=1");
     // Completion tokens are Feldera's; another peer has none to poll.
     assert!(run(args(&["--peer", "clickhouse", "--completion"])).is_err());
 
@@ -780,4 +780,51 @@ fn tls_arguments() {
         .unwrap()
         .unwrap();
     assert_eq!(t.config.alpn_protocols, [b"http/1.1".to_vec()]);
+}
+
+/// `--columns server` reads a Feldera descriptor: tables match by name as
+/// SQL does (a quoted table exactly), case-sensitive fields keep their
+/// quotes for JSON keys, and a missing table or a bad type says which.
+#[test]
+fn columns_from_a_pipeline_descriptor() {
+    let d = serde_json::json!({"program_info": {"schema": {"inputs": [
+        {"name": "orders", "case_sensitive": false, "fields": [
+            {"name": "id", "case_sensitive": false, "columntype": {"type": "BIGINT", "nullable": false}},
+            {"name": "Tag", "case_sensitive": true, "columntype": {"type": "VARCHAR(8) ARRAY", "nullable": true}},
+        ]},
+        {"name": "Quoted", "case_sensitive": true, "fields": [
+            {"name": "x", "case_sensitive": false, "columntype": {"type": "INTERVAL", "nullable": true}},
+        ]},
+    ], "outputs": []}}});
+    let t = schema::columns(&d, "ORDERS").unwrap();
+    let (cols, names) = (t.cols, t.names);
+    assert_eq!(t.url_name, "orders");
+    assert_eq!(
+        cols,
+        [
+            gen::ColType::BigInt,
+            gen::ColType::Array(Box::new(gen::ColType::Varchar(Some(8))))
+        ]
+    );
+    assert_eq!(names, ["id", "\"Tag\""]);
+    let e = schema::columns(&d, "quoted").unwrap_err();
+    assert!(
+        e.contains("no table \"quoted\" (tables: orders, Quoted)"),
+        "{e}"
+    );
+    // Quoted, a name matches exactly; a declared-quoted table goes quoted
+    // into the URL.
+    assert!(schema::columns(&d, "\"ORDERS\"").is_err());
+    assert_eq!(
+        schema::columns(&d, "\"orders\"").unwrap().url_name,
+        "orders"
+    );
+    let e = schema::columns(&d, "Quoted").unwrap_err();
+    assert!(e.starts_with("column x: unknown column type"), "{e}");
+    assert!(schema::columns(&serde_json::json!({}), "t").is_err());
+    // It is one or the other: names come from the server.
+    let a = args(&["--columns", "server", "--names", "a"]);
+    assert!(table_columns(&a).unwrap_err().contains("drop --names"));
+    let a = args(&["--columns", "server", "--peer", "clickhouse"]);
+    assert!(table_columns(&a).unwrap_err().contains("--peer"));
 }

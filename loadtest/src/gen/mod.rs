@@ -4,7 +4,6 @@
 //! into a pool), so it favours clarity over speed. The PRNG is hand-rolled so
 //! runs are reproducible from `--seed` without pulling in `rand`.
 
-use std::fmt;
 use std::io::Write as _;
 
 /// splitmix64: tiny, fast, and good enough for test data; not cryptographic.
@@ -35,106 +34,9 @@ impl SplitMix64 {
     }
 }
 
-/// A SQL column type the generator knows how to produce values for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ColType {
-    TinyInt,
-    SmallInt,
-    Int,
-    BigInt,
-    Boolean,
-    Real,
-    Double,
-    /// Precision and scale, as in `DECIMAL(p,s)`.
-    Decimal(u8, u8),
-    /// Optional maximum length, as in `VARCHAR(n)`.
-    Varchar(Option<u32>),
-    Date,
-    Time,
-    Timestamp,
-}
+mod types;
 
-impl fmt::Display for ColType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ColType::TinyInt => f.write_str("tinyint"),
-            ColType::SmallInt => f.write_str("smallint"),
-            ColType::Int => f.write_str("int"),
-            ColType::BigInt => f.write_str("bigint"),
-            ColType::Boolean => f.write_str("boolean"),
-            ColType::Real => f.write_str("real"),
-            ColType::Double => f.write_str("double"),
-            ColType::Decimal(p, s) => write!(f, "decimal({p},{s})"),
-            ColType::Varchar(None) => f.write_str("varchar"),
-            ColType::Varchar(Some(n)) => write!(f, "varchar({n})"),
-            ColType::Date => f.write_str("date"),
-            ColType::Time => f.write_str("time"),
-            ColType::Timestamp => f.write_str("timestamp"),
-        }
-    }
-}
-
-/// The default table: ten mixed columns, the shape the server's demo table uses.
-pub const DEFAULT_COLUMNS: &str =
-    "bigint,varchar,double,boolean,date,timestamp,int,decimal(10,2),varchar,smallint";
-
-/// Parses `bigint,varchar(20),decimal(10,2),...`. Commas inside parentheses
-/// belong to the type, so this splits only at depth 0.
-pub fn parse_columns(spec: &str) -> Result<Vec<ColType>, String> {
-    let mut out = Vec::new();
-    let mut depth = 0i32;
-    let mut start = 0;
-    for (i, c) in spec.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(parse_type(&spec[start..i])?);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(parse_type(&spec[start..])?);
-    Ok(out)
-}
-
-fn parse_type(s: &str) -> Result<ColType, String> {
-    let s = s.trim().to_ascii_lowercase();
-    let (name, args) = match s.find('(') {
-        Some(i) if s.ends_with(')') => (s[..i].trim(), Some(&s[i + 1..s.len() - 1])),
-        Some(_) => return Err(format!("unbalanced parentheses in column type {s:?}")),
-        None => (s.as_str(), None),
-    };
-    let nums: Vec<u32> = match args {
-        None => Vec::new(),
-        Some(a) => a
-            .split(',')
-            .map(|x| x.trim().parse::<u32>())
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("bad argument in column type {s:?}: {e}"))?,
-    };
-    let t = match name {
-        "tinyint" => ColType::TinyInt,
-        "smallint" => ColType::SmallInt,
-        "int" | "integer" => ColType::Int,
-        "bigint" => ColType::BigInt,
-        "boolean" | "bool" => ColType::Boolean,
-        "real" | "float" => ColType::Real,
-        "double" => ColType::Double,
-        "decimal" | "numeric" => {
-            let p = nums.first().copied().unwrap_or(10).clamp(1, 38);
-            let s = nums.get(1).copied().unwrap_or(0).min(p);
-            ColType::Decimal(p as u8, s as u8)
-        }
-        "varchar" | "string" | "text" | "char" => ColType::Varchar(nums.first().copied()),
-        "date" => ColType::Date,
-        "time" => ColType::Time,
-        "timestamp" => ColType::Timestamp,
-        _ => return Err(format!("unknown column type {name:?}")),
-    };
-    Ok(t)
-}
+pub use types::{parse_columns, parse_type, ColType, DEFAULT_COLUMNS};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -184,7 +86,6 @@ pub struct RowGen {
     names: Vec<String>,
     format: Format,
     rng: SplitMix64,
-    scratch: String,
 }
 
 impl RowGen {
@@ -195,27 +96,29 @@ impl RowGen {
             names,
             format,
             rng: SplitMix64::new(seed),
-            scratch: String::new(),
         }
     }
 
     /// Appends one newline-terminated row.
     pub fn write_row(&mut self, out: &mut Vec<u8>) {
-        if self.format == Format::Json {
+        let json = self.format == Format::Json;
+        if json {
             out.push(b'{');
         }
         for i in 0..self.cols.len() {
             if i > 0 {
                 out.push(b',');
             }
-            if self.format == Format::Json {
-                out.push(b'"');
-                out.extend_from_slice(self.names[i].as_bytes());
-                out.extend_from_slice(b"\":");
+            let t = &self.cols[i];
+            if json {
+                write_json_str(&self.names[i], out);
+                out.push(b':');
+                json_value(&mut self.rng, t, out);
+            } else {
+                csv_value(&mut self.rng, t, out);
             }
-            self.write_value(self.cols[i], out);
         }
-        if self.format == Format::Json {
+        if json {
             out.push(b'}');
         }
         out.push(b'\n');
@@ -248,75 +151,222 @@ impl RowGen {
             }
         }
     }
+}
 
-    fn write_value(&mut self, t: ColType, out: &mut Vec<u8>) {
-        let r = &mut self.rng;
-        let json = self.format == Format::Json;
-        // Writes into a Vec never fail, hence the ignored results below.
-        match t {
-            ColType::TinyInt => _ = write!(out, "{}", r.next_u64() as i8),
-            ColType::SmallInt => _ = write!(out, "{}", r.next_u64() as i16),
-            ColType::Int => _ = write!(out, "{}", r.next_u64() as i32),
-            ColType::BigInt => _ = write!(out, "{}", r.next_u64() as i64),
-            ColType::Boolean => out.extend_from_slice(if r.one_in(2) { b"true" } else { b"false" }),
-            ColType::Real => {
-                // Finite, moderate values: Display never uses exponents, and
-                // every type can round-trip them.
-                let v = (r.below(2_000_000) as f32 - 1_000_000.0) / 64.0;
-                _ = write!(out, "{v}");
+/// One value as a CSV field: scalars as text, strings quoted when needed,
+/// VARIANT and nested types as their JSON text (sluice's CSV form for them).
+fn csv_value(r: &mut SplitMix64, t: &ColType, out: &mut Vec<u8>) {
+    match t {
+        ColType::Char(n) => write_csv_str(&words(r, Some(*n)), out),
+        ColType::Varchar(max) => write_csv_str(&words(r, *max), out),
+        ColType::Variant | ColType::Array(_) | ColType::Map(..) | ColType::Row(_) => {
+            let mut j = Vec::new();
+            json_value(r, t, &mut j);
+            write_csv_str(
+                std::str::from_utf8(&j).expect("generated JSON is ASCII"),
+                out,
+            );
+        }
+        _ => text_value(r, t, out),
+    }
+}
+
+/// One value as JSON.
+fn json_value(r: &mut SplitMix64, t: &ColType, out: &mut Vec<u8>) {
+    match t {
+        ColType::Char(n) => write_json_str(&words(r, Some(*n)), out),
+        ColType::Varchar(max) => write_json_str(&words(r, *max), out),
+        // Text forms with nothing to escape (digits, `-:. `, base64, hex).
+        ColType::Date
+        | ColType::Time
+        | ColType::Timestamp
+        | ColType::Binary(_)
+        | ColType::Varbinary(_)
+        | ColType::Uuid => {
+            out.push(b'"');
+            text_value(r, t, out);
+            out.push(b'"');
+        }
+        ColType::Variant => variant(r, out, 0),
+        ColType::Array(e) => {
+            out.push(b'[');
+            for i in 0..r.below(4) {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json_value(r, e, out);
             }
-            ColType::Double => {
-                let v = (r.below(2_000_000_000) as f64 - 1e9) / 1024.0;
-                _ = write!(out, "{v}");
-            }
-            ColType::Decimal(p, s) => {
-                // Keep within u64 range; 18 integer digits is plenty for tests.
-                let int_digits = (p - s).min(18) as u32;
-                let int = r.below(10u64.pow(int_digits));
-                if r.one_in(2) && (int > 0 || s > 0) {
-                    out.push(b'-');
+            out.push(b']');
+        }
+        ColType::Map(k, v) => {
+            // Keys are the key type's text, distinct within a map.
+            let mut keys: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..r.below(4) {
+                let mut key = Vec::new();
+                match &**k {
+                    ColType::Char(n) => key.extend_from_slice(words(r, Some(*n)).as_bytes()),
+                    ColType::Varchar(max) => key.extend_from_slice(words(r, *max).as_bytes()),
+                    k => text_value(r, k, &mut key),
                 }
-                _ = write!(out, "{int}");
-                if s > 0 {
-                    let s = s.min(18) as u32;
-                    let frac = r.below(10u64.pow(s));
-                    _ = write!(out, ".{frac:0w$}", w = s as usize);
-                }
-            }
-            ColType::Varchar(max) => {
-                self.scratch.clear();
-                for k in 0..1 + r.below(3) {
-                    if k > 0 {
-                        self.scratch.push(' ');
-                    }
-                    self.scratch
-                        .push_str(WORDS[r.below(WORDS.len() as u64) as usize]);
-                }
-                if let Some(m) = max {
-                    // ASCII only, so byte truncation is char truncation.
-                    self.scratch.truncate(m as usize);
-                }
-                if json {
-                    write_json_str(&self.scratch, out);
-                } else {
-                    write_csv_str(&self.scratch, out);
-                }
-            }
-            ColType::Date | ColType::Time | ColType::Timestamp => {
-                if json {
-                    out.push(b'"');
-                }
-                let (y, mo, d) = (1970 + r.below(68), 1 + r.below(12), 1 + r.below(28));
-                let (h, mi, s, us) = (r.below(24), r.below(60), r.below(60), r.below(1_000_000));
-                match t {
-                    ColType::Date => _ = write!(out, "{y:04}-{mo:02}-{d:02}"),
-                    ColType::Time => _ = write!(out, "{h:02}:{mi:02}:{s:02}"),
-                    _ => _ = write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}"),
-                }
-                if json {
-                    out.push(b'"');
+                if !keys.contains(&key) {
+                    keys.push(key);
                 }
             }
+            out.push(b'{');
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_str(
+                    std::str::from_utf8(key).expect("generated keys are ASCII"),
+                    out,
+                );
+                out.push(b':');
+                json_value(r, v, out);
+            }
+            out.push(b'}');
+        }
+        ColType::Row(fields) => {
+            out.push(b'{');
+            for (i, (name, t)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_str(name, out);
+                out.push(b':');
+                json_value(r, t, out);
+            }
+            out.push(b'}');
+        }
+        _ => text_value(r, t, out),
+    }
+}
+
+/// A scalar's text: what CSV carries as is and JSON as a number, `true` /
+/// `false`, or inside quotes (dates, times, base64, UUIDs).
+fn text_value(r: &mut SplitMix64, t: &ColType, out: &mut Vec<u8>) {
+    // Writes into a Vec never fail, hence the ignored results below.
+    match *t {
+        ColType::TinyInt => _ = write!(out, "{}", r.next_u64() as i8),
+        ColType::SmallInt => _ = write!(out, "{}", r.next_u64() as i16),
+        ColType::Int => _ = write!(out, "{}", r.next_u64() as i32),
+        ColType::BigInt => _ = write!(out, "{}", r.next_u64() as i64),
+        ColType::UTinyInt => _ = write!(out, "{}", r.next_u64() as u8),
+        ColType::USmallInt => _ = write!(out, "{}", r.next_u64() as u16),
+        ColType::UInt => _ = write!(out, "{}", r.next_u64() as u32),
+        ColType::UBigInt => _ = write!(out, "{}", r.next_u64()),
+        ColType::Boolean => out.extend_from_slice(if r.one_in(2) { b"true" } else { b"false" }),
+        ColType::Real => {
+            // Finite, moderate values: Display never uses exponents, and
+            // every type can round-trip them.
+            let v = (r.below(2_000_000) as f32 - 1_000_000.0) / 64.0;
+            _ = write!(out, "{v}");
+        }
+        ColType::Double => {
+            let v = (r.below(2_000_000_000) as f64 - 1e9) / 1024.0;
+            _ = write!(out, "{v}");
+        }
+        ColType::Decimal(p, s) => {
+            // Keep within u64 range; 18 integer digits is plenty for tests.
+            let int_digits = (p - s).min(18) as u32;
+            let int = r.below(10u64.pow(int_digits));
+            if r.one_in(2) && (int > 0 || s > 0) {
+                out.push(b'-');
+            }
+            _ = write!(out, "{int}");
+            if s > 0 {
+                let s = s.min(18) as u32;
+                let frac = r.below(10u64.pow(s));
+                _ = write!(out, ".{frac:0w$}", w = s as usize);
+            }
+        }
+        ColType::Date | ColType::Time | ColType::Timestamp => {
+            let (y, mo, d) = (1970 + r.below(68), 1 + r.below(12), 1 + r.below(28));
+            let (h, mi, s, us) = (r.below(24), r.below(60), r.below(60), r.below(1_000_000));
+            match t {
+                ColType::Date => _ = write!(out, "{y:04}-{mo:02}-{d:02}"),
+                ColType::Time => _ = write!(out, "{h:02}:{mi:02}:{s:02}"),
+                _ => _ = write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}"),
+            }
+        }
+        ColType::Binary(n) => base64_bytes(r, n as usize, out),
+        ColType::Varbinary(max) => {
+            // Never empty: an empty field is NULL, or an error when NOT NULL.
+            let n = 1 + r.below(u64::from(max.unwrap_or(16).clamp(1, 16)));
+            base64_bytes(r, n as usize, out);
+        }
+        ColType::Uuid => {
+            let (a, b) = (r.next_u64(), r.next_u64());
+            _ = write!(
+                out,
+                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                a >> 32,
+                (a >> 16) & 0xffff,
+                a & 0xffff,
+                b >> 48,
+                b & 0xffff_ffff_ffff
+            );
+        }
+        // Not scalars: written by `json_value`.
+        ColType::Char(_)
+        | ColType::Varchar(_)
+        | ColType::Variant
+        | ColType::Array(_)
+        | ColType::Map(..)
+        | ColType::Row(_) => json_value(r, t, out),
+    }
+}
+
+/// One to three words, cut to `max` characters (ASCII: bytes are characters).
+fn words(r: &mut SplitMix64, max: Option<u32>) -> String {
+    let mut s = String::new();
+    for k in 0..1 + r.below(3) {
+        if k > 0 {
+            s.push(' ');
+        }
+        s.push_str(WORDS[r.below(WORDS.len() as u64) as usize]);
+    }
+    if let Some(m) = max {
+        s.truncate(m as usize);
+    }
+    s
+}
+
+/// `n` random bytes as standard base64 (sluice's text form for binary).
+fn base64_bytes(r: &mut SplitMix64, n: usize, out: &mut Vec<u8>) {
+    use base64::Engine;
+    let bytes: Vec<u8> = (0..n).map(|_| r.next_u64() as u8).collect();
+    out.extend_from_slice(
+        base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .as_bytes(),
+    );
+}
+
+/// A VARIANT: any JSON value but `null` (which is SQL NULL, refused in a
+/// NOT NULL column), nested at most two levels.
+fn variant(r: &mut SplitMix64, out: &mut Vec<u8>, depth: u32) {
+    match r.below(if depth < 2 { 6 } else { 4 }) {
+        0 => _ = write!(out, "{}", r.next_u64() as i32),
+        1 => _ = write!(out, "{}", (r.below(2_000_000) as f64 - 1e6) / 8.0),
+        2 => out.extend_from_slice(if r.one_in(2) { b"true" } else { b"false" }),
+        3 => write_json_str(&words(r, None), out),
+        4 => {
+            out.push(b'[');
+            for i in 0..r.below(4) {
+                if i > 0 {
+                    out.push(b',');
+                }
+                variant(r, out, depth + 1);
+            }
+            out.push(b']');
+        }
+        _ => {
+            out.extend_from_slice(b"{\"id\":");
+            variant(r, out, depth + 1);
+            out.extend_from_slice(b",\"tag\":");
+            write_json_str(&words(r, None), out);
+            out.push(b'}');
         }
     }
 }

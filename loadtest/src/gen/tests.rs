@@ -11,7 +11,11 @@ fn names(n: usize) -> Vec<String> {
 }
 
 const ALL: &str = "tinyint,smallint,int,bigint,boolean,real,double,decimal(10,2),\
-                   decimal(5),varchar,varchar(4),date,time,timestamp";
+                   decimal(5),varchar,varchar(4),date,time,timestamp,tinyint unsigned,\
+                   smallint unsigned,int unsigned,bigint unsigned,char(3),binary(4),\
+                   varbinary(10),varbinary,uuid,variant,int array,map<varchar, double>,\
+                   row(id int, \"Tag\" varchar(5), d date),date array array,\
+                   map<int, row(x boolean, y varchar array)>";
 
 #[test]
 fn parses_column_specs() {
@@ -19,15 +23,69 @@ fn parses_column_specs() {
     assert_eq!(c.len(), 10);
     assert_eq!(c[7], ColType::Decimal(10, 2));
     let all = parse_columns(ALL).unwrap();
-    assert_eq!(all.len(), 14);
+    assert_eq!(all.len(), 29);
     assert_eq!(all[10], ColType::Varchar(Some(4)));
     assert!(parse_columns("bigint,blob").is_err());
     assert!(parse_columns("decimal(10,2").is_err());
 }
 
-/// Checks one value against its type, the way a strict decoder would.
-fn check_value(t: ColType, v: &str) {
-    let ok = match t {
+/// The spellings the server's descriptor uses (`SqlType::sql_name`) and the
+/// others Feldera's SQL takes, each to its type; malformed ones refused.
+#[test]
+fn parses_server_type_names() {
+    use ColType::*;
+    let b = Box::new;
+    for (text, want) in [
+        ("INTEGER UNSIGNED", UInt),
+        ("BIGINT  UNSIGNED", UBigInt),
+        ("DECIMAL(12, 2)", Decimal(12, 2)),
+        ("NUMERIC", Decimal(10, 0)),
+        ("CHAR(3)", Char(3)),
+        ("CHAR", Char(1)),
+        ("VARCHAR(64)", Varchar(Some(64))),
+        ("BINARY(4)", Binary(4)),
+        ("BYTEA", Varbinary(None)),
+        ("UUID", Uuid),
+        ("VARIANT", Variant),
+        ("VARCHAR ARRAY", Array(b(Varchar(None)))),
+        ("INT[]", Array(b(Int))),
+        ("ARRAY<DATE>", Array(b(Date))),
+        ("DATE ARRAY ARRAY", Array(b(Array(b(Date))))),
+        ("MAP<VARCHAR, INTEGER>", Map(b(Varchar(None)), b(Int))),
+        (
+            "MAP<INT, DECIMAL(5, 1) ARRAY>",
+            Map(b(Int), b(Array(b(Decimal(5, 1))))),
+        ),
+        (
+            "ROW(a INTEGER, \"B c\" DATE)",
+            Row(vec![("a".into(), Int), ("\"B c\"".into(), Date)]),
+        ),
+        (
+            "STRUCT<x MAP<INT, INT>>",
+            Row(vec![("x".into(), Map(b(Int), b(Int)))]),
+        ),
+        ("ROW(a INT) ARRAY", Array(b(Row(vec![("a".into(), Int)])))),
+    ] {
+        assert_eq!(parse_type(text), Ok(want), "{text}");
+    }
+    for bad in [
+        "MAP<INT>",
+        "ROW(a)",
+        "BOOLEAN UNSIGNED",
+        "ARRAY<INT",
+        "INTERVAL",
+        "ROW(\"a INT)",
+    ] {
+        assert!(parse_type(bad).is_err(), "{bad}");
+    }
+}
+
+/// Checks one value against its type, the way a strict decoder would:
+/// scalars by their text, VARIANT and nested types as JSON (`check_json`).
+fn check_value(t: &ColType, v: &str) {
+    use base64::Engine;
+    let b64 = |v: &str| base64::engine::general_purpose::STANDARD.decode(v).ok();
+    let ok = match *t {
         ColType::TinyInt => v.parse::<i8>().is_ok(),
         ColType::SmallInt => v.parse::<i16>().is_ok(),
         ColType::Int => v.parse::<i32>().is_ok(),
@@ -43,7 +101,25 @@ fn check_value(t: ColType, v: &str) {
                 && i.len() <= (p - s) as usize
                 && f.len() == s as usize
         }
+        ColType::UTinyInt => v.parse::<u8>().is_ok(),
+        ColType::USmallInt => v.parse::<u16>().is_ok(),
+        ColType::UInt => v.parse::<u32>().is_ok(),
+        ColType::UBigInt => v.parse::<u64>().is_ok(),
         ColType::Varchar(max) => max.is_none_or(|m| v.len() <= m as usize),
+        ColType::Char(n) => !v.is_empty() && v.len() <= n as usize,
+        ColType::Binary(n) => b64(v).is_some_and(|b| b.len() == n as usize),
+        ColType::Varbinary(max) => {
+            b64(v).is_some_and(|b| !b.is_empty() && b.len() <= max.unwrap_or(16).min(16) as usize)
+        }
+        ColType::Uuid => {
+            let p: Vec<&str> = v.split('-').collect();
+            p.iter().map(|s| s.len()).eq([8, 4, 4, 4, 12])
+                && p.iter().all(|s| s.bytes().all(|b| b.is_ascii_hexdigit()))
+        }
+        ColType::Variant | ColType::Array(_) | ColType::Map(..) | ColType::Row(_) => {
+            check_json(t, &serde_json::from_str(v).unwrap());
+            true
+        }
         ColType::Date => is_date(v),
         ColType::Time => is_time(v),
         ColType::Timestamp => {
@@ -56,6 +132,30 @@ fn check_value(t: ColType, v: &str) {
         }
     };
     assert!(ok, "{v:?} is not a valid {t}");
+}
+
+/// A JSON value against its type: VARIANT is any value but `null`, an
+/// ARRAY's items, a MAP's values and a ROW's fields their types, a MAP's
+/// keys the key type's text, a ROW's keys its field names.
+fn check_json(t: &ColType, v: &serde_json::Value) {
+    use serde_json::Value as J;
+    match (t, v) {
+        (ColType::Variant, v) => assert!(!v.is_null()),
+        (ColType::Array(e), J::Array(items)) => items.iter().for_each(|i| check_json(e, i)),
+        (ColType::Map(k, e), J::Object(m)) => m.iter().for_each(|(key, v)| {
+            check_value(k, key);
+            check_json(e, v);
+        }),
+        (ColType::Row(fields), J::Object(m)) => {
+            assert_eq!(m.len(), fields.len());
+            for (name, t) in fields {
+                check_json(t, &m[name.as_str()]);
+            }
+        }
+        (ColType::Decimal(..) | ColType::Real | ColType::Double, J::Number(_)) => {}
+        (_, J::String(s)) => check_value(t, s),
+        (_, other) => check_value(t, &other.to_string()),
+    }
 }
 
 fn is_date(v: &str) -> bool {
@@ -89,7 +189,7 @@ fn csv_rows_parse_with_valid_values() {
         let rec = rec.unwrap();
         assert_eq!(rec.len(), cols.len());
         for (t, v) in cols.iter().zip(rec.iter()) {
-            check_value(*t, v);
+            check_value(t, v);
             quoted += usize::from(v.contains(',') || v.contains('"'));
         }
         rows += 1;
@@ -121,8 +221,7 @@ fn json_lines_parse_with_right_keys() {
                     assert!(v.abs() < 10f64.powi(i32::from(p - s)), "{v} overflows {t}");
                 }
                 (ColType::Decimal(..), other) => panic!("{other} is not a number"),
-                (_, serde_json::Value::String(s)) => check_value(*t, s),
-                (_, other) => check_value(*t, &other.to_string()),
+                (_, v) => check_json(t, v),
             }
         }
         rows += 1;
