@@ -163,8 +163,8 @@ pub fn parse_type(s: &str) -> Result<ColType, String> {
 /// back in JSON keys to match a case-sensitive field exactly).
 fn row_field(f: &str) -> Result<(String, ColType), String> {
     let f = f.trim();
-    let end = if f.starts_with('"') {
-        f[1..].find('"').map(|i| i + 2)
+    let end = if let Some(rest) = f.strip_prefix('"') {
+        rest.find('"').map(|i| i + 2)
     } else {
         f.find(char::is_whitespace)
     };
