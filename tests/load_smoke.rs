@@ -102,7 +102,8 @@ fn sluice_load_counts_match_the_server() {
 /// `--columns server`: sluice-load asks the server for a table of every
 /// column type (nested ones, unsigned, binary, UUID, VARIANT, quoted names)
 /// and its generated rows, CSV and JSON, all decode: every record applied,
-/// no parse error. The generator's own tests check values with independent
+/// no parse error. The quoted columns are NOT NULL, so a JSON key the server
+/// does not match (which would leave the column NULL) is an error here. The generator's own tests check values with independent
 /// parsers; this checks them against the decoder they are for.
 #[test]
 fn generated_rows_of_every_type_decode() {
@@ -111,8 +112,9 @@ fn generated_rows_of_every_type_decode() {
          i BOOLEAN, j REAL, k DOUBLE, l DECIMAL(12, 2), m DECIMAL(5), n CHAR(3) NOT NULL, \
          o VARCHAR(8), p STRING, q DATE, r TIME, s TIMESTAMP, t BINARY(4) NOT NULL, \
          u VARBINARY(10) NOT NULL, v BYTEA, w UUID, x VARIANT NOT NULL, y INT ARRAY, \
-         z MAP<VARCHAR, DOUBLE>, \"CamelCase\" ROW(id INT, \"Tag\" VARCHAR, d DATE), \
-         aa DATE ARRAY ARRAY, ab MAP<INT, ROW(x BOOLEAN, y VARCHAR ARRAY)>);";
+         z MAP<VARCHAR, DOUBLE>, \"CamelCase\" ROW(id INT, \"Tag\" VARCHAR, d DATE) NOT NULL, \
+         aa DATE ARRAY ARRAY, ab MAP<INT, ROW(x BOOLEAN, y VARCHAR ARRAY)>, \
+         \"Quoted\" BIGINT NOT NULL);";
     let s = Server::start_with(
         1,
         &format!("listen = \"127.0.0.1:0\"\n[[pipeline]]\nname = \"p\"\nsql = '''{sql}'''\n"),

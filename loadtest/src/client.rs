@@ -431,24 +431,28 @@ async fn conn_loop(id: usize, ctx: Rc<Ctx>) -> ConnEnd {
         }
         let stream = end.stream.as_mut().expect("connected above");
         let t0 = Instant::now();
-        let mut failed = send_burst(stream, &ctx.pool, &burst, &mut gather)
+        // A burst written only in part may still have answers for its
+        // first requests (a server that answered one with `Connection:
+        // close` and closed): they are read before the rest count as failed,
+        // and the write's error is the one reported.
+        let mut write_error = send_burst(stream, &ctx.pool, &burst, &mut gather)
             .await
-            .err()
-            .map(ConnError::Io);
+            .err();
+        let mut failed = None;
         // Answers arrive in request order; each is timed from the burst's
         // send to the read that brought its last byte (one clock read per
         // read, not per answer).
         let mut got = 0;
         let mut closed = false;
         let mut done = t0;
-        while failed.is_none() && got < k && !closed {
+        while got < k && !closed {
             let h = match recv_response(stream, &mut end.rb).await {
                 Ok((h, read_at)) => {
                     done = read_at.unwrap_or(if got == 0 { Instant::now() } else { done });
                     h
                 }
                 Err(e) => {
-                    failed = Some(e);
+                    failed = Some(write_error.take().map_or(e, ConnError::Io));
                     break;
                 }
             };
@@ -493,7 +497,7 @@ async fn conn_loop(id: usize, ctx: Rc<Ctx>) -> ConnEnd {
                 }
             }
         }
-        if closed || got < k {
+        if closed || got < k || write_error.is_some() {
             // Closed by the server, or the stream's framing is unknown now:
             // start afresh.
             end.stream = None;

@@ -411,10 +411,10 @@ mod tests {
         find(buf, b"\r\n\r\n")
     }
 
-    /// `parse_head` against the byte-window search it replaced, on every
+    /// `head_end` against the byte-window search it replaced, on every
     /// prefix of a table of heads and on seeded mutations of them (bytes
-    /// replaced by CR, LF, ':' or others): the same head end, and the same
-    /// result whenever the head parses.
+    /// replaced by CR, LF, ':' or others); then one head whose every line
+    /// must be seen (line splitting is also covered by the tests below).
     #[test]
     fn head_end_matches_the_byte_search() {
         let heads: [&[u8]; 5] = [

@@ -84,16 +84,31 @@ fn get(f: &Fetch<'_>, req: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Sends `req` and reads until the response is whole by its framing (or the
+/// server closes), so a server that keeps the connection open is no wait.
 fn read_all(mut s: impl Read + Write, req: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
     s.write_all(req)?;
     s.flush()?;
-    let n = s.take(DESCRIPTOR_BYTES_MAX as u64).read_to_end(out);
-    // A TLS peer that closes without close_notify still sent a whole
-    // response; whether it is whole is checked by its length.
-    match n {
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => Ok(()),
-        r => r.map(|_| ()),
+    let mut buf = [0u8; 16 * 1024];
+    while out.len() < DESCRIPTOR_BYTES_MAX {
+        if let Ok(Some(h)) = http::parse_head(out) {
+            if out.len() >= h.total_len() {
+                return Ok(());
+            }
+        }
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // A TLS peer that closes without close_notify may still have
+            // sent a whole response; the caller checks it by its length.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {
+                return Ok(())
+            }
+            Err(e) => return Err(e),
+        }
     }
+    Ok(())
 }
 
 /// The table's columns from a descriptor. Table names match as SQL does:

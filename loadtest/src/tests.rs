@@ -255,6 +255,30 @@ fn pipelined_requests_a_closing_server_leaves_unanswered_are_errors() {
     assert!(e.contains("3 pipelined requests unanswered"), "{e}");
 }
 
+/// A bad answer in the middle of a burst is a parse error and the requests
+/// behind it are unanswered: a server that answers a burst of 4 with two
+/// good responses and then garbage.
+#[test]
+fn a_bad_answer_mid_burst_fails_itself_and_the_rest() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let ok = "HTTP/1.1 200 OK\r\ncontent-length: 13\r\n\r\n{\"token\":\"x\"}";
+        let mut first = [0u8; 1];
+        c.read_exact(&mut first).unwrap();
+        c.write_all(format!("{ok}{ok}garbage\r\n\r\n").as_bytes())
+            .unwrap();
+        // Until the client hangs up (no reset while answers are unread).
+        let _ = std::io::copy(&mut c, &mut std::io::sink());
+    });
+    let a = args(&["--connections", "1", "--pipelining", "4", "--requests", "4"]);
+    let st = run_against(addr, &a, |_| {});
+    assert_eq!((st.requests, st.status[200]), (2, 2));
+    assert_eq!((st.parse_errors, st.io_errors), (1, 1));
+    assert!(st.last_error.as_deref().unwrap().contains("BadStatusLine"));
+}
+
 #[test]
 fn chunked_json_with_warmup_and_request_limit() {
     let (addr, seen) = spawn_server();

@@ -65,6 +65,10 @@ fn parses_server_type_names() {
             Row(vec![("x".into(), Map(b(Int), b(Int)))]),
         ),
         ("ROW(a INT) ARRAY", Array(b(Row(vec![("a".into(), Int)])))),
+        (
+            "ROW(\"a\"\"b, c\" INT)",
+            Row(vec![("\"a\"b, c\"".into(), Int)]),
+        ),
     ] {
         assert_eq!(parse_type(text), Ok(want), "{text}");
     }
@@ -153,6 +157,7 @@ fn check_json(t: &ColType, v: &serde_json::Value) {
             }
         }
         (ColType::Decimal(..) | ColType::Real | ColType::Double, J::Number(_)) => {}
+        (ColType::Array(_) | ColType::Map(..) | ColType::Row(_), v) => panic!("{v} is not a {t}"),
         (_, J::String(s)) => check_value(t, s),
         (_, other) => check_value(t, &other.to_string()),
     }

@@ -159,17 +159,29 @@ pub fn parse_type(s: &str) -> Result<ColType, String> {
     parse_scalar(&lower)
 }
 
-/// `name TYPE` of a ROW; the name keeps its quotes (the server wants them
-/// back in JSON keys to match a case-sensitive field exactly).
+/// `name TYPE` of a ROW. A quoted name keeps its outer quotes (the server
+/// wants them in a JSON key to match a case-sensitive field exactly) but
+/// not SQL's doubling of a quote inside it (`"a""b"` is the field `a"b`).
 fn row_field(f: &str) -> Result<(String, ColType), String> {
     let f = f.trim();
-    let end = if let Some(rest) = f.strip_prefix('"') {
-        rest.find('"').map(|i| i + 2)
-    } else {
-        f.find(char::is_whitespace)
+    let needs = || format!("ROW field {f:?} needs a name and a type");
+    let Some(rest) = f.strip_prefix('"') else {
+        let end = f.find(char::is_whitespace).ok_or_else(needs)?;
+        return Ok((f[..end].to_string(), parse_type(&f[end..])?));
     };
-    let end = end.ok_or_else(|| format!("ROW field {f:?} needs a name and a type"))?;
-    Ok((f[..end].to_string(), parse_type(&f[end..])?))
+    let mut name = String::from('"');
+    let mut chars = rest.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '"' {
+            name.push(c);
+        } else if chars.next_if(|&(_, c)| c == '"').is_some() {
+            name.push('"');
+        } else {
+            name.push('"');
+            return Ok((name, parse_type(&rest[i + 1..])?));
+        }
+    }
+    Err(needs())
 }
 
 fn parse_scalar(s: &str) -> Result<ColType, String> {
