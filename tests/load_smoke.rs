@@ -138,6 +138,8 @@ fn generated_rows_of_every_type_decode() {
                 "--connections",
                 "2",
             ])
+            .arg("--json-report")
+            .arg(s.dir.join("every.json"))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -146,6 +148,17 @@ fn generated_rows_of_every_type_decode() {
             "{format}: {text}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // The report records the types the server gave, not just `server`.
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(s.dir.join("every.json")).unwrap()).unwrap();
+        assert_eq!(r["config"]["columns_from"], "server");
+        let cols = r["config"]["columns"].as_str().unwrap();
+        assert!(cols.contains(",uuid,variant,int array,"), "{cols}");
+        assert!(
+            cols.ends_with("map<int, row(x boolean, y varchar array)>,bigint"),
+            "{cols}"
+        );
+        assert_eq!(r["config"]["names"][29], "\"Quoted\"");
     }
     let mut c = s.client();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -282,11 +282,16 @@ fn table_columns(a: &Args) -> Result<schema::TableCols, String> {
 }
 
 fn build_pool(a: &Args) -> Result<Vec<http::Request>, String> {
+    pool_for(a, table_columns(a)?)
+}
+
+/// The request pool for a table's columns.
+fn pool_for(a: &Args, table: schema::TableCols) -> Result<Vec<http::Request>, String> {
     let schema::TableCols {
         cols,
         names,
         url_name,
-    } = table_columns(a)?;
+    } = table;
     let (format, ctype) = match a.format {
         FormatArg::Csv => (Format::Csv, "text/csv"),
         FormatArg::Json => (Format::Json, "application/json"),
@@ -459,7 +464,12 @@ fn run(a: Args) -> Result<(), String> {
     };
     let warmup = secs(a.warmup_s, "warmup-s")?;
     let tls = tls_target(&a)?;
-    let pool = build_pool(&a)?;
+    let table = table_columns(&a)?;
+    // What the report records as the columns: the types, resolved when
+    // they came from the server.
+    let columns: Vec<String> = table.cols.iter().map(|t| t.to_string()).collect();
+    let names = table.names.clone();
+    let pool = pool_for(&a, table)?;
     let poll = || CompletionConfig {
         path_prefix: format!(
             "/v0/pipelines/{}/completion_status?token=",
@@ -540,7 +550,8 @@ fn run(a: Args) -> Result<(), String> {
     if let Some(p) = &a.json_report {
         let config = serde_json::json!({
             "target": addr.to_string(), "pipeline": a.pipeline, "table": a.table,
-            "format": fmt_q_name(a.format), "columns": a.columns,
+            "format": fmt_q_name(a.format), "columns": columns.join(","), "names": names,
+            "columns_from": if a.columns.eq_ignore_ascii_case("server") { "server" } else { "--columns" },
             "peer": format!("{:?}", a.peer).to_lowercase(), "path": path_sent,
             "rows_per_request": a.rows_per_request, "body_bytes": a.body_bytes,
             "connections": a.connections, "pipelining": a.pipelining, "duration_s": a.duration_s, "requests": a.requests,
