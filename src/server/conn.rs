@@ -217,7 +217,14 @@ impl<'a> Conn<'a> {
                 }
             };
             if !keep {
-                if state == BodyState::Done || !has_body {
+                // Closing on input not read resets the connection, and a
+                // reset can discard this answer before the client reads it.
+                // So linger unless nothing can follow: input already buffered
+                // past this request is a pipelined one, and a client that
+                // asked to keep the connection (closed by a stop) may have
+                // sent more.
+                let more_input = self.start < self.end || head.keep_alive;
+                if (state == BodyState::Done || !has_body) && !more_input {
                     let _ = self.flush().await;
                     let _ = self.stream.shutdown(std::net::Shutdown::Both).await;
                 } else {
