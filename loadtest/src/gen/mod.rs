@@ -203,11 +203,7 @@ fn json_value(r: &mut SplitMix64, t: &ColType, out: &mut Vec<u8>) {
             let mut keys: Vec<Vec<u8>> = Vec::new();
             for _ in 0..r.below(4) {
                 let mut key = Vec::new();
-                match &**k {
-                    ColType::Char(n) => key.extend_from_slice(words(r, Some(*n)).as_bytes()),
-                    ColType::Varchar(max) => key.extend_from_slice(words(r, *max).as_bytes()),
-                    k => text_value(r, k, &mut key),
-                }
+                text_value(r, k, &mut key);
                 if !keys.contains(&key) {
                     keys.push(key);
                 }
@@ -242,8 +238,9 @@ fn json_value(r: &mut SplitMix64, t: &ColType, out: &mut Vec<u8>) {
     }
 }
 
-/// A scalar's text: what CSV carries as is and JSON as a number, `true` /
-/// `false`, or inside quotes (dates, times, base64, UUIDs).
+/// A value's text: what CSV carries as is and JSON as a number, `true` /
+/// `false`, or inside quotes (strings, dates, times, base64, UUIDs); also a
+/// MAP key's text. VARIANT and nested types give their JSON.
 fn text_value(r: &mut SplitMix64, t: &ColType, out: &mut Vec<u8>) {
     // Writes into a Vec never fail, hence the ignored results below.
     match *t {
@@ -307,13 +304,13 @@ fn text_value(r: &mut SplitMix64, t: &ColType, out: &mut Vec<u8>) {
                 b & 0xffff_ffff_ffff
             );
         }
-        // Not scalars: written by `json_value`.
-        ColType::Char(_)
-        | ColType::Varchar(_)
-        | ColType::Variant
-        | ColType::Array(_)
-        | ColType::Map(..)
-        | ColType::Row(_) => json_value(r, t, out),
+        // A string's text is its words, unquoted (CSV and JSON quote them).
+        ColType::Char(n) => out.extend_from_slice(words(r, Some(n)).as_bytes()),
+        ColType::Varchar(max) => out.extend_from_slice(words(r, max).as_bytes()),
+        // Not scalars: their text is their JSON.
+        ColType::Variant | ColType::Array(_) | ColType::Map(..) | ColType::Row(_) => {
+            json_value(r, t, out)
+        }
     }
 }
 
