@@ -267,13 +267,16 @@ fn text_value(r: &mut SplitMix64, t: &ColType, out: &mut Vec<u8>) {
             // Keep within u64 range; 18 integer digits is plenty for tests.
             let int_digits = (p - s).min(18) as u32;
             let int = r.below(10u64.pow(int_digits));
-            if r.one_in(2) && (int > 0 || s > 0) {
+            let negative = r.one_in(2);
+            let s = s.min(18) as u32;
+            let frac = (s > 0).then(|| r.below(10u64.pow(s)));
+            // Never `-0.00`: it equals `0.00`, so as a MAP key it could
+            // repeat one (the draws stay as they were, so bodies do too).
+            if negative && (int > 0 || frac.is_some_and(|f| f > 0)) {
                 out.push(b'-');
             }
             _ = write!(out, "{int}");
-            if s > 0 {
-                let s = s.min(18) as u32;
-                let frac = r.below(10u64.pow(s));
+            if let Some(frac) = frac {
                 _ = write!(out, ".{frac:0w$}", w = s as usize);
             }
         }

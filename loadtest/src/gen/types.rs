@@ -128,21 +128,26 @@ pub fn parse_type(s: &str) -> Result<ColType, String> {
     if lower.ends_with(" array") {
         return Ok(ColType::Array(Box::new(parse_type(&s[..s.len() - 6])?)));
     }
-    for (open, close) in [
-        ("array<", '>'),
-        ("map<", '>'),
-        ("row(", ')'),
-        ("struct<", '>'),
+    for (name, open, close) in [
+        ("array", '<', '>'),
+        ("map", '<', '>'),
+        ("row", '(', ')'),
+        ("struct", '<', '>'),
     ] {
-        if !lower.starts_with(open) {
+        // `ROW(..)` or `ROW (..)`: space may come before the bracket.
+        let Some(rest) = lower.strip_prefix(name).map(str::trim_start) else {
+            continue;
+        };
+        if !rest.starts_with(open) {
             continue;
         }
-        let body = s[open.len()..]
+        // `lower` is `s` with ASCII case folded: the same byte offsets.
+        let body = s[s.len() - rest.len() + 1..]
             .strip_suffix(close)
             .ok_or_else(|| format!("unbalanced brackets in column type {s:?}"))?;
-        return match open {
-            "array<" => Ok(ColType::Array(Box::new(parse_type(body)?))),
-            "map<" => match split_top(body, ',')?.as_slice() {
+        return match name {
+            "array" => Ok(ColType::Array(Box::new(parse_type(body)?))),
+            "map" => match split_top(body, ',')?.as_slice() {
                 [k, v] => Ok(ColType::Map(
                     Box::new(parse_type(k)?),
                     Box::new(parse_type(v)?),
