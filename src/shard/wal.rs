@@ -185,6 +185,8 @@ impl ShardWal {
             segment_bytes_max: cfg.segment_bytes_max,
             retain_bytes_max: cfg.retain_bytes_max,
             retain_age_s: cfg.retain_age_s,
+            // Every group is synced: let each write be durable itself.
+            dsync: cfg.fsync == FsyncPolicy::Always,
         };
         let mut log = Log::new(dir, shard, seq, limits, faults);
         let mut spare = Group::default();

@@ -72,6 +72,7 @@ fn log_at(
         segment_bytes_max,
         retain_bytes_max: 1 << 30,
         retain_age_s,
+        dsync: true,
     };
     Log::new(dir, 0, 1, limits, faults)
 }

@@ -7,9 +7,9 @@
 //! appends with glommio DMA writes on the owner shard, driven by the group
 //! commit in `shard/wal.rs`.
 //! Recovery's torn-tail rule relies on how the writer must write: one
-//! write in flight at a time, never preallocating, so a crash leaves a
-//! prefix of what was written (plus zero padding to a block after whole
-//! records), never a hole.
+//! write in flight at a time, into the end of the file or into zeros the
+//! writer synced ahead of it, so a crash leaves a prefix of what was
+//! written, then zeros (or the file's end), never a hole.
 
 pub mod encoders;
 pub mod export;
@@ -22,3 +22,5 @@ pub mod writer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod torn_tests;

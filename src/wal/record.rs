@@ -5,8 +5,13 @@
 //!
 //! ```text
 //! u32 body_len | u32 crc32c(body) | u32 crc32c(the 8 bytes before) | body
-//! body = u8 kind | u64 run | u32 pipeline | u32 table | u16 lane | u64 end | payload
+//! body = u8 kind | u64 run | u32 pipeline | u32 table | u16 lane | u64 end | payload | u8 0xA5
 //! ```
+//!
+//! The last byte, `END_MARK`, is in segments of version 2 on (not 1): a
+//! frame never ends in zeros, so zeros where its end should be can only be
+//! space a torn write never reached (`recover.rs`). Readers need not strip
+//! it: the IPC reader stops at the stream's end marker.
 //!
 //! The length has a checksum of its own so that a damaged length is told
 //! apart from a file that really ends early (a torn tail, `recover.rs`).
@@ -34,6 +39,9 @@ use crate::decode::ChangeBatch;
 
 /// Frame bytes before the body.
 pub const FRAME_HEADER_BYTES: usize = 12;
+/// The last byte of every frame (format version 2 on): not zero, and with
+/// four bits set, so no single flipped bit makes it zero.
+pub const END_MARK: u8 = 0xA5;
 /// Body bytes before the payload.
 const BODY_HEADER_BYTES: usize = 1 + 8 + 4 + 4 + 2 + 8;
 /// Largest body accepted when reading: a length beyond it is corruption,
@@ -95,7 +103,7 @@ impl Encoded {
         Encoded {
             head: h,
             pieces,
-            len: FRAME_HEADER_BYTES + BODY_HEADER_BYTES + payload,
+            len: FRAME_HEADER_BYTES + BODY_HEADER_BYTES + payload + 1,
         }
     }
 
@@ -118,6 +126,8 @@ impl Encoded {
             crc = crc32c::crc32c_append(crc, piece);
             at += piece.len();
         }
+        body[at] = END_MARK;
+        crc = crc32c::crc32c_append(crc, &[END_MARK]);
         let len = u32::try_from(body.len()).expect("a record body is far below 4 GiB");
         frame[..4].copy_from_slice(&len.to_le_bytes());
         frame[4..8].copy_from_slice(&crc.to_le_bytes());
@@ -183,6 +193,17 @@ pub enum Frame<'a> {
     Bad,
 }
 
+/// The whole length of the frame at `buf[0]`, if its header is there and
+/// its checksum good.
+pub fn frame_len(buf: &[u8]) -> Option<usize> {
+    let h = buf.get(..FRAME_HEADER_BYTES)?;
+    let word = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().expect("4 bytes"));
+    let len = word(0) as usize;
+    let good = crc32c::crc32c(&h[..8]) == word(8);
+    (good && (BODY_HEADER_BYTES..=RECORD_BYTES_MAX).contains(&len))
+        .then_some(FRAME_HEADER_BYTES + len)
+}
+
 /// Look at the frame starting at `buf[0]`.
 pub fn frame(buf: &[u8]) -> Frame<'_> {
     let Some(h) = buf.get(..FRAME_HEADER_BYTES) else {
@@ -196,24 +217,16 @@ pub fn frame(buf: &[u8]) -> Frame<'_> {
     if h.iter().all(|&b| b == 0) {
         return Frame::Zero;
     }
-    let word = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().expect("4 bytes"));
-    if crc32c::crc32c(&h[..8]) != word(8) {
+    let Some(len) = frame_len(buf) else {
         return Frame::Bad;
-    }
-    let len = word(0) as usize;
-    if !(BODY_HEADER_BYTES..=RECORD_BYTES_MAX).contains(&len) {
-        return Frame::Bad;
-    }
-    let Some(body) = buf.get(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + len) else {
+    };
+    let Some(body) = buf.get(FRAME_HEADER_BYTES..len) else {
         return Frame::Short;
     };
-    if crc32c::crc32c(body) != word(4) {
+    if crc32c::crc32c(body).to_le_bytes() != h[4..8] {
         return Frame::Bad;
     }
-    Frame::Good {
-        body,
-        len: FRAME_HEADER_BYTES + len,
-    }
+    Frame::Good { body, len }
 }
 
 /// Decode a good frame's body.
@@ -368,8 +381,12 @@ mod tests {
             let mut framed = vec![0xAA; 3];
             encode(head, b, &mut framed);
             let frame_bytes = &framed[3..];
-            let payload = &frame_bytes[FRAME_HEADER_BYTES + BODY_HEADER_BYTES..];
+            let (payload, mark) = frame_bytes[FRAME_HEADER_BYTES + BODY_HEADER_BYTES..]
+                .split_last()
+                .map(|(m, p)| (p, *m))
+                .unwrap();
             assert_eq!(payload, &stream_writer_bytes(b)[..], "case {i}");
+            assert_eq!(mark, END_MARK);
             let Frame::Good { body, len } = frame(frame_bytes) else {
                 panic!("case {i}: the frame does not read back");
             };

@@ -5,7 +5,10 @@
 //! never leaves holes). In the LAST segment, a frame cut short by the end
 //! of the file (its length checked by the header checksum, or its header
 //! itself cut) is a torn tail: the write was in progress at the crash and
-//! was never acknowledged. It is truncated (the caller logs it). Any other
+//! was never acknowledged. So is, in a segment of version 2, a frame whose
+//! end lies in the zeros that run to the end of the file: a write torn
+//! short in space the writer zeroed ahead (`torn_into_zeros`). A torn tail
+//! is truncated (the caller logs it). Any other
 //! bad frame is corruption: recovery stops with the segment and byte
 //! offset, and the server refuses to start. So a flipped bit is never taken
 //! for a torn tail and silently dropped; the price is that a power cut
@@ -170,11 +173,11 @@ fn check_segment(
     last: bool,
     records: &mut Vec<(RecordHead, ChangeBatch)>,
 ) -> Result<usize, (usize, String)> {
-    let owner = segment::check_header(bytes, seq).map_err(|why| (0, why))?;
+    let (owner, version) = segment::check_header(bytes, seq).map_err(|why| (0, why))?;
     if owner != shard {
         return Err((0, format!("written by shard {owner}, not {shard}")));
     }
-    replay_segment(bytes, last, records)
+    replay_segment(bytes, last, version >= 2, records)
 }
 
 /// Move a corrupt segment into `quarantine` (made if need be), durably.
@@ -193,10 +196,11 @@ fn move_aside(path: &Path, quarantine: &Path, shard: u16) -> Result<PathBuf, Rec
 }
 
 /// Decode the frames of one segment into `records`; returns where its
-/// data ends.
+/// data ends. `marked`: its frames end with `record::END_MARK` (version 2).
 fn replay_segment(
     bytes: &[u8],
     last: bool,
+    marked: bool,
     records: &mut Vec<(RecordHead, ChangeBatch)>,
 ) -> Result<usize, (usize, String)> {
     let mut at = segment::HEADER_BYTES;
@@ -215,10 +219,29 @@ fn replay_segment(
             }
             Frame::Short if last => return Ok(at),
             Frame::Short => return Err((at, "record cut short before a later segment".into())),
+            Frame::Bad if last && marked && torn_into_zeros(bytes, at) => return Ok(at),
             Frame::Bad => return Err((at, "record checksum mismatch".into())),
         }
     }
     Ok(at)
+}
+
+/// The smallest unit a disk writes whole: a torn write leaves some of its
+/// sectors written and the rest as they were.
+const SECTOR_BYTES: usize = 512;
+
+/// Is the bad frame at `at` a write a crash tore short in space zeroed
+/// ahead of time (`writer.rs`)? Such a write leaves its first sectors
+/// and zeros after them. A frame's last byte is `END_MARK`, never zero, so
+/// the frame is torn exactly when the sector holding its last byte (or,
+/// when its header is damaged, the header's last byte) lies in the zeros
+/// that run to the end of the file. A flipped bit anywhere else leaves the
+/// mark in place and is still corruption.
+fn torn_into_zeros(bytes: &[u8], at: usize) -> bool {
+    let data_end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let zeros_from = data_end.next_multiple_of(SECTOR_BYTES);
+    let needs = record::frame_len(&bytes[at..]).unwrap_or(record::FRAME_HEADER_BYTES);
+    at + needs > zeros_from
 }
 
 fn is_zero(b: &[u8]) -> bool {

@@ -5,6 +5,11 @@
 //! u16 reserved (0) | u64 seq | u32 reserved (0) | u32 crc32c of the 28
 //! bytes before it. The names sort in sequence order; `seq` in the header
 //! must match the name, so a renamed or copied file is noticed.
+//!
+//! Versions: 1 wrote frames by extending the file; 2 ends every frame with
+//! a marker byte (`record::END_MARK`) and may write into space zeroed ahead
+//! of time (`writer.rs`), where a torn write shows as zeros inside the
+//! last frame (`recover.rs`). This build writes 2 and reads both.
 
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -12,7 +17,9 @@ use std::time::{Duration, Instant};
 
 pub const HEADER_BYTES: usize = 32;
 const MAGIC: &[u8; 8] = b"SLUICEWL";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// The oldest version this build reads.
+const VERSION_MIN: u32 = 1;
 
 /// The header of segment `seq` of `shard`.
 pub fn header(shard: u16, seq: u64) -> [u8; HEADER_BYTES] {
@@ -26,8 +33,9 @@ pub fn header(shard: u16, seq: u64) -> [u8; HEADER_BYTES] {
     h
 }
 
-/// Check a header read from the file named for `seq`; returns its shard.
-pub fn check_header(h: &[u8], seq: u64) -> Result<u16, String> {
+/// Check a header read from the file named for `seq`; returns its shard
+/// and format version.
+pub fn check_header(h: &[u8], seq: u64) -> Result<(u16, u32), String> {
     if h.len() < HEADER_BYTES {
         return Err(format!("header is {} bytes, not {HEADER_BYTES}", h.len()));
     }
@@ -39,9 +47,9 @@ pub fn check_header(h: &[u8], seq: u64) -> Result<u16, String> {
         return Err("header checksum mismatch".into());
     }
     let version = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes"));
-    if version != VERSION {
+    if !(VERSION_MIN..=VERSION).contains(&version) {
         return Err(format!(
-            "log format version {version}, this build reads {VERSION}"
+            "log format version {version}, this build reads {VERSION_MIN} to {VERSION}"
         ));
     }
     let in_header = u64::from_le_bytes(h[16..24].try_into().expect("8 bytes"));
@@ -50,7 +58,7 @@ pub fn check_header(h: &[u8], seq: u64) -> Result<u16, String> {
             "header says segment {in_header}, the name says {seq}"
         ));
     }
-    Ok(u16::from_le_bytes([h[12], h[13]]))
+    Ok((u16::from_le_bytes([h[12], h[13]]), version))
 }
 
 pub fn path(dir: &Path, seq: u64) -> PathBuf {

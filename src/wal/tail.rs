@@ -77,6 +77,7 @@ impl SegmentReader {
         let end = end.map_or(size, |e| e.min(size)).max(header);
         if !empty {
             let head = file.read_at(0, segment::HEADER_BYTES).await?;
+            // Either version reads the same way up to a known end.
             segment::check_header(&head, seq).map_err(|why| corrupt(&path, 0, &why))?;
         }
         Ok(SegmentReader {

@@ -12,7 +12,7 @@ use super::recover::{replay, RecoverError, Recovered};
 use super::segment;
 use crate::decode::ChangeBatch;
 
-fn batch(first: i64, n: usize, weighted: bool, updates: bool) -> ChangeBatch {
+pub(super) fn batch(first: i64, n: usize, weighted: bool, updates: bool) -> ChangeBatch {
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("name", DataType::Utf8, true),
@@ -32,7 +32,7 @@ fn batch(first: i64, n: usize, weighted: bool, updates: bool) -> ChangeBatch {
     }
 }
 
-fn head(i: u64) -> RecordHead {
+pub(super) fn head(i: u64) -> RecordHead {
     RecordHead {
         run: 77,
         pipeline: 1,
@@ -44,7 +44,7 @@ fn head(i: u64) -> RecordHead {
 
 /// Segments `seqs` for shard 0, each with `per` records; returns the
 /// records in order.
-fn write_log(dir: &Path, seqs: &[u64], per: u64) -> Vec<(RecordHead, ChangeBatch)> {
+pub(super) fn write_log(dir: &Path, seqs: &[u64], per: u64) -> Vec<(RecordHead, ChangeBatch)> {
     std::fs::create_dir_all(dir).unwrap();
     let mut all = Vec::new();
     let mut i = 0;
@@ -61,7 +61,7 @@ fn write_log(dir: &Path, seqs: &[u64], per: u64) -> Vec<(RecordHead, ChangeBatch
     all
 }
 
-fn read(
+pub(super) fn read(
     dir: &Path,
 ) -> (
     Result<Recovered, RecoverError>,
@@ -72,7 +72,7 @@ fn read(
     (r, got)
 }
 
-fn same(a: &[(RecordHead, ChangeBatch)], b: &[(RecordHead, ChangeBatch)]) {
+pub(super) fn same(a: &[(RecordHead, ChangeBatch)], b: &[(RecordHead, ChangeBatch)]) {
     assert_eq!(a.len(), b.len());
     for ((ha, ba), (hb, bb)) in a.iter().zip(b) {
         assert_eq!(ha, hb);
@@ -84,7 +84,7 @@ fn same(a: &[(RecordHead, ChangeBatch)], b: &[(RecordHead, ChangeBatch)]) {
 
 /// A fresh directory under the system's temp dir, removed when dropped
 /// (each test's log files would otherwise stay behind, one set per run).
-struct TempDir(std::path::PathBuf);
+pub(super) struct TempDir(std::path::PathBuf);
 
 impl std::ops::Deref for TempDir {
     type Target = Path;
@@ -105,7 +105,7 @@ impl Drop for TempDir {
     }
 }
 
-fn tempdir(name: &str) -> TempDir {
+pub(super) fn tempdir(name: &str) -> TempDir {
     let d = std::env::temp_dir().join(format!("sluice-wal-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     TempDir(d)
@@ -237,6 +237,7 @@ fn the_writer_appends_rotates_and_recovery_reads_it_back() {
                 segment_bytes_max: 8 << 10,
                 retain_bytes_max: 1 << 30,
                 retain_age_s: 0,
+                dsync: true,
             };
             let mut w = super::writer::LogWriter::create(&d, 0, 5, limits)
                 .await
@@ -281,6 +282,7 @@ fn retention_deletes_the_oldest_segments() {
                 segment_bytes_max: 8 << 10,
                 retain_bytes_max: 32 << 10,
                 retain_age_s: 0,
+                dsync: true,
             };
             let mut w = super::writer::LogWriter::create(&d, 0, 0, limits)
                 .await
@@ -383,6 +385,7 @@ fn retention_by_age_deletes_old_segments_but_never_the_current_one() {
                 segment_bytes_max: 1 << 20,
                 retain_bytes_max: 1 << 30,
                 retain_age_s: 3600,
+                dsync: true,
             };
             let w = super::writer::LogWriter::create(&d, 0, 4, limits)
                 .await
