@@ -58,7 +58,7 @@ pub fn export(
     let mut done = Exported::default();
     let mut failed = None;
     for (id, dir) in shard_dirs(&cfg.data_dir)? {
-        recover::read(&dir, id as u16, |head, batch| {
+        let read = recover::read(&dir, id as u16, |head, batch| {
             let ours = head.pipeline == pid
                 && head.table == key
                 && batch.data.schema().fields() == t.schema.fields();
@@ -72,6 +72,14 @@ pub fn export(
             }
         })
         .map_err(|e| e.to_string())?;
+        if let Some((segment, at)) = read.truncated {
+            eprintln!(
+                "sluice export: stopped at byte {at} of {}: what follows is a write in \
+                 progress (a running server), a torn tail or damage (a server's start \
+                 cuts the one and reports the other)",
+                segment.display()
+            );
+        }
     }
     if let Some(e) = failed {
         return Err(format!("writing {}: {e}", out.display()));

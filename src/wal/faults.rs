@@ -13,7 +13,9 @@
 //!   succeed again (a full disk that an operator frees: the server must
 //!   refuse new rows with 503 meanwhile and lose nothing);
 //! - `write_delay_ms=N`: every write takes N ms longer (a slow disk: the
-//!   owner's buffers fill and back-pressure reaches the clients).
+//!   owner's buffers fill and back-pressure reaches the clients);
+//! - `fill_delay_ms=N`: every write of zeros ahead of the log's data
+//!   (`writer.rs`) starts N ms late, so appends catch up with it.
 //!
 //! Faults are injected before the real call, so a failed write leaves the
 //! file as it was: the same state a real failure most often leaves, and
@@ -30,6 +32,7 @@ pub struct FaultPlan {
     write_enospc_after_bytes: Option<u64>,
     enospc_ms: u64,
     write_delay_ms: u64,
+    fill_delay_ms: u64,
 }
 
 /// A plan and how far the shard's log has come.
@@ -65,6 +68,7 @@ impl FaultPlan {
                 "write_enospc_after_bytes" => plan.write_enospc_after_bytes = Some(n),
                 "enospc_ms" => plan.enospc_ms = n,
                 "write_delay_ms" => plan.write_delay_ms = n,
+                "fill_delay_ms" => plan.fill_delay_ms = n,
                 _ => return Err(format!("SLUICE_FAULTS: unknown fault `{key}`")),
             }
         }
@@ -100,6 +104,11 @@ impl Faults {
     /// How much longer every write takes.
     pub fn write_delay(&self) -> Option<Duration> {
         (self.plan.write_delay_ms > 0).then(|| Duration::from_millis(self.plan.write_delay_ms))
+    }
+
+    /// How late every write of zeros ahead starts.
+    pub fn fill_delay(&self) -> Option<Duration> {
+        (self.plan.fill_delay_ms > 0).then(|| Duration::from_millis(self.plan.fill_delay_ms))
     }
 
     /// Before an fdatasync.

@@ -9,7 +9,11 @@
 //! Recovery's torn-tail rule relies on how the writer must write: one
 //! write in flight at a time, into the end of the file or into zeros the
 //! writer synced ahead of it, so a crash leaves a prefix of what was
-//! written, then zeros (or the file's end), never a hole.
+//! written, then zeros (or the file's end), never a hole before the write
+//! in flight. That write may land in part: its first sectors, which
+//! recovery cuts off as a torn tail, or, where it overwrote zeros, some
+//! later sector without an earlier one (a disk keeps no order within a
+//! write), which recovery reports as damage, for the operator to decide.
 
 pub mod encoders;
 pub mod export;

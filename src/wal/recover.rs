@@ -142,6 +142,11 @@ fn scan(
                     .push((to, format!("corrupt at byte {offset}: {why}")));
                 continue;
             }
+            // Reading a live log (`sluice export` beside a running server),
+            // the last segment may end in a write in progress, seen half
+            // done where it overwrites zeros: the records before it are
+            // whole, and `truncated` says where reading stopped.
+            (Err((offset, _)), Mode::Read) if last => offset,
             (Err((offset, why)), _) => {
                 return Err(RecoverError::Corrupt {
                     segment: path.clone(),

@@ -1,6 +1,7 @@
 //! Writes torn into space zeroed ahead (format version 2), the same rules
 //! for version 1 segments, and the writer's zeros ahead of its appends.
 
+use super::faults::{FaultPlan, Faults};
 use super::record::{self, RecordHead};
 use super::recover::RecoverError;
 use super::segment;
@@ -155,9 +156,33 @@ fn frame_v1(v2: &[u8]) -> Vec<u8> {
     f
 }
 
-/// Appends `groups` groups of `per` records of `rows` rows each to a
-/// 16 MiB segment; returns where the data ends and the segment's bytes.
-fn append_groups(dir: &std::path::Path, groups: u64, per: u64, rows: usize) -> (u64, Vec<u8>) {
+/// How `append_groups` writes.
+#[derive(Clone, Copy)]
+struct Appends {
+    groups: u64,
+    /// Records per group...
+    per: u64,
+    /// ...of this many rows.
+    rows: usize,
+    dsync: bool,
+    /// Injected `fill_delay_ms`.
+    fill_delay_ms: u64,
+}
+
+const SMALL_GROUPS: Appends = Appends {
+    groups: 200,
+    per: 3,
+    rows: 200,
+    dsync: true,
+    fill_delay_ms: 0,
+};
+
+/// Appends groups of records to a 16 MiB segment; returns where the data
+/// ends and the segment's bytes.
+fn append_groups(dir: &std::path::Path, a: Appends) -> (u64, Vec<u8>) {
+    let Appends {
+        groups, per, rows, ..
+    } = a;
     std::fs::create_dir_all(dir).unwrap();
     let d = dir.to_path_buf();
     let end = glommio::LocalExecutorBuilder::default()
@@ -166,11 +191,13 @@ fn append_groups(dir: &std::path::Path, groups: u64, per: u64, rows: usize) -> (
                 segment_bytes_max: 16 << 20,
                 retain_bytes_max: 1 << 30,
                 retain_age_s: 0,
-                dsync: true,
+                dsync: a.dsync,
             };
+            let plan = FaultPlan::parse(&format!("fill_delay_ms={}", a.fill_delay_ms)).unwrap();
             let mut w = super::writer::LogWriter::create(&d, 0, 1, limits)
                 .await
-                .unwrap();
+                .unwrap()
+                .with_faults(Some(std::rc::Rc::new(Faults::new(plan))));
             for g in 0..groups {
                 let mut group = Vec::new();
                 for i in g * per..(g + 1) * per {
@@ -194,20 +221,32 @@ fn append_groups(dir: &std::path::Path, groups: u64, per: u64, rows: usize) -> (
 #[test]
 fn big_writes_zero_nothing_ahead() {
     let dir = tempdir("big-writes");
-    let (end, bytes) = append_groups(&dir, 6, 12, 2000);
+    let big = Appends {
+        groups: 6,
+        per: 12,
+        rows: 2000,
+        ..SMALL_GROUPS
+    };
+    let (end, bytes) = append_groups(&dir, big);
     assert!(end > 6 * (256 << 10), "groups of {} bytes", end / 6);
-    assert_eq!(bytes.len() as u64, end.next_multiple_of(4096));
+    no_zeros_ahead(&bytes, end);
     let (r, _) = read(&dir);
     assert_eq!(r.unwrap().records, 72);
 }
 
 /// The writer keeps zeros written ahead of its appends (some MiB of a
 /// 16 MiB segment) and never over data: 2.6 MB of records in small groups
-/// run into the first fill, and every record reads back.
+/// run into the first fill, which starts 400 ms late so that appends
+/// reach it while it is in flight and must wait for it; every record
+/// reads back.
 #[test]
 fn the_writer_zeroes_ahead_and_appends_over_the_zeros() {
     let dir = tempdir("zeros-ahead");
-    let (data_end, bytes) = append_groups(&dir, 200, 3, 200);
+    let late = Appends {
+        fill_delay_ms: 400,
+        ..SMALL_GROUPS
+    };
+    let (data_end, bytes) = append_groups(&dir, late);
     assert!(data_end > 2 << 20, "{data_end} bytes of records");
     assert!(
         bytes.len() as u64 >= data_end + (1 << 20),
@@ -272,4 +311,54 @@ fn open_flags(path: &std::path::Path) -> i32 {
         return i32::from_str_radix(line["flags:".len()..].trim(), 8).unwrap();
     }
     panic!("{} is not open", path.display())
+}
+
+/// With `fsync = "interval"` (no O_DSYNC) nothing is zeroed ahead:
+/// unsynced overwrites could reach the disk out of order.
+#[test]
+fn without_dsync_nothing_is_zeroed_ahead() {
+    let dir = tempdir("no-dsync");
+    let plain = Appends {
+        dsync: false,
+        ..SMALL_GROUPS
+    };
+    let (end, bytes) = append_groups(&dir, plain);
+    no_zeros_ahead(&bytes, end);
+    let (r, _) = read(&dir);
+    assert_eq!(r.unwrap().records, 600);
+}
+
+/// Reading a live log (`sluice export`), a write in progress over zeros
+/// can be seen half done, out of order: the records before it are read
+/// and reading stops there, where a server's start would refuse.
+#[test]
+fn a_live_read_stops_at_a_write_in_progress() {
+    let dir = tempdir("live-read");
+    let (wrote, full, start) = log_with_big_last(&dir);
+    let path = segment::path(&dir, 2);
+    let hole = (start / SECTOR + 2) * SECTOR;
+    let mut bytes = full.clone();
+    bytes[hole..hole + SECTOR].fill(0);
+    bytes.resize(full.len().next_multiple_of(4096) + 4096, 0);
+    std::fs::write(&path, &bytes).unwrap();
+    let mut got = Vec::new();
+    let r = super::recover::read(&dir, 0, |h, b| got.push((h, b))).unwrap();
+    same(&wrote[..6], &got);
+    assert_eq!(r.truncated, Some((path.clone(), start as u64)));
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "a live read changes nothing"
+    );
+    let (r, _) = read(&dir);
+    assert!(matches!(r, Err(RecoverError::Corrupt { .. })), "{r:?}");
+}
+
+/// The file ends where the data does, padded to at most a 4 KiB block.
+fn no_zeros_ahead(bytes: &[u8], data_end: u64) {
+    let len = bytes.len() as u64;
+    assert!(
+        len >= data_end && len - data_end < 4096,
+        "{len} bytes for {data_end} of data"
+    );
 }

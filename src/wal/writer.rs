@@ -6,7 +6,8 @@
 //! append. The rewrite carries the same bytes for the records already in
 //! that block, so a torn rewrite cannot damage them. One write is in flight
 //! at a time: a crash leaves a prefix of what was written plus zeros, which
-//! is what recovery expects.
+//! is what recovery expects (`mod.rs` says what the write in flight may
+//! leave).
 //!
 //! Zeros ahead (`fill_ahead`): a blocking thread writes zeros a few MiB
 //! past the data and syncs them, so appends overwrite blocks that exist.
@@ -220,7 +221,12 @@ impl LogWriter {
         }
         if sync {
             self.fault_sync()?;
-            if !self.limits.dsync {
+            // O_DSYNC alone is trusted only for an overwrite of synced
+            // zeros: before Linux 6.7 ("ext4: properly sync file size
+            // update after O_SYNC direct IO") a write that extended the
+            // file could complete before its new size was durable.
+            let overwrite = self.tail_at + len as u64 <= self.zeroed_to;
+            if !(self.limits.dsync && overwrite) {
                 self.file
                     .fdatasync()
                     .await
@@ -248,7 +254,12 @@ impl LogWriter {
         let data_end = self.file.align_up(self.tail_at + self.tail.len() as u64);
         let limit = self.file.align_up(self.limits.segment_bytes_max);
         let enough = self.zeroed_to >= data_end + AHEAD_BYTES;
-        if self.filling.is_some() || self.fill_failed || enough || wrote > SMALL_WRITE_BYTES {
+        // Only with O_DSYNC: unsynced overwrites (`fsync = "interval"`)
+        // could reach the disk in any order and leave a hole at a crash;
+        // unsynced appends only become visible with the size a sync makes
+        // durable after them.
+        let wanted = self.limits.dsync && !self.fill_failed && wrote <= SMALL_WRITE_BYTES;
+        if self.filling.is_some() || enough || !wanted {
             return;
         }
         let from = self.zeroed_to.max(data_end + LEAD_BYTES);
@@ -257,7 +268,13 @@ impl LogWriter {
             return;
         }
         let path = segment::path(&self.dir, self.seq);
-        let done = glommio::executor().spawn_blocking(move || write_zeros(&path, from, to));
+        let delay = self.faults.as_ref().and_then(|f| f.fill_delay());
+        let done = glommio::executor().spawn_blocking(move || {
+            if let Some(d) = delay {
+                std::thread::sleep(d);
+            }
+            write_zeros(&path, from, to)
+        });
         self.filling = Some(Filling {
             from,
             to,
@@ -323,13 +340,12 @@ impl LogWriter {
 
     async fn rotate(&mut self) -> io::Result<()> {
         self.fill_wait(u64::MAX).await;
+        // The old segment is synced before the next exists: a crash in
+        // between must find the old one last, where a torn tail is cut
+        // rather than taken for damage before a later segment.
+        self.sync().await?;
         let next = LogWriter::create(&self.dir, self.shard, self.seq + 1, self.limits).await?;
         let old = std::mem::replace(self, next.with_faults(self.faults.clone()));
-        old.fault_sync()?;
-        old.file
-            .fdatasync()
-            .await
-            .map_err(|e| sync_err(io_err(e)))?;
         old.file.close().await.map_err(io_err)?;
         prune(&self.dir, self.seq, self.limits)
     }
