@@ -5,7 +5,8 @@
 //! group, encodes it (Arrow's `StreamEncoder`, which shares the batches'
 //! buffers), lays the records out straight into the aligned block it
 //! writes (each byte copied once), appends that to the segment with one
-//! write and one fdatasync, and only then publishes the watermarks of every batch in it:
+//! durable write (O_DSYNC, plus an fdatasync when the write extended the
+//! file: `wal/writer.rs`), and only then publishes the watermarks of every batch in it:
 //! a token completes once its rows are on disk. Runs of small batches of
 //! one lane (one-row requests) are concatenated into one record first: a
 //! record per batch would cost an Arrow IPC schema per row. Batches applied during a
