@@ -52,7 +52,10 @@ pub struct LogWriter {
     limits: Limits,
     /// Injected faults (tests only: `wal::faults`).
     faults: Option<Rc<Faults>>,
-    /// Zeros written and synced ahead of the data up to here...
+    /// Zeros written and synced ahead of the data: `zeroed_from..zeroed_to`,
+    /// one run (a fill either extends it or, once the data has passed its
+    /// end, starts a new one)...
+    zeroed_from: u64,
     zeroed_to: u64,
     /// ...and more being written, if so.
     filling: Option<Filling>,
@@ -120,6 +123,7 @@ impl LogWriter {
             pending: None,
             limits,
             faults: None,
+            zeroed_from: 0,
             zeroed_to: 0,
             filling: None,
             fill_failed: false,
@@ -225,7 +229,8 @@ impl LogWriter {
             // zeros: before Linux 6.7 ("ext4: properly sync file size
             // update after O_SYNC direct IO") a write that extended the
             // file could complete before its new size was durable.
-            let overwrite = self.tail_at + len as u64 <= self.zeroed_to;
+            let zeros = self.zeroed_from..self.zeroed_to;
+            let overwrite = zeros.contains(&self.tail_at) && self.tail_at + len as u64 <= zeros.end;
             if !(self.limits.dsync && overwrite) {
                 self.file
                     .fdatasync()
@@ -262,7 +267,11 @@ impl LogWriter {
         if self.filling.is_some() || enough || !wanted {
             return;
         }
-        let from = self.zeroed_to.max(data_end + LEAD_BYTES);
+        let from = if self.zeroed_to >= data_end {
+            self.zeroed_to
+        } else {
+            data_end + LEAD_BYTES
+        };
         let to = (from + FILL_BYTES).min(limit);
         if from >= to {
             return;
@@ -304,7 +313,12 @@ impl LogWriter {
     fn fill_done(&mut self, r: io::Result<()>) {
         let f = self.filling.take().expect("a fill was in progress");
         match r {
-            Ok(()) => self.zeroed_to = f.to,
+            Ok(()) => {
+                if f.from != self.zeroed_to {
+                    self.zeroed_from = f.from;
+                }
+                self.zeroed_to = f.to;
+            }
             Err(e) => {
                 tracing::warn!(
                     segment = self.seq,
