@@ -37,7 +37,9 @@ struct Args {
     data_dir: Option<PathBuf>,
     /// Start even if a log segment is corrupt: move it to
     /// `data_dir/wal/quarantine` and go on without its records (they are
-    /// lost). Without it, a corrupt segment stops startup.
+    /// lost); of a shard's last segment only the damaged rest is moved and
+    /// the records before the damage are kept. Without it, a corrupt
+    /// segment stops startup.
     #[arg(long)]
     quarantine_corrupt: bool,
     /// Print every configuration key with its default and what it does (a

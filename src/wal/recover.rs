@@ -131,6 +131,26 @@ fn scan(
         let read = check_segment(&bytes, *seq, shard, last, &mut records);
         let end = match (read, mode) {
             (Ok(end), _) => end,
+            // The last segment keeps what precedes its damage: that may be
+            // all that was acknowledged before a power cut tore the write
+            // in flight. The rest is moved aside, as a file of its own.
+            (
+                Err((offset, why)),
+                Mode::Repair {
+                    quarantine: Some(q),
+                },
+            ) if last && offset > 0 => {
+                let to = move_tail_aside(path, &bytes[offset..], offset, q, shard)?;
+                for (head, batch) in records {
+                    apply(head, batch);
+                    out.records += 1;
+                }
+                out.quarantined.push((
+                    to,
+                    format!("corrupt at byte {offset}: {why} (the records before it were kept)"),
+                ));
+                continue;
+            }
             (
                 Err((offset, why)),
                 Mode::Repair {
@@ -197,6 +217,29 @@ fn move_aside(path: &Path, quarantine: &Path, shard: u16) -> Result<PathBuf, Rec
             .and_then(|d| d.sync_all())
             .map_err(io)?;
     }
+    Ok(to)
+}
+
+/// Move the damaged `tail` of the last segment, from byte `offset` on, into
+/// `quarantine` (durably, before the segment is cut there).
+fn move_tail_aside(
+    path: &Path,
+    tail: &[u8],
+    offset: usize,
+    quarantine: &Path,
+    shard: u16,
+) -> Result<PathBuf, RecoverError> {
+    let io = |e| RecoverError::Io(path.into(), e);
+    std::fs::create_dir_all(quarantine).map_err(io)?;
+    let name = path.file_name().expect("a segment file").to_string_lossy();
+    let to = quarantine.join(format!("shard-{shard:03}-{name}.from-{offset}"));
+    let f = std::fs::File::create(&to).map_err(io)?;
+    std::io::Write::write_all(&mut &f, tail).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::File::open(quarantine)
+        .and_then(|d| d.sync_all())
+        .map_err(io)?;
+    truncate(path, offset as u64)?;
     Ok(to)
 }
 

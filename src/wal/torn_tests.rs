@@ -362,3 +362,40 @@ fn no_zeros_ahead(bytes: &[u8], data_end: u64) {
         "{len} bytes for {data_end} of data"
     );
 }
+
+/// With `--quarantine-corrupt`, damage in the last segment (here a write
+/// torn out of order over zeros) moves only the damaged rest aside: the
+/// records before it, which may be all that was acknowledged, are kept.
+#[test]
+fn quarantine_keeps_the_last_segments_records_before_the_damage() {
+    let dir = tempdir("quarantine-tail");
+    let (wrote, full, start) = log_with_big_last(&dir);
+    let path = segment::path(&dir, 2);
+    let hole = (start / SECTOR + 2) * SECTOR;
+    let mut bytes = full.clone();
+    bytes[hole..hole + SECTOR].fill(0);
+    bytes.resize(full.len().next_multiple_of(4096) + 4096, 0);
+    std::fs::write(&path, &bytes).unwrap();
+    let q = dir.join("quarantine");
+    let mut got = Vec::new();
+    let r = super::recover::replay(&dir, 0, Some(&q), |h, b| got.push((h, b))).unwrap();
+    same(&wrote[..6], &got);
+    assert_eq!(r.records, 6);
+    assert_eq!(r.quarantined.len(), 1, "{:?}", r.quarantined);
+    let (moved, why) = &r.quarantined[0];
+    assert!(why.contains("records before it were kept"), "{why}");
+    assert_eq!(
+        std::fs::read(moved).unwrap(),
+        bytes[start..],
+        "the damaged rest, as it was"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        full[..start],
+        "the segment is cut there"
+    );
+    let (again, got) = read(&dir);
+    let again = again.unwrap();
+    assert_eq!((again.truncated, again.quarantined.len()), (None, 0));
+    same(&wrote[..6], &got);
+}
