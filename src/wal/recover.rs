@@ -208,14 +208,10 @@ fn check_segment(
 /// Move a corrupt segment into `quarantine` (made if need be), durably.
 fn move_aside(path: &Path, quarantine: &Path, shard: u16) -> Result<PathBuf, RecoverError> {
     let io = |e| RecoverError::Io(path.into(), e);
-    std::fs::create_dir_all(quarantine).map_err(io)?;
-    let name = path.file_name().expect("a segment file").to_string_lossy();
-    let to = quarantine.join(format!("shard-{shard:03}-{name}"));
+    let to = quarantine_name(path, quarantine, shard, "")?;
     std::fs::rename(path, &to).map_err(io)?;
     for dir in [quarantine, path.parent().expect("in a directory")] {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
+        sync_dir(dir).map_err(io)?;
     }
     Ok(to)
 }
@@ -230,17 +226,31 @@ fn move_tail_aside(
     shard: u16,
 ) -> Result<PathBuf, RecoverError> {
     let io = |e| RecoverError::Io(path.into(), e);
-    std::fs::create_dir_all(quarantine).map_err(io)?;
-    let name = path.file_name().expect("a segment file").to_string_lossy();
-    let to = quarantine.join(format!("shard-{shard:03}-{name}.from-{offset}"));
+    let to = quarantine_name(path, quarantine, shard, &format!(".from-{offset}"))?;
     let f = std::fs::File::create(&to).map_err(io)?;
     std::io::Write::write_all(&mut &f, tail).map_err(io)?;
     f.sync_all().map_err(io)?;
-    std::fs::File::open(quarantine)
-        .and_then(|d| d.sync_all())
-        .map_err(io)?;
+    sync_dir(quarantine).map_err(io)?;
     truncate(path, offset as u64)?;
     Ok(to)
+}
+
+/// Where segment `path` (or a part of it, `suffix`) goes in `quarantine`,
+/// which is made if need be: `shard-NNN-<segment><suffix>`.
+fn quarantine_name(
+    path: &Path,
+    quarantine: &Path,
+    shard: u16,
+    suffix: &str,
+) -> Result<PathBuf, RecoverError> {
+    std::fs::create_dir_all(quarantine).map_err(|e| RecoverError::Io(path.into(), e))?;
+    let name = path.file_name().expect("a segment file").to_string_lossy();
+    Ok(quarantine.join(format!("shard-{shard:03}-{name}{suffix}")))
+}
+
+/// Make a directory's entries durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Decode the frames of one segment into `records`; returns where its

@@ -28,6 +28,18 @@ fn log_with_big_last(dir: &std::path::Path) -> (Vec<(RecordHead, ChangeBatch)>, 
     (wrote, bytes, start)
 }
 
+/// Write to `path` the segment `full` as a power cut may leave its last
+/// write, the frame from `start` on: its third sector never landed, later
+/// ones did, zeros after. Returns the bytes written.
+fn write_torn_out_of_order(path: &std::path::Path, full: &[u8], start: usize) -> Vec<u8> {
+    let hole = (start / SECTOR + 2) * SECTOR;
+    let mut bytes = full.to_vec();
+    bytes[hole..hole + SECTOR].fill(0);
+    bytes.resize(full.len().next_multiple_of(4096) + 4096, 0);
+    std::fs::write(path, &bytes).unwrap();
+    bytes
+}
+
 /// A crash inside a write into zeroed space leaves the write's first
 /// sectors and zeros after them: at every sector, the last record is cut
 /// (and the partial frame truncated), never reported as corruption.
@@ -78,11 +90,7 @@ fn out_of_order_sectors_and_flipped_bits_before_zeros_are_corruption() {
     let (_, full, start) = log_with_big_last(&dir);
     let path = segment::path(&dir, 2);
     let zeroed_len = full.len().next_multiple_of(4096) + 4096;
-    let hole = (start / SECTOR + 2) * SECTOR;
-    let mut bytes = full.clone();
-    bytes[hole..hole + SECTOR].fill(0);
-    bytes.resize(zeroed_len, 0);
-    std::fs::write(&path, &bytes).unwrap();
+    write_torn_out_of_order(&path, &full, start);
     let (r, _) = read(&dir);
     assert!(matches!(r, Err(RecoverError::Corrupt { .. })), "{r:?}");
     // Every bit of the frame's header and its last 600 bytes, one at a time.
@@ -336,11 +344,7 @@ fn a_live_read_stops_at_a_write_in_progress() {
     let dir = tempdir("live-read");
     let (wrote, full, start) = log_with_big_last(&dir);
     let path = segment::path(&dir, 2);
-    let hole = (start / SECTOR + 2) * SECTOR;
-    let mut bytes = full.clone();
-    bytes[hole..hole + SECTOR].fill(0);
-    bytes.resize(full.len().next_multiple_of(4096) + 4096, 0);
-    std::fs::write(&path, &bytes).unwrap();
+    let bytes = write_torn_out_of_order(&path, &full, start);
     let mut got = Vec::new();
     let r = super::recover::read(&dir, 0, |h, b| got.push((h, b))).unwrap();
     same(&wrote[..6], &got);
@@ -371,11 +375,7 @@ fn quarantine_keeps_the_last_segments_records_before_the_damage() {
     let dir = tempdir("quarantine-tail");
     let (wrote, full, start) = log_with_big_last(&dir);
     let path = segment::path(&dir, 2);
-    let hole = (start / SECTOR + 2) * SECTOR;
-    let mut bytes = full.clone();
-    bytes[hole..hole + SECTOR].fill(0);
-    bytes.resize(full.len().next_multiple_of(4096) + 4096, 0);
-    std::fs::write(&path, &bytes).unwrap();
+    let bytes = write_torn_out_of_order(&path, &full, start);
     let q = dir.join("quarantine");
     let mut got = Vec::new();
     let r = super::recover::replay(&dir, 0, Some(&q), |h, b| got.push((h, b))).unwrap();
