@@ -282,9 +282,21 @@ impl Source {
     }
 
     // adds a waiter to the list. Useful for streams that have many futures waiting
-    // on a single I/O source
-    pub(crate) fn add_waiter_many(&self, waker: Waker) {
-        self.inner.borrow_mut().wakers.waiters.push(waker)
+    // on a single I/O source.
+    //
+    // sluice patch (SLUICE-PATCH.md, change 6): a waker that would wake the
+    // same task as one already listed is not added again. A task may poll
+    // the same pending operation many times (an accept raced against a
+    // timer in a loop is polled at every tick); upstream pushed a clone
+    // each time, so the list grew without bound and each clone took a
+    // reference to the task, whose count is an i16: after 32,767 polls the
+    // executor panicked ("Waker invariant broken").
+    pub(crate) fn add_waiter_many(&self, waker: &Waker) {
+        let mut inner = self.inner.borrow_mut();
+        let waiters = &mut inner.wakers.waiters;
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
     }
 
     pub(super) fn is_installed(&self) -> Option<bool> {
@@ -308,7 +320,7 @@ impl Source {
                 return Poll::Ready(result);
             }
 
-            self.add_waiter_many(cx.waker().clone());
+            self.add_waiter_many(cx.waker());
             Poll::Pending
         })
         .await

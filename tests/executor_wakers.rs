@@ -1,0 +1,45 @@
+//! A pending I/O operation polled again and again by one task keeps one
+//! waker for it (`vendor/glommio/SLUICE-PATCH.md`, change 6).
+//!
+//! A shard's accept loop races `accept` against a 10 ms stop check, so the
+//! same pending accept is polled at every tick and more often under load.
+//! Upstream glommio pushed a clone of the task's waker onto the operation's
+//! list at every poll; each clone holds a reference to the task, counted in
+//! an i16, and the 32,768th panicked the shard ("Waker invariant broken").
+//! Under one-row load with long-lived connections, and so no new accept,
+//! that took about 25 s (`sluice-load --duration-s 24`, one run in two).
+//! Here one task polls a pending accept more often than that, then a client
+//! connects and the same accept must complete.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
+
+use glommio::net::TcpListener;
+use glommio::LocalExecutorBuilder;
+
+/// Polls of the pending accept: past the 32,767 references a task can hold.
+const POLLS: u32 = 40_000;
+
+#[test]
+fn a_pending_accept_polled_many_times_keeps_one_waker() {
+    let ex = LocalExecutorBuilder::default()
+        .make()
+        .expect("an executor starts");
+    ex.run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local address");
+        let mut accept = pin!(listener.accept());
+        for poll in 0..POLLS {
+            let pending =
+                std::future::poll_fn(|cx| Poll::Ready(accept.as_mut().poll(cx).is_pending())).await;
+            assert!(pending, "accepted with no client, at poll {poll}");
+        }
+        let client = std::net::TcpStream::connect(addr).expect("connect");
+        let stream = accept.await.expect("the same accept completes");
+        assert_eq!(
+            stream.peer_addr().expect("peer address"),
+            client.local_addr().expect("client address")
+        );
+    });
+}
