@@ -43,3 +43,31 @@ fn a_pending_accept_polled_many_times_keeps_one_waker() {
         );
     });
 }
+
+/// The same for a full shared channel (the mesh between shards): a send that
+/// the backpressure wait gives up on leaves its waker in the channel's list,
+/// and the task's next send must not add another. Here one task starts and
+/// drops a send on a full channel more times than a task can be referenced,
+/// then the channel drains and takes the next send.
+#[test]
+fn sends_given_up_on_a_full_shared_channel_keep_one_waker() {
+    let (tx, rx) = glommio::channels::shared_channel::new_bounded::<u32>(1);
+    let ex = LocalExecutorBuilder::default()
+        .make()
+        .expect("an executor starts");
+    ex.run(async {
+        let rx = glommio::spawn_local(rx.connect());
+        let tx = tx.connect().await;
+        let rx = rx.await;
+        tx.try_send(0).expect("room for one");
+        for poll in 0..POLLS {
+            let mut send = pin!(tx.send(1));
+            let pending =
+                std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx).is_pending())).await;
+            assert!(pending, "sent into a full channel, at poll {poll}");
+        }
+        assert_eq!(rx.recv().await, Some(0));
+        tx.send(2).await.expect("room again");
+        assert_eq!(rx.recv().await, Some(2));
+    });
+}

@@ -313,7 +313,13 @@ impl Reactor {
             .entry(id)
             .or_insert_with(|| (SmallVec::new(), None));
 
-        map.0.push(waker);
+        // sluice patch (SLUICE-PATCH.md, change 6): one waker per task, as
+        // in `Source::add_waiter_many`. A send raced against a timer
+        // (sluice's backpressure wait) leaves its waker here when the timer
+        // wins; the task's next send on the same channel must not add another.
+        if !map.0.iter().any(|w| w.will_wake(&waker)) {
+            map.0.push(waker);
+        }
     }
 
     pub(crate) fn alloc_dma_buffer(&self, size: usize) -> DmaBuffer {
