@@ -5,7 +5,7 @@
 # one pending accept, 5.5 minutes of a server with no new connection
 # (vendor/glommio/SLUICE-PATCH.md, change 6).
 #
-#   [SLUICE=BINARY] loadtest/soak.sh [LOAD_S] [IDLE_S] [RATE]
+#   [SLUICE=BINARY] [SHARDS=N] loadtest/soak.sh [LOAD_S] [IDLE_S] [RATE]
 #
 # 1. LOAD_S seconds (default 180) of one-row CSV requests at RATE req/s (default 20000,
 #    open loop) over 16 keep-alive connections, opened once;
@@ -19,7 +19,9 @@
 # idle spell, or grew its memory in the second load by more than 10% past the first
 # load's peak or the idle spell's end (khugepaged may fill huge pages while idle).
 # Loopback only; every phase is bounded. Reports go to $OUT. SLUICE picks the server
-# binary (default target/release/sluice), e.g. an older build to compare.
+# binary (default target/release/sluice), e.g. an older build to compare. SHARDS (default
+# 1) runs more shards on cores 0..N-1: connections land on every shard and all but the
+# table's owner send their rows across the shards' channels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 load_s=${1:-180}
@@ -28,11 +30,12 @@ rate=${3:-20000}
 OUT=${OUT:-target/soak}
 port=${PORT:-18240}
 sluice=${SLUICE:-./target/release/sluice}
+shards=${SHARDS:-1}
 cargo build --release -q -p sluice -p sluice-load
 rm -rf "$OUT"
 mkdir -p "$OUT"
 { cat src/default-config.toml; printf '\n[ingest]\ntable_memory_bytes_max = 8388608\n'; } >"$OUT/soak.toml"
-taskset -c 0 "$sluice" --config "$OUT/soak.toml" --shards 1 --listen 127.0.0.1:$port --data-dir "$OUT/data" \
+taskset -c "0-$((shards - 1))" "$sluice" --config "$OUT/soak.toml" --shards "$shards" --listen 127.0.0.1:$port --data-dir "$OUT/data" \
   >"$OUT/sluice.log" 2>&1 &
 pid=$!
 sampler=
@@ -57,7 +60,7 @@ load() { # name seconds
     --format csv --rows-per-request 1 --connections 16 --core 1 --rate "$rate" \
     --duration-s "$2" --server-pid "$pid" --json-report "$OUT/$1.json" >"$OUT/$1.txt" 2>&1 || true
 }
-echo "soak: load ${load_s} s at $rate req/s, idle ${idle_s} s, load $((load_s / 2)) s (reports in $OUT)"
+echo "soak: $shards shard(s), load ${load_s} s at $rate req/s, idle ${idle_s} s, load $((load_s / 2)) s (reports in $OUT)"
 load first "$load_s"
 echo idle >"$OUT/phase"
 sleep "$idle_s"
