@@ -2,15 +2,13 @@
 //! waker for it (`vendor/glommio/SLUICE-PATCH.md`, change 6).
 //!
 //! A shard's accept loop races `accept` against a 10 ms stop check, so the
-//! same pending accept is polled at every tick and more often under load.
-//! Upstream glommio pushed a clone of the task's waker onto the operation's
-//! list at every poll; each clone holds a reference to the task, counted in
-//! an i16, and the 32,768th panicked the shard ("Waker invariant broken").
-//! Under one-row load with long-lived connections, and so no new accept,
-//! that took about 25 s (`sluice-load --duration-s 24`, two runs of three);
-//! a server left idle with no connection died at 336 s. Here one task polls
-//! a pending accept more often than that, then a client connects and the
-//! same accept must complete.
+//! same pending accept is polled at every tick. Upstream glommio pushed a
+//! clone of the task's waker onto the operation's list at every poll; each
+//! clone holds a reference to the task, counted in an i16, and the 32,768th
+//! panicked the shard ("Waker invariant broken"): 5.5 minutes after the
+//! last new connection (a server left idle died at 336 s). Here one task
+//! polls a pending accept more often than that, then a client connects and
+//! the same accept must complete.
 
 use std::future::Future;
 use std::pin::pin;
