@@ -235,11 +235,8 @@ fn big_writes_zero_nothing_ahead() {
         rows: 2000,
         ..SMALL_GROUPS
     };
-    let (end, bytes) = append_groups(&dir, big);
+    let end = append_with_no_zeros_ahead(&dir, big, 72);
     assert!(end > 6 * (256 << 10), "groups of {} bytes", end / 6);
-    no_zeros_ahead(&bytes, end);
-    let (r, _) = read(&dir);
-    assert_eq!(r.unwrap().records, 72);
 }
 
 /// The writer keeps zeros written ahead of its appends (some MiB of a
@@ -330,10 +327,7 @@ fn without_dsync_nothing_is_zeroed_ahead() {
         dsync: false,
         ..SMALL_GROUPS
     };
-    let (end, bytes) = append_groups(&dir, plain);
-    no_zeros_ahead(&bytes, end);
-    let (r, _) = read(&dir);
-    assert_eq!(r.unwrap().records, 600);
+    append_with_no_zeros_ahead(&dir, plain, 600);
 }
 
 /// Reading a live log (`sluice export`), a write in progress over zeros
@@ -358,13 +352,19 @@ fn a_live_read_stops_at_a_write_in_progress() {
     assert!(matches!(r, Err(RecoverError::Corrupt { .. })), "{r:?}");
 }
 
-/// The file ends where the data does, padded to at most a 4 KiB block.
-fn no_zeros_ahead(bytes: &[u8], data_end: u64) {
+/// Append `a`, check the file ends where the data does (padded to at most
+/// a 4 KiB block: no zeros ahead) and that all `records` read back; the
+/// data's end.
+fn append_with_no_zeros_ahead(dir: &std::path::Path, a: Appends, records: u64) -> u64 {
+    let (data_end, bytes) = append_groups(dir, a);
     let len = bytes.len() as u64;
     assert!(
         len >= data_end && len - data_end < 4096,
         "{len} bytes for {data_end} of data"
     );
+    let (r, _) = read(dir);
+    assert_eq!(r.unwrap().records, records);
+    data_end
 }
 
 /// With `--quarantine-corrupt`, damage in the last segment (here a write

@@ -300,9 +300,8 @@ impl LogWriter {
         };
         if end <= f.from {
             // Collect a fill that is done without waiting for it.
-            match futures_lite::future::poll_once(&mut f.done).await {
-                Some(r) => self.fill_done(r),
-                None => return,
+            if let Some(r) = futures_lite::future::poll_once(&mut f.done).await {
+                self.fill_done(r);
             }
             return;
         }
